@@ -1,0 +1,103 @@
+"""Command line: ``lmc run``, ``lmc data``, ``lmc book``.
+
+The commands call the same experiment functions as the chapters and share their
+run cache, so a result computed here is found by a chapter and the other way round.
+A user error prints one line (``lmc: error: ...``) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__, book, data, experiments, presets, results, store
+from .errors import LMCError
+
+
+def _run_instability(args) -> None:
+    config = experiments.instability_config(
+        model=args.model, variant=args.variant, rewind_step=args.rewind, preset=args.preset,
+        init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas)
+    ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet)
+    out = args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{args.rewind}.nc"
+    results.save(ds, out)
+    table = experiments.instability_table(ds)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"wrote {out}")
+
+
+def _data(args) -> None:
+    if args.action == "list":
+        for name, info in data.manifest().items():
+            print(f"{name:15s} {info['title']}")
+        return
+    if not args.name:
+        raise LMCError(f"`lmc data {args.action}` needs a data set name; one of: "
+                       f"{', '.join(data.manifest())}")
+    action = data.fetch if args.action == "fetch" else data.verify
+    paths = action(args.name)
+    print(f"{args.name}: {len(paths)} files verified in {data.data_dir() / data.entry(args.name)['folder']}")
+
+
+def _book(args) -> None:
+    html = book.build(preset=args.preset, results_dir=args.results_dir, only=args.chapters,
+                      run=not args.no_execute, strict=args.strict)
+    print(f"book written to {html / 'index.html'}")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``lmc`` command."""
+    p = argparse.ArgumentParser(prog="lmc", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"lmc {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="compute an experiment's results (cached)")
+    run_sub = run.add_subparsers(dest="experiment", required=True)
+    inst = run_sub.add_parser("instability", help="instability analysis at rewind step k")
+    inst.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
+    inst.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
+    inst.add_argument("--rewind", default="0", help="rewind step k, e.g. 0, 500it, 2ep")
+    inst.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
+    inst.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: preset's)")
+    inst.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
+    inst.add_argument("--alphas", type=int, help="points on the path (default: preset's; paper 30)")
+    inst.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    inst.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
+    inst.add_argument("--quiet", action="store_true", help="no progress bars")
+    inst.set_defaults(func=_run_instability)
+
+    d = sub.add_parser("data", help="list, verify or fetch data sets (data_manifest.yaml)")
+    d.add_argument("action", choices=["list", "verify", "fetch"])
+    d.add_argument("name", nargs="?", help="data set name, e.g. mnist")
+    d.set_defaults(func=_data)
+
+    b = sub.add_parser("book", help="execute every chapter and build the HTML book")
+    b.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
+    b.add_argument("--results-dir", type=Path, help="where results/<preset>/*.nc go (default results/)")
+    b.add_argument("--chapters", nargs="+", help="only these chapters, e.g. 01")
+    b.add_argument("--no-execute", action="store_true", help="render the executed copies as they are")
+    b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
+    b.set_defaults(func=_book)
+
+    c = sub.add_parser("cache", help="print the run cache folder")
+    c.set_defaults(func=lambda args: print(store.cache_dir()))
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``lmc`` console script."""
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except LMCError as e:
+        print(f"lmc: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lmc: interrupted; finished runs are cached and the next call resumes", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The paper's experiments, as functions from a configuration to an xarray result.
+
+Chapters and the CLI call these; they ask ``lmc.train`` for runs (cached and shared
+through ``lmc.store``) and ``lmc.interpolate`` for the paths between them.
+
+Instability analysis at step k (Algorithm 1 of the paper): train one network (the
+*trunk*) from initialization to step k; make two copies of its full training
+state; train each copy to T with its own data order; interpolate between the two
+trained copies. k = 0 is instability at initialization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from . import data, interpolate, models, paper, presets, results, store, train
+from .errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> str:
+    """The torch device to use: ``"auto"`` picks CUDA when a GPU is visible, else the CPU."""
+    if not isinstance(device, str) or device.split(":")[0] not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; valid devices: {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was requested but torch sees no GPU; "
+                          f"use device='cpu' or 'auto'")
+    return device
+
+
+def data_seed(init_seed: int, pair: int | None = None, copy: int = 0) -> int:
+    """The data-order seed of the trunk of ``init_seed`` (pair None) or of one copy of a pair."""
+    return 10_000 * init_seed + (0 if pair is None else 1 + 2 * pair + copy)
+
+
+def _check_int(name: str, value, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
+            or (high is not None and value > high):
+        limit = f"between {low} and {high}" if high is not None else f"≥ {low}"
+        raise ConfigError(f"{name} must be an integer {limit}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class InstabilityConfig:
+    """What an instability analysis computes: the setting, k, seeds, pairs and α grid."""
+
+    model: str
+    variant: str
+    rewind_step: str
+    preset: str
+    init_seeds: tuple[int, ...]
+    pairs: int
+    n_alpha: int
+
+    @property
+    def hparams(self) -> train.Hparams:
+        """Table 1's recipe for this setting, resized by the preset."""
+        preset = presets.get(self.preset)
+        hp = paper.setting(self.model, self.variant).hparams
+        return hp.replace(training_steps=preset.training_steps or hp.training_steps,
+                          train_subset=preset.train_subset)
+
+
+def instability_config(model: str = "lenet_300_100", variant: str = "standard",
+                       rewind_step: str | int = 0, preset: str = presets.DEFAULT,
+                       init_seeds=None, pairs: int | None = None,
+                       n_alpha: int | None = None) -> InstabilityConfig:
+    """A validated InstabilityConfig; None values take the preset's size."""
+    p = presets.get(preset)
+    paper.setting(model, variant)
+    if init_seeds is None:
+        init_seeds = range(p.n_init)
+    if isinstance(init_seeds, (int, str)) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in init_seeds):
+        raise ConfigError(f"init_seeds must be a list of non-negative integers, got {init_seeds!r}")
+    seeds = tuple(int(s) for s in init_seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"init_seeds must be a non-empty list without repeats, got {list(seeds)}")
+    pairs = _check_int("pairs", p.n_pairs if pairs is None else pairs, 1, 4999)
+    n_alpha = p.n_alpha if n_alpha is None else n_alpha
+    interpolate.alphas(n_alpha)  # validates
+    train.parse_step(rewind_step)
+    config = InstabilityConfig(model, variant, str(rewind_step), preset, seeds, pairs, int(n_alpha))
+    hp = config.hparams
+    size = hp.train_subset or data.entry(hp.dataset)["splits"]["train"]["size"]
+    k, total = train.to_steps(rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    if k >= total:
+        raise ConfigError(f"rewind step k={rewind_step} ({k} iterations) must be before the end "
+                          f"of training T={hp.training_steps} ({total} iterations)")
+    return config
+
+
+def instability_analysis(config: InstabilityConfig | None = None, device: str = "auto",
+                         progress: bool = True, **params) -> xr.Dataset:
+    """Error and loss along the path between copies trained from step k, and their instability.
+
+    Pass an ``InstabilityConfig`` or the keyword arguments of ``instability_config``.
+    Returns a Dataset with ``error`` and ``loss`` over (``init_seed``, ``pair``,
+    ``split``, ``alpha``) and ``instability`` over (``init_seed``, ``pair``, ``split``).
+    """
+    config = config or instability_config(**params)
+    device = resolve_device(device)
+    preset = presets.get(config.preset)
+    hp = config.hparams
+    evaluation = data.load(hp.dataset, device, preset.train_subset, preset.test_subset)
+    size = len(evaluation.train_x)
+    k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    model = models.build(hp.model).to(device)
+    paths = []
+    jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
+    for init_seed, pair in tqdm(jobs, desc="pairs", disable=not progress):
+        trunk = store.open_run(train.run_config(hp, data_seed(init_seed), init_seed=init_seed))
+        copies = [store.open_run(train.run_config(hp, data_seed(init_seed, pair, c),
+                                                  parent=trunk, parent_step=k)) for c in (0, 1)]
+
+        def path_between(copies=copies) -> dict:
+            a, b = (train.state_at(c, total, device, progress)["model"] for c in copies)
+            ds = interpolate.error_along_path(model, a, b, evaluation, config.n_alpha)
+            return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
+
+        path = store.cached({"kind": "interpolate", "runs": [c.hash for c in copies],
+                             "step": total, "n_alpha": config.n_alpha,
+                             "train_subset": preset.train_subset,
+                             "test_subset": preset.test_subset}, path_between)
+        paths.append(path)
+
+    shape = (len(config.init_seeds), config.pairs, 2, config.n_alpha)
+    dims = ("init_seed", "pair", "split", "alpha")
+    ds = xr.Dataset(
+        {"error": (dims, np.array([p["error"] for p in paths]).reshape(shape), {"units": "%"}),
+         "loss": (dims, np.array([p["loss"] for p in paths]).reshape(shape), {"units": "nats"})},
+        coords={"init_seed": list(config.init_seeds), "pair": list(range(config.pairs)),
+                "split": ["train", "test"], "alpha": interpolate.alphas(config.n_alpha)})
+    ds["instability"] = interpolate.instability(ds.error)
+    ds.instability.attrs.update(units="percentage points",
+                                long_name="max error along the path minus mean endpoint error")
+    ds.attrs.update(results.provenance({"experiment": "instability", **asdict(config),
+                                        "hparams": hp.as_dict(), "rewind_iterations": k,
+                                        "training_iterations": total}, device))
+    return ds
+
+
+def instability_table(ds: xr.Dataset):
+    """Our instability (mean ± std over pairs, per split) beside the paper's reported bound."""
+    import pandas as pd
+
+    config = results.config_of(ds)
+    setting = paper.setting(config["model"], config["variant"])
+    rows = []
+    for split in ds.split.values:
+        values = ds.instability.sel(split=split).values.ravel()
+        rows.append({
+            "network": setting.network, "split": str(split),
+            "rewind step k": config["rewind_step"], "pairs": values.size,
+            "instability mean (pp)": float(values.mean()),
+            "instability std (pp)": float(values.std(ddof=1)) if values.size > 1 else float("nan"),
+            "stable (< 2 pp)": bool(values.mean() < interpolate.STABLE_BELOW),
+            "paper (pp)": (f"< {setting.instability_at_init:g}"
+                           if setting.instability_at_init is not None and train.parse_step(
+                               config["rewind_step"]) == (0, 0) else "not reported"),
+        })
+    return pd.DataFrame(rows)

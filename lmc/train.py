@@ -1,0 +1,237 @@
+"""Training: iteration-based schedules, seeded data order, checkpoints, resumable runs.
+
+Time has a type: steps are written ``"500it"``, ``"2ep"`` or ``"1ep500it"`` and
+converted with the data set's iterations per epoch in one place (``to_steps``).
+A training *run* is a trajectory: a starting state (a fresh initialization, or
+another run's full state at step k) and a data order. ``state_at(run, step)``
+returns its state at any step, training forward from the nearest checkpoint and
+caching what it computes through ``lmc.store``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import data, models, store
+from .errors import ConfigError, choose
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class Hparams:
+    """Everything that determines a training run's numbers (one row of the paper's Table 1)."""
+
+    model: str = "lenet_300_100"          # network name in lmc.models
+    dataset: str = "mnist"                # data set name in data_manifest.yaml
+    optimizer: str = "adam"               # "adam" or "sgd" (with momentum)
+    lr: float = 1.2e-3                    # peak learning rate
+    momentum: float = 0.0                 # SGD momentum
+    weight_decay: float = 0.0             # L2 penalty added by the optimizer
+    batch_size: int = 60                  # examples per step
+    training_steps: str = "24000it"       # T, as a step string
+    lr_drops: tuple[str, ...] = ()        # steps at which the learning rate is multiplied by gamma
+    gamma: float = 0.1                    # learning-rate drop factor
+    warmup_steps: str = "0it"             # linear warmup from 0 to lr over this many steps
+    train_subset: int | None = None       # train on the first N training examples only (smoke tests)
+
+    def __post_init__(self):
+        choose("optimizer", self.optimizer, OPTIMIZERS)
+        if self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError(f"batch_size must be ≥ 1 and lr > 0, got {self.batch_size} and {self.lr}")
+        for s in (self.training_steps, self.warmup_steps, *self.lr_drops):
+            parse_step(s)
+
+    def replace(self, **changes) -> "Hparams":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """Plain JSON-able fields (for hashing and provenance)."""
+        d = dataclasses.asdict(self)
+        d["lr_drops"] = list(self.lr_drops)
+        return d
+
+
+_STEP = re.compile(r"^\s*(?:(\d+)\s*ep)?\s*(?:(\d+)\s*it)?\s*$")
+
+
+def parse_step(step: str | int) -> tuple[int, int]:
+    """(epochs, iterations) of a step string such as ``"2ep"``, ``"500it"`` or ``"1ep500it"``.
+
+    A bare non-negative integer (or a string of digits) counts iterations.
+    """
+    if isinstance(step, str) and step.strip().isdigit():
+        step = int(step)
+    if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+        return 0, step
+    m = _STEP.match(step) if isinstance(step, str) else None
+    if not m or not (m.group(1) or m.group(2)):
+        raise ConfigError(f"malformed step {step!r}; write steps as '500it', '2ep' or '1ep500it'")
+    return int(m.group(1) or 0), int(m.group(2) or 0)
+
+
+def iterations_per_epoch(hp: Hparams, train_size: int) -> int:
+    """Steps in one pass over the training set (the last batch of an epoch may be partial)."""
+    return math.ceil(train_size / hp.batch_size)
+
+
+def to_steps(step: str | int, hp: Hparams, train_size: int) -> int:
+    """A step string converted to a number of iterations."""
+    epochs, its = parse_step(step)
+    return epochs * iterations_per_epoch(hp, train_size) + its
+
+
+def learning_rate(hp: Hparams, step: int, train_size: int) -> float:
+    """The learning rate used at ``step``: linear warmup, then ×gamma at each drop."""
+    warmup = to_steps(hp.warmup_steps, hp, train_size)
+    factor = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    drops = sum(step >= to_steps(s, hp, train_size) for s in hp.lr_drops)
+    return hp.lr * factor * hp.gamma ** drops
+
+
+def make_optimizer(hp: Hparams, params) -> torch.optim.Optimizer:
+    """The optimizer of Table 1 for these hyperparameters.
+
+    The fused kernels compute the same update as the textbook loop in one pass over
+    all parameters (measured 1.3–1.5× more LeNet steps/s on a 2-core CPU).
+    """
+    if hp.optimizer == "adam":
+        return torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay, fused=True)
+    return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
+                           fused=True)
+
+
+def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+          dataset: data.DeviceData, data_seed: int, start: int, stop: int,
+          save_at=(), on_save=None, progress: bool | str = True) -> float:
+    """Train ``model`` in place from step ``start`` to ``stop``; returns the last step's loss.
+
+    Batches are index gathers from the device tensor in the order of
+    ``data.epoch_order(data_seed, epoch)``. At each step in ``save_at`` (and at
+    ``stop``) ``on_save(step)`` is called after the update.
+    """
+    x_all, y_all = dataset.train_x, dataset.train_y
+    n = len(x_all)
+    per_epoch = iterations_per_epoch(hp, n)
+    save_at = {s for s in save_at if start < s < stop} | {stop}
+    order, order_epoch = None, -1
+    loss = torch.zeros(())
+    model.train()
+    bar = tqdm(total=stop - start, initial=0, disable=not progress, leave=False,
+               desc=progress if isinstance(progress, str) else "train", mininterval=1.0)
+    for step in range(start, stop):
+        epoch, i = divmod(step, per_epoch)
+        if epoch != order_epoch:
+            order, order_epoch = data.epoch_order(data_seed, epoch, n, x_all.device), epoch
+        idx = order[i * hp.batch_size:(i + 1) * hp.batch_size]
+        lr = learning_rate(hp, step, n)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        bar.update()
+        if step + 1 in save_at and on_save is not None:
+            on_save(step + 1)
+    bar.close()
+    return float(loss.detach())
+
+
+# --- runs: trajectories cached in the store -------------------------------------------------
+
+def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
+               parent: store.Run | None = None, parent_step: int | None = None) -> dict:
+    """The identity of a training run: hyperparameters, where it starts, and its data order.
+
+    It starts either from a fresh initialization (``init_seed``) or from the full
+    training state (weights, optimizer state, schedule position) of ``parent`` at
+    ``parent_step``.
+    """
+    if (init_seed is None) == (parent is None):
+        raise ValueError("a run starts from either init_seed or a parent run, not both")
+    start = {"init_seed": int(init_seed)} if parent is None else {"parent": parent.hash, "step": int(parent_step)}
+    return {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
+
+
+def hparams_of(run: store.Run) -> Hparams:
+    """The hyperparameters a run was trained with."""
+    d = dict(run.config["hparams"])
+    d["lr_drops"] = tuple(d["lr_drops"])
+    return Hparams(**d)
+
+
+def start_step(run: store.Run) -> int:
+    """The step at which the run's trajectory begins (0, or its parent's step)."""
+    return run.config["start"].get("step", 0)
+
+
+def _fresh(hp: Hparams, device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    model = models.build(hp.model).to(device)
+    return model, make_optimizer(hp, model.parameters())
+
+
+def _initial_state(run: store.Run, device) -> dict:
+    start = run.config["start"]
+    if "init_seed" in start:
+        hp = hparams_of(run)
+        model = models.build(hp.model, seed=start["init_seed"])
+        return {"step": 0, "model": model.state_dict(), "optimizer": None}
+    return state_at(store.get(start["parent"]), start["step"], device, progress=False)
+
+
+def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = True,
+             resume_every: int = 2000) -> dict:
+    """The run's full state (``model``, ``optimizer``, ``step``) at ``step``, computed if needed.
+
+    Saved checkpoints are reused; otherwise training continues from the latest
+    checkpoint before ``step`` (or from the run's start), saving a resume point every
+    ``resume_every`` steps so an interrupted run loses little. The state is saved
+    as a named checkpoint, so asking again costs only a load.
+    """
+    hp = hparams_of(run)
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, None)
+    n = len(dataset.train_x)
+    step = to_steps(step, hp, n)
+    first, total = start_step(run), to_steps(hp.training_steps, hp, n)
+    if not first <= step <= total:
+        raise ConfigError(f"step {step} is outside this run's steps {first}..{total}")
+    found = store.load_checkpoint(run, step, device)
+    if found is not None:
+        return found
+    with store.lock(run):
+        found = store.load_checkpoint(run, step, device)
+        if found is not None:
+            return found
+        state = store.latest_state(run, at_most=step, device=device) or _initial_state(run, device)
+        if state["step"] == step:
+            store.save_checkpoint(run, state)
+            return state
+        model, optimizer = _fresh(hp, device)
+        model.load_state_dict(state["model"])
+        if state["optimizer"] is not None:
+            optimizer.load_state_dict(state["optimizer"])
+
+        def snapshot(s: int) -> dict:
+            return {"step": s, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+
+        def on_save(s: int):
+            if s == step:
+                store.save_checkpoint(run, snapshot(s))
+            else:
+                store.save_resume_point(run, snapshot(s))
+
+        resume_points = range(state["step"] + resume_every, step, resume_every)
+        train(hp, model, optimizer, dataset, run.config["data_seed"], state["step"], step,
+              save_at=resume_points, on_save=on_save,
+              progress=f"run {run.hash[:8]}" if progress else False)
+        store.clear_resume_point(run, at_most=step)
+        return store.load_checkpoint(run, step, device)
