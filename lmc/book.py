@@ -17,21 +17,19 @@ from . import presets
 from .errors import ConfigError, LMCError
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = ROOT / "chapters"
-BOOK = ROOT / "book"
 
 
-def chapters() -> list[Path]:
-    """The chapter source notebooks, in book order."""
-    if not CHAPTERS.is_dir():
-        raise LMCError(f"no chapters/ folder beside the lmc package ({ROOT}); "
-                       f"building the book needs a checkout of the repository")
-    return sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))
+def chapters(root: Path = ROOT) -> list[Path]:
+    """The chapter source notebooks under ``root/chapters``, in book order."""
+    if not (root / "chapters").is_dir():
+        raise LMCError(f"no chapters/ folder in {root}; building the book needs a checkout "
+                       f"of the repository")
+    return sorted((root / "chapters").glob("[0-9][0-9]_*.ipynb"))
 
 
-def select(names=None) -> list[Path]:
+def select(names=None, root: Path = ROOT) -> list[Path]:
     """Chapters whose file name starts with one of ``names`` (all when None)."""
-    found = chapters()
+    found = chapters(root)
     if not names:
         return found
     chosen = [p for p in found if any(p.stem.startswith(str(n)) for n in names)]
@@ -46,35 +44,41 @@ def execute(chapter: Path, output: Path, parameters: dict, progress: bool = Fals
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(chapter), str(output), parameters=parameters, cwd=str(ROOT),
+    papermill.execute_notebook(str(chapter), str(output), parameters=parameters,
+                               cwd=str(chapter.parent.parent),
                                progress_bar=progress, kernel_name="python3")
     return output
 
 
 def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=None,
-          run: bool = True, strict: bool = False, parameters: dict | None = None) -> Path:
+          run: bool = True, strict: bool = False, parameters: dict | None = None,
+          root: Path = ROOT) -> Path:
     """Execute the chapters (``run``) and build the HTML book; returns the HTML folder.
 
-    ``strict`` treats every Sphinx warning as an error (as the tests do).
+    ``root`` is the book's source tree (``_config.yml``, ``_toc.yml``, ``book/``,
+    ``chapters/``): the repository, or a copy of it (the tests build in a copy so a
+    book you built is never replaced). ``strict`` treats Sphinx warnings as errors.
     """
     presets.get(preset)
-    results_dir = Path(results_dir or ROOT / "results").resolve()
+    root = Path(root).resolve()
+    results_dir = Path(results_dir or root / "results").resolve()
+    out = root / "book"
     if run:
-        for chapter in select(only):
+        for chapter in select(only, root):
             start = time.time()
             print(f"executing {chapter.name} with preset {preset!r} ...", flush=True)
-            execute(chapter, BOOK / "chapters" / chapter.name,
+            execute(chapter, out / "chapters" / chapter.name,
                     {"preset": preset, "results_dir": str(results_dir), **(parameters or {})})
             print(f"  done in {time.time() - start:.0f} s", flush=True)
-    missing = [p.name for p in chapters() if not (BOOK / "chapters" / p.name).exists()]
+    missing = [p.name for p in chapters(root) if not (out / "chapters" / p.name).exists()]
     if missing:
         raise LMCError(f"chapters not executed yet: {', '.join(missing)}; run `lmc book` "
                        f"without --no-execute")
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
-    command = [jb, "build", str(ROOT), "--path-output", str(BOOK)]
+    command = [jb, "build", str(root), "--path-output", str(out)]
     if strict:
         command += ["-W", "-n", "--keep-going"]
-    completed = subprocess.run(command, cwd=ROOT)
+    completed = subprocess.run(command, cwd=root)
     if completed.returncode != 0:
         raise LMCError(f"jupyter-book build failed (exit {completed.returncode}); see its output above")
-    return BOOK / "_build" / "html"
+    return out / "_build" / "html"

@@ -68,3 +68,11 @@ def load(path: str | Path) -> xr.Dataset:
     """A saved result, loaded into memory (the file is closed again)."""
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()
+
+
+def mean_std(values, digits: int = 2) -> str:
+    """"mean ± std" of the values (sample std), or "mean (one value)" for a single one."""
+    flat = np.asarray(values).ravel()
+    if flat.size == 1:
+        return f"{flat[0]:.{digits}f} (one pair)"
+    return f"{flat.mean():.{digits}f} ± {flat.std(ddof=1):.{digits}f}"

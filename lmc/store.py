@@ -79,8 +79,12 @@ def atomic_write(path: Path, payload: bytes | Callable[[Path], None]) -> None:
     ``payload`` is bytes, or a function that writes a file at the path it is given.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise CacheError(f"cannot write {path}: {e.strerror or e}; choose a writable folder "
+                         f"(LMC_CACHE_DIR for the run cache)") from e
     try:
         if callable(payload):
             os.close(fd)

@@ -1,0 +1,44 @@
+"""Shared fixtures: real MNIST from LMC_DATA_DIR, and a throwaway run cache per test session."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _mnist_available() -> bool:
+    from lmc import data
+
+    try:
+        data.verify("mnist")
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own run cache, so no test reads or writes the user's."""
+    monkeypatch.setenv("LMC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """Real MNIST, verified against the manifest (CI sets LMC_DATA_DIR to the shared copy)."""
+    if not _mnist_available():
+        if os.environ.get("CI"):
+            pytest.fail("MNIST not found: set LMC_DATA_DIR to a folder holding MNIST/raw")
+        pytest.skip("MNIST not found; set LMC_DATA_DIR or run `lmc data fetch mnist`")
+    from lmc import data
+
+    return data.load("mnist", "cpu", 3000, 1000)
+
+
+@pytest.fixture
+def small_hparams():
+    """LeNet with the paper's optimizer on a 3000-example subset, 60 steps."""
+    from lmc.train import Hparams
+
+    return Hparams(training_steps="60it", train_subset=3000)

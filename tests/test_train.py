@@ -1,0 +1,126 @@
+import pytest
+import torch
+
+from lmc import data, store, train
+from lmc.errors import ConfigError
+from lmc.train import Hparams
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("500it", (0, 500)), ("2ep", (2, 0)), ("1ep500it", (1, 500)), ("0", (0, 0)), (7, (0, 7)),
+    (" 3ep ", (3, 0))])
+def test_parse_step(text, expected):
+    assert train.parse_step(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "ep", "5xx", "2 epochs", "-3it", -1, 1.5, None, "it2"])
+def test_malformed_steps_are_refused(bad):
+    with pytest.raises(ConfigError, match="malformed step"):
+        train.parse_step(bad)
+
+
+def test_steps_use_iterations_per_epoch():
+    hp = Hparams()  # batch 60 on 60,000 examples: 1000 iterations per epoch
+    assert train.to_steps("24ep", hp, 60000) == 24000
+    assert train.to_steps("1ep30it", hp, 60000) == 1030
+    assert train.iterations_per_epoch(Hparams(batch_size=128), 50000) == 391  # last batch partial
+
+
+def test_learning_rate_schedule():
+    assert train.learning_rate(Hparams(), 12345, 60000) == pytest.approx(1.2e-3)  # LeNet: constant
+    hp = Hparams(optimizer="sgd", lr=0.1, batch_size=128, lr_drops=("100it", "200it"),
+                 warmup_steps="10it")
+    assert train.learning_rate(hp, 0, 50000) == pytest.approx(0.01)   # first warmup step
+    assert train.learning_rate(hp, 9, 50000) == pytest.approx(0.1)    # warmup ends
+    assert train.learning_rate(hp, 99, 50000) == pytest.approx(0.1)
+    assert train.learning_rate(hp, 100, 50000) == pytest.approx(0.01)
+    assert train.learning_rate(hp, 250, 50000) == pytest.approx(0.001)
+
+
+def _weights(state):
+    return torch.cat([v.flatten() for v in state["model"].values()])
+
+
+def test_same_configuration_gives_identical_numbers(mnist, small_hparams, tmp_path):
+    config = train.run_config(small_hparams, data_seed=3, init_seed=0)
+    first = train.state_at(store.open_run(config, tmp_path / "a"), 60, progress=False)
+    second = train.state_at(store.open_run(config, tmp_path / "b"), 60, progress=False)
+    assert torch.equal(_weights(first), _weights(second))
+
+
+def test_data_order_seeds_change_the_order_not_the_init(mnist, small_hparams):
+    runs = [store.open_run(train.run_config(small_hparams, data_seed=d, init_seed=0)) for d in (1, 2)]
+    inits = [train.state_at(r, 0, progress=False) for r in runs]
+    assert torch.equal(_weights(inits[0]), _weights(inits[1]))
+    assert not torch.equal(data.epoch_order(1, 0, 3000), data.epoch_order(2, 0, 3000))
+    trained = [train.state_at(r, 60, progress=False) for r in runs]
+    assert not torch.equal(_weights(trained[0]), _weights(trained[1]))
+
+
+def test_training_resumes_from_a_checkpoint_bit_identically(mnist, small_hparams, tmp_path):
+    config = train.run_config(small_hparams, data_seed=1, init_seed=0)
+    straight = train.state_at(store.open_run(config, tmp_path / "a"), 60, progress=False)
+    run = store.open_run(config, tmp_path / "b")
+    train.state_at(run, 25, progress=False)          # stop at 25 (mid-epoch: 50 steps per epoch)
+    resumed = train.state_at(run, 60, progress=False)  # continue from the step-25 checkpoint
+    assert run.checkpoints() == [0, 25, 60] or run.checkpoints() == [25, 60]
+    assert torch.equal(_weights(straight), _weights(resumed))
+    assert all(torch.equal(a, b) for a, b in zip(
+        straight["optimizer"]["state"][0].values(), resumed["optimizer"]["state"][0].values()))
+
+
+def test_copies_continue_from_the_parents_full_state(mnist, small_hparams):
+    trunk = store.open_run(train.run_config(small_hparams, data_seed=0, init_seed=0))
+    copy = store.open_run(train.run_config(small_hparams, data_seed=1, parent=trunk, parent_step=20))
+    at_k = train.state_at(trunk, 20, progress=False)
+    start = train.state_at(copy, 20, progress=False)
+    assert start["step"] == 20 and torch.equal(_weights(at_k), _weights(start))
+    assert start["optimizer"]["state"][0]["step"].item() == 20  # Adam's moments carried over
+    with pytest.raises(ConfigError, match="outside this run's steps 20..60"):
+        train.state_at(copy, 10, progress=False)
+
+
+def test_a_finished_run_is_not_recomputed(mnist, small_hparams, monkeypatch):
+    run = store.open_run(train.run_config(small_hparams, data_seed=0, init_seed=0))
+    first = train.state_at(run, 60, progress=False)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("training was run again")
+
+    monkeypatch.setattr(train, "train", fail)
+    again = train.state_at(store.open_run(run.config), 60, progress=False)
+    assert torch.equal(_weights(first), _weights(again))
+
+
+def test_interrupted_training_resumes_from_its_resume_point(mnist, small_hparams, monkeypatch):
+    run = store.open_run(train.run_config(small_hparams, data_seed=0, init_seed=0))
+    reference = train.state_at(store.open_run(run.config, store.cache_dir() / "ref"), 60, progress=False)
+    real_train = train.train
+    calls = []
+
+    def interrupted(hp, model, optimizer, dataset, data_seed, start, stop, save_at=(), on_save=None, progress=True):
+        calls.append(start)
+        if len(calls) == 1:  # first attempt: killed right after saving the resume point at 40
+
+            def dying(step):
+                on_save(step)
+                if step == 40:
+                    raise KeyboardInterrupt
+
+            return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, dying, progress)
+        return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, on_save, progress)
+
+    monkeypatch.setattr(train, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train.state_at(run, 60, progress=False, resume_every=20)
+    resumed = train.state_at(run, 60, progress=False, resume_every=20)
+    assert calls == [0, 40]  # resumed from the resume point at step 40, not from scratch
+    assert torch.equal(_weights(reference), _weights(resumed))
+    assert not run.resume_path.exists()
+
+
+def test_bad_hparams_are_refused():
+    with pytest.raises(ConfigError, match="valid optimizers: adam, sgd"):
+        Hparams(optimizer="rmsprop")
+    with pytest.raises(ConfigError, match="malformed step"):
+        Hparams(training_steps="lots")
