@@ -7,6 +7,7 @@ one place that knows how notebooks are run, so the runner can be swapped.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -63,12 +64,15 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     root = Path(root).resolve()
     results_dir = Path(results_dir or root / "results").resolve()
     out = root / "book"
+    # a results folder inside the book is passed relative to it: the rendered pages show it so
+    shown = os.path.relpath(results_dir, root)
+    shown = results_dir if shown.startswith("..") else shown
     if run:
         for chapter in select(only, root):
             start = time.time()
             print(f"executing {chapter.name} with preset {preset!r} ...", flush=True)
             execute(chapter, out / "chapters" / chapter.name,
-                    {"preset": preset, "results_dir": str(results_dir), **(parameters or {})})
+                    {"preset": preset, "results_dir": str(shown), **(parameters or {})})
             print(f"  done in {time.time() - start:.0f} s", flush=True)
     missing = [p.name for p in chapters(root) if not (out / "chapters" / p.name).exists()]
     if missing:

@@ -149,6 +149,11 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     return ds
 
 
+def endpoint_error(ds: xr.Dataset) -> xr.DataArray:
+    """Error (%) of the trained copies themselves (α = 0 and α = 1), stacked along ``copy``."""
+    return xr.concat([ds.error.isel(alpha=0), ds.error.isel(alpha=-1)], dim="copy")
+
+
 def instability_table(ds: xr.Dataset):
     """Our instability (mean ± std over pairs, per split) beside the paper's reported bound."""
     import pandas as pd
@@ -164,8 +169,29 @@ def instability_table(ds: xr.Dataset):
             "instability mean (pp)": float(values.mean()),
             "instability std (pp)": float(values.std(ddof=1)) if values.size > 1 else float("nan"),
             "stable (< 2 pp)": bool(values.mean() < interpolate.STABLE_BELOW),
-            "paper (pp)": (f"< {setting.instability_at_init:g}"
+            "accuracy of the copies (%)": results.mean_std(100 - endpoint_error(ds).sel(split=split)),
+            "paper accuracy (%)": f"{setting.accuracy[0]:g} ± {setting.accuracy[1]:g}" if split == "test" else "",
+            "paper instability (pp)": (f"< {setting.instability_at_init:g}"
                            if setting.instability_at_init is not None and train.parse_step(
                                config["rewind_step"]) == (0, 0) else "not reported"),
         })
     return pd.DataFrame(rows)
+
+
+def instability_summary(ds: xr.Dataset) -> dict[str, str]:
+    """Numbers a chapter's prose quotes, as text: instability per split, pairs, paper bound."""
+    config = results.config_of(ds)
+    setting = paper.setting(config["model"], config["variant"])
+    test = ds.instability.sel(split="test")
+    bound = setting.instability_at_init
+    return {
+        "network": setting.network,
+        "n_pairs": str(test.size),
+        "test_accuracy": results.mean_std(100 - endpoint_error(ds).sel(split="test"), unit="copies"),
+        "paper_accuracy": f"{setting.accuracy[0]:g} ± {setting.accuracy[1]:g}",
+        "test_instability": results.mean_std(test),
+        "train_instability": results.mean_std(ds.instability.sel(split="train")),
+        "paper_bound": f"{bound:g}" if bound is not None else "not reported",
+        "verdict": ("not comparable" if bound is None
+                    else "within" if float(test.mean()) < bound else "outside"),
+    }

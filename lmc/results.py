@@ -70,9 +70,9 @@ def load(path: str | Path) -> xr.Dataset:
         return ds.load()
 
 
-def mean_std(values, digits: int = 2) -> str:
-    """"mean ± std" of the values (sample std), or "mean (one value)" for a single one."""
+def mean_std(values, digits: int = 2, unit: str = "pair") -> str:
+    """"mean ± std" of the values (sample std), or "mean (one <unit>)" for a single one."""
     flat = np.asarray(values).ravel()
     if flat.size == 1:
-        return f"{flat[0]:.{digits}f} (one pair)"
+        return f"{flat[0]:.{digits}f} (one {unit})"
     return f"{flat.mean():.{digits}f} ± {flat.std(ddof=1):.{digits}f}"

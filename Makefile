@@ -1,0 +1,31 @@
+# The two commands of the README: `make book` and `make test`.
+# Each creates the virtual environment in .venv when it is missing (or when
+# pyproject.toml changed), so a fresh machine needs nothing but Python 3.10+.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PRESET ?= quick
+
+.PHONY: env book test clean-book
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Fetch (or verify) MNIST, execute every chapter with $(PRESET), build book/_build/html.
+book: env
+	$(BIN)/lmc data fetch mnist
+	$(BIN)/lmc book --preset $(PRESET)
+
+# The whole test suite (CI runs exactly this through .ci/run).
+test: env
+	$(BIN)/lmc data fetch mnist
+	$(BIN)/python -m pytest
+
+# Remove the rendered book and the executed chapter copies (results and the run cache stay).
+clean-book:
+	rm -rf book/_build book/chapters
