@@ -107,7 +107,8 @@ def fetch(name: str, root: Path | None = None) -> dict[str, Path]:
         try:
             dataset_class(root=str(root), train=train, download=True)
         except Exception as e:  # network errors come in many types
-            raise DataError(f"could not download {name!r} into {root}: {e}; "
+            reason = " ".join(str(e).split())  # one line, however the library formatted it
+            raise DataError(f"could not download {name!r} into {root}: {reason}; "
                             f"download it on a machine with network access and copy "
                             f"{info['folder']} there") from e
     return verify(name, root)
