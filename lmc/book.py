@@ -40,7 +40,7 @@ def select(names=None, root: Path = ROOT) -> list[Path]:
     return chosen
 
 
-def execute(chapter: Path, output: Path, parameters: dict, progress: bool = False) -> Path:
+def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True) -> Path:
     """Run one chapter notebook with papermill ``parameters``; the executed copy goes to ``output``."""
     import papermill
 

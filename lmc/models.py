@@ -46,8 +46,111 @@ def lenet(name: str) -> LeNet | None:
     return LeNet(tuple(int(p) for p in parts[1:]))
 
 
-BUILDERS = [lenet]
-KNOWN = ["lenet_300_100"]  # listed in error messages; builders accept more (lenet_N_M...)
+class ResNetBlock(nn.Module):
+    """Two 3×3 convolutions with batch norm and a residual connection (open_lth ``cifar_resnet``)."""
+
+    def __init__(self, f_in: int, f_out: int, downsample: bool):
+        super().__init__()
+        stride = 2 if downsample else 1
+        self.conv1 = nn.Conv2d(f_in, f_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(f_out)
+        self.conv2 = nn.Conv2d(f_out, f_out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(f_out)
+        self.shortcut = nn.Sequential()
+        if downsample or f_in != f_out:  # 1×1 convolution + batch norm projection
+            self.shortcut = nn.Sequential(nn.Conv2d(f_in, f_out, 1, stride=2, bias=False),
+                                          nn.BatchNorm2d(f_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class CifarResNet(nn.Module):
+    """ResNet for 32×32 images (He et al. 2016, §4.2; open_lth ``cifar_resnet_N[_W]``).
+
+    A 3×3 convolution, three stages of D blocks with W, 2W and 4W filters (N = 6D + 2),
+    global average pooling and one linear layer.
+    """
+
+    def __init__(self, depth: int, width: int = 16, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        blocks_per_stage = (depth - 2) // 6
+        self.conv = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
+        blocks, current = [], width
+        for stage, filters in enumerate((width, 2 * width, 4 * width)):
+            for index in range(blocks_per_stage):
+                blocks.append(ResNetBlock(current, filters, downsample=stage > 0 and index == 0))
+                current = filters
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(current, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.blocks(F.relu(self.bn(self.conv(x))))
+        return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+    @property
+    def output_layer_names(self) -> list[str]:
+        return ["fc.weight", "fc.bias"]
+
+
+def cifar_resnet(name: str) -> CifarResNet | None:
+    """``cifar_resnet_20`` (depth 6D + 2) or ``cifar_resnet_20_8`` (width 8 instead of 16)."""
+    parts = name.split("_")
+    if parts[:2] != ["cifar", "resnet"] or len(parts) not in (3, 4) or not all(p.isdigit() for p in parts[2:]):
+        return None
+    depth, width = int(parts[2]), int(parts[3]) if len(parts) == 4 else 16
+    if depth < 8 or (depth - 2) % 6 or width < 1:
+        return None
+    return CifarResNet(depth, width)
+
+
+VGG_PLANS = {
+    11: (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512),
+    13: (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512),
+    16: (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512),
+    19: (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+         512, 512, 512, 512),
+}
+
+
+class CifarVGG(nn.Module):
+    """VGG for 32×32 images (open_lth ``cifar_vgg_N``): 3×3 conv + BN + ReLU, max pools,
+    a 2×2 average pool and one linear layer."""
+
+    def __init__(self, plan, num_classes: int = 10, in_channels: int = 3):
+        super().__init__()
+        layers, filters = [], in_channels
+        for spec in plan:
+            if spec == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(filters, spec, 3, padding=1), nn.BatchNorm2d(spec), nn.ReLU()]
+                filters = spec
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(filters, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.avg_pool2d(self.layers(x), 2).flatten(1))
+
+    @property
+    def output_layer_names(self) -> list[str]:
+        return ["fc.weight", "fc.bias"]
+
+
+def cifar_vgg(name: str) -> CifarVGG | None:
+    """``cifar_vgg_11``, ``_13``, ``_16`` or ``_19``."""
+    parts = name.split("_")
+    if parts[:2] != ["cifar", "vgg"] or len(parts) != 3 or not parts[2].isdigit():
+        return None
+    plan = VGG_PLANS.get(int(parts[2]))
+    return CifarVGG(plan) if plan else None
+
+
+BUILDERS = [lenet, cifar_resnet, cifar_vgg]
+KNOWN = ["lenet_300_100", "cifar_resnet_20", "cifar_vgg_16"]  # builders accept more (see each)
 
 
 def prunable_layer_names(model: nn.Module) -> list[str]:

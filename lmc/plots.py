@@ -22,7 +22,7 @@ def interpolation(ds: xr.Dataset, title: str = "", paper_rise: float | None = No
     """
     sns.set_theme(style="whitegrid", context="notebook")
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.8))
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
     frame = ds.error.to_dataframe().reset_index()
     sns.lineplot(frame, x="alpha", y="error", hue="split", hue_order=["train", "test"],
                  palette=PALETTE, errorbar="sd", marker="o", markersize=4, ax=ax)
@@ -32,6 +32,6 @@ def interpolation(ds: xr.Dataset, title: str = "", paper_rise: float | None = No
         ax.axhline(level, color=PALETTE["test"], linestyle=":", linewidth=1.2,
                    label=f"paper: test error rises < {paper_rise:g} pp")
     ax.set(xlabel="interpolation coefficient α", ylabel="error (%)", title=title, xlim=(0, 1))
-    ax.legend(title=None, frameon=True)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure

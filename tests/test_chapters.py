@@ -23,7 +23,7 @@ def test_source_notebook_is_clean_and_parameters_come_first(chapter):
 def test_chapter_01_smoke_writes_its_netcdf(mnist, tmp_path):
     chapter = book.select(["01"])[0]
     out = book.execute(chapter, tmp_path / chapter.name,
-                       {"preset": "smoke", "results_dir": str(tmp_path / "results")})
+                       {"preset": "smoke", "results_dir": str(tmp_path / "results")}, progress=False)
     nb = json.loads(out.read_text())
     images = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
@@ -45,4 +45,4 @@ def test_a_bad_parameter_stops_the_chapter_with_a_clear_message(mnist, tmp_path)
 
     chapter = book.select(["01"])[0]
     with pytest.raises(papermill.PapermillExecutionError, match="unknown preset 'tiny'"):
-        book.execute(chapter, tmp_path / chapter.name, {"preset": "tiny", "results_dir": str(tmp_path)})
+        book.execute(chapter, tmp_path / chapter.name, {"preset": "tiny", "results_dir": str(tmp_path)}, progress=False)

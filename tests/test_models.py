@@ -43,3 +43,29 @@ def test_prunable_layers_are_linear_weights():
 def test_unknown_model_lists_valid_names(name):
     with pytest.raises(ConfigError, match="valid models: lenet_300_100"):
         models.build(name)
+
+
+@pytest.mark.parametrize("name, params, buffers", [
+    # open_lth models/test/test_cifar_resnet.py and test_cifar_vgg.py; Table 1: 274K and 14.7M
+    ("cifar_resnet_20", 272_474, 1_568),   # 274,042 with BN running statistics
+    ("cifar_vgg_16", 14_728_266, 8_448),
+])
+def test_cifar_network_sizes_and_shapes(name, params, buffers):
+    model = models.build(name, seed=0)
+    assert models.count_parameters(model) == params
+    assert sum(b.numel() for b in model.buffers() if b.is_floating_point()) == buffers
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_batch_norm_init_follows_open_lth():
+    # open_lth models/bn_initializers.py `uniform`: gamma ~ U[0, 1), beta = 0
+    bn = models.build("cifar_resnet_20", seed=0).bn
+    assert 0 <= bn.weight.min() and bn.weight.max() < 1 and bn.weight.std() > 0.1
+    assert (bn.bias == 0).all()
+
+
+def test_resnet_projection_shortcuts():
+    model = models.build("cifar_resnet_20")
+    shortcuts = [m.shortcut for m in model.blocks if len(m.shortcut)]
+    assert len(shortcuts) == 2  # entering stages 2 and 3
+    assert all(isinstance(s[0], torch.nn.Conv2d) and s[0].kernel_size == (1, 1) for s in shortcuts)
