@@ -35,17 +35,19 @@ def interpolate(state_a: dict, state_b: dict, alpha: float) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, state: dict, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int = 10_000) -> tuple[float, float]:
-    """(error in %, mean cross-entropy loss) of ``model`` with weights ``state`` on (x, y)."""
+def evaluate(model: torch.nn.Module, state: dict, batches) -> tuple[float, float]:
+    """(error in %, mean cross-entropy loss) of ``model`` with weights ``state`` over ``batches``.
+
+    ``batches`` is an iterable of (x, y), e.g. ``dataset.eval_batches("test")``.
+    """
     model.eval()
-    wrong, loss = 0, 0.0
-    for i in range(0, len(x), batch_size):
-        logits = functional_call(model, state, (x[i:i + batch_size],))
-        target = y[i:i + batch_size]
-        wrong += int((logits.argmax(1) != target).sum())
-        loss += float(F.cross_entropy(logits, target, reduction="sum"))
-    return 100.0 * wrong / len(x), loss / len(x)
+    wrong, loss, count = 0, 0.0, 0
+    for x, y in batches:
+        logits = functional_call(model, state, (x,))
+        wrong += int((logits.argmax(1) != y).sum())
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        count += len(y)
+    return 100.0 * wrong / count, loss / count
 
 
 def error_along_path(model: torch.nn.Module, state_a: dict, state_b: dict, dataset,
@@ -60,7 +62,7 @@ def error_along_path(model: torch.nn.Module, state_a: dict, state_b: dict, datas
     for j, alpha in enumerate(grid):
         state = interpolate(state_a, state_b, alpha)
         for i, split in enumerate(splits):
-            error[i, j], loss[i, j] = evaluate(model, state, *dataset.split(split))
+            error[i, j], loss[i, j] = evaluate(model, state, dataset.eval_batches(split))
     coords = {"split": list(splits), "alpha": grid}
     return xr.Dataset({"error": (("split", "alpha"), error, {"units": "%"}),
                        "loss": (("split", "alpha"), loss, {"units": "nats"})}, coords=coords)

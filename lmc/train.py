@@ -111,31 +111,27 @@ def make_optimizer(hp: Hparams, params) -> torch.optim.Optimizer:
 
 def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
           dataset: data.DeviceData, data_seed: int, start: int, stop: int,
-          save_at=(), on_save=None, progress: bool | str = True) -> float:
+          save_at=(), on_save=None, progress: bool | str = True,
+          augment_seed: int | None = None) -> float:
     """Train ``model`` in place from step ``start`` to ``stop``; returns the last step's loss.
 
-    Batches are index gathers from the device tensor in the order of
-    ``data.epoch_order(data_seed, epoch)``. At each step in ``save_at`` (and at
-    ``stop``) ``on_save(step)`` is called after the update.
+    Batches come from ``data.batches`` (order from ``data_seed``, augmentation from
+    ``augment_seed``, which defaults to ``data_seed``). At each step in ``save_at``
+    (and at ``stop``) ``on_save(step)`` is called after the update.
     """
-    x_all, y_all = dataset.train_x, dataset.train_y
-    n = len(x_all)
-    per_epoch = iterations_per_epoch(hp, n)
+    n = dataset.train_size
     save_at = {s for s in save_at if start < s < stop} | {stop}
-    order, order_epoch = None, -1
+    augment_seed = data_seed if augment_seed is None else augment_seed
     loss = torch.zeros(())
     model.train()
-    bar = tqdm(total=stop - start, initial=0, disable=not progress, leave=False,
+    bar = tqdm(total=stop - start, disable=not progress, leave=False,
                desc=progress if isinstance(progress, str) else "train", mininterval=1.0)
-    for step in range(start, stop):
-        epoch, i = divmod(step, per_epoch)
-        if epoch != order_epoch:
-            order, order_epoch = data.epoch_order(data_seed, epoch, n, x_all.device), epoch
-        idx = order[i * hp.batch_size:(i + 1) * hp.batch_size]
+    steps = data.batches(dataset, hp.batch_size, data_seed, augment_seed, start, stop)
+    for step, (x, y) in zip(range(start, stop), steps):
         lr = learning_rate(hp, step, n)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = F.cross_entropy(model(x_all[idx]), y_all[idx])
+        loss = F.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -149,17 +145,22 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 # --- runs: trajectories cached in the store -------------------------------------------------
 
 def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
-               parent: store.Run | None = None, parent_step: int | None = None) -> dict:
+               parent: store.Run | None = None, parent_step: int | None = None,
+               augment_seed: int | None = None) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
     training state (weights, optimizer state, schedule position) of ``parent`` at
-    ``parent_step``.
+    ``parent_step``. Augmentation follows ``augment_seed`` (default: the data seed;
+    only a different value enters the identity, so existing runs keep their hash).
     """
     if (init_seed is None) == (parent is None):
         raise ValueError("a run starts from either init_seed or a parent run, not both")
     start = {"init_seed": int(init_seed)} if parent is None else {"parent": parent.hash, "step": int(parent_step)}
-    return {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
+    config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
+    if augment_seed is not None and augment_seed != data_seed:
+        config["augment_seed"] = int(augment_seed)
+    return config
 
 
 def hparams_of(run: store.Run) -> Hparams:
@@ -199,7 +200,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
     """
     hp = hparams_of(run)
     dataset = data.load(hp.dataset, str(device), hp.train_subset, None)
-    n = len(dataset.train_x)
+    n = dataset.train_size
     step = to_steps(step, hp, n)
     first, total = start_step(run), to_steps(hp.training_steps, hp, n)
     if not first <= step <= total:
@@ -232,6 +233,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
         resume_points = range(state["step"] + resume_every, step, resume_every)
         train(hp, model, optimizer, dataset, run.config["data_seed"], state["step"], step,
               save_at=resume_points, on_save=on_save,
-              progress=f"run {run.hash[:8]}" if progress else False)
+              progress=f"run {run.hash[:8]}" if progress else False,
+              augment_seed=run.config.get("augment_seed"))
         store.clear_resume_point(run, at_most=step)
         return store.load_checkpoint(run, step, device)

@@ -37,10 +37,11 @@ def test_path_endpoints_reproduce_each_network_exactly(mnist, two_networks):
     a, b = two_networks
     path = interpolate.error_along_path(model, a, b, mnist, n_alpha=4)
     for split in ("train", "test"):
-        x, y = mnist.split(split)
-        assert path.error.sel(split=split).values[0] == interpolate.evaluate(model, a, x, y)[0]
-        assert path.error.sel(split=split).values[-1] == interpolate.evaluate(model, b, x, y)[0]
-        assert path.loss.sel(split=split).values[-1] == interpolate.evaluate(model, b, x, y)[1]
+        own_a = interpolate.evaluate(model, a, mnist.eval_batches(split))
+        own_b = interpolate.evaluate(model, b, mnist.eval_batches(split))
+        assert path.error.sel(split=split).values[0] == own_a[0]
+        assert path.error.sel(split=split).values[-1] == own_b[0]
+        assert path.loss.sel(split=split).values[-1] == own_b[1]
     assert path.error.sel(split="test").values[0] != path.error.sel(split="test").values[-1]
 
 

@@ -98,7 +98,8 @@ def test_interrupted_training_resumes_from_its_resume_point(mnist, small_hparams
     real_train = train.train
     calls = []
 
-    def interrupted(hp, model, optimizer, dataset, data_seed, start, stop, save_at=(), on_save=None, progress=True):
+    def interrupted(hp, model, optimizer, dataset, data_seed, start, stop, save_at=(), on_save=None,
+                    progress=True, augment_seed=None):
         calls.append(start)
         if len(calls) == 1:  # first attempt: killed right after saving the resume point at 40
 
@@ -108,7 +109,8 @@ def test_interrupted_training_resumes_from_its_resume_point(mnist, small_hparams
                     raise KeyboardInterrupt
 
             return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, dying, progress)
-        return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, on_save, progress)
+        return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, on_save, progress,
+                          augment_seed)
 
     monkeypatch.setattr(train, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
