@@ -234,18 +234,24 @@ class DeviceData:
         return torch.where(flips.view(b, 1, 1, 1), x.flip(3), x)
 
 
-@functools.lru_cache(maxsize=4)
 def load(name: str, device: str = "cpu", train_subset: int | None = None,
-         test_subset: int | None = None) -> "DeviceData | StreamData":
+         test_subset: int | None = None, image_size: int | None = None) -> "DeviceData | StreamData":
     """The data set on ``device``; subsets take the first N examples.
 
     In-memory data sets become normalized tensors (``DeviceData``), loaded and verified
     once per process and device; ImageNet streams from disk (``StreamData``).
     """
+    return _load(name, str(device), train_subset, test_subset, image_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, device: str, train_subset: int | None, test_subset: int | None,
+          image_size: int | None) -> "DeviceData | StreamData":
     info = entry(name)
     paths = verify(name)
     if info["format"] == "imagefolder":
-        return StreamData(name, paths, info, torch.device(device), train_subset, test_subset)
+        return StreamData(name, paths, info, torch.device(device), train_subset, test_subset,
+                          image_size or 224)
     mean = torch.tensor(info["normalize"]["mean"]).view(1, -1, 1, 1)
     std = torch.tensor(info["normalize"]["std"]).view(1, -1, 1, 1)
     tensors = {}

@@ -111,7 +111,8 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     device = resolve_device(device)
     preset = presets.get(config.preset)
     hp = config.hparams
-    evaluation = data.load(hp.dataset, device, preset.train_subset, preset.test_subset)
+    evaluation = data.load(hp.dataset, device, preset.train_subset, preset.test_subset,
+                           models.IMAGE_SIZE.get(hp.model))
     size = evaluation.train_size
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     model = models.build(hp.model).to(device)

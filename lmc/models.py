@@ -149,8 +149,35 @@ def cifar_vgg(name: str) -> CifarVGG | None:
     return CifarVGG(plan) if plan else None
 
 
-BUILDERS = [lenet, cifar_resnet, cifar_vgg]
-KNOWN = ["lenet_300_100", "cifar_resnet_20", "cifar_vgg_16"]  # builders accept more (see each)
+def imagenet(name: str) -> nn.Module | None:
+    """torchvision's ``imagenet_resnet_50`` (or 18/34/101/152) and ``imagenet_inception_v3``
+    (with its auxiliary classifier: 27.1M parameters, as in Table 1), not re-written here."""
+    import torchvision.models as tv
+
+    resnets = {f"imagenet_resnet_{d}": getattr(tv, f"resnet{d}") for d in (18, 34, 50, 101, 152)}
+    if name in resnets:
+        return resnets[name](weights=None)
+    if name == "imagenet_inception_v3":
+        return tv.inception_v3(weights=None, aux_logits=True, init_weights=False)
+    return None
+
+
+IMAGE_SIZE = {"imagenet_inception_v3": 299}  # input side for streamed data sets (default 224)
+AUX_LOSS_WEIGHT = 0.4  # Inception-v3's auxiliary classifier (Szegedy et al. 2016)
+
+
+def loss(output, target: torch.Tensor) -> torch.Tensor:
+    """Training loss: cross-entropy, plus 0.4 × the auxiliary head's for Inception-v3."""
+    if hasattr(output, "aux_logits"):
+        main = F.cross_entropy(output.logits, target)
+        return main if output.aux_logits is None else main + AUX_LOSS_WEIGHT * F.cross_entropy(
+            output.aux_logits, target)
+    return F.cross_entropy(output, target)
+
+
+BUILDERS = [lenet, cifar_resnet, cifar_vgg, imagenet]
+KNOWN = ["lenet_300_100", "cifar_resnet_20", "cifar_vgg_16", "imagenet_resnet_50",
+         "imagenet_inception_v3"]  # builders accept more (see each)
 
 
 def prunable_layer_names(model: nn.Module) -> list[str]:

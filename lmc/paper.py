@@ -2,7 +2,10 @@
 
 Every chapter compares against these values; no chapter types a paper number.
 Source: Frankle et al. 2020, Table 1 (hyperparameters, accuracy, pruning level)
-and Section 3 (instability at initialization).
+and Section 3 (instability at initialization; the step at which each network becomes
+stable: "iterations 2000 for Resnet20 and 1000 VGG16 ... epoch 18 ... and 28").
+Weight decay 1e-4 for the SGD settings is from the reference implementations the
+paper cites (open_lth's defaults); Table 1 does not list it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ class Setting:
     pruning_style: str            # "iterative" or "one-shot"
     instability_at_init: float | None = None  # Fig. 2 upper bound on test instability (pp), if given
     instability_at_init_claim: str = ""       # the paper's sentence behind that bound
+    stable_from: str | None = None            # §3: the rewind step k from which test instability < 2%
+
+
+def _cifar(model: str, lr: float, warmup: str = "0it") -> Hparams:
+    """Table 1's CIFAR-10 recipe: SGD with momentum, 63K iterations of batch 128, ×0.1 at 32K, 48K."""
+    return Hparams(model=model, dataset="cifar10", optimizer="sgd", lr=lr, momentum=0.9,
+                   weight_decay=1e-4, batch_size=128, training_steps="63000it",
+                   lr_drops=("32000it", "48000it"), gamma=0.1, warmup_steps=warmup)
 
 
 TABLE1: dict[tuple[str, str], Setting] = {
@@ -35,7 +46,38 @@ TABLE1: dict[tuple[str, str], Setting] = {
                         batch_size=60, training_steps="24000it"),
         params_reported="266K", accuracy=(98.3, 0.1), pruning_density=3.5,
         pruning_style="iterative", instability_at_init=1.0,
-        instability_at_init_claim="Lenet's error rises slightly, but by less than a percentage point."),
+        instability_at_init_claim="Lenet's error rises slightly, but by less than a percentage point.",
+        stable_from="0it"),
+    ("cifar_resnet_20", "standard"): Setting(
+        "ResNet-20 (CIFAR-10)", "standard", _cifar("cifar_resnet_20", 0.1), "274K", (91.7, 0.1),
+        16.8, "iterative", stable_from="2000it"),
+    ("cifar_resnet_20", "low"): Setting(
+        "ResNet-20 low (CIFAR-10)", "low", _cifar("cifar_resnet_20", 0.01), "274K", (88.8, 0.1),
+        8.6, "iterative"),
+    ("cifar_resnet_20", "warmup"): Setting(
+        "ResNet-20 warmup (CIFAR-10)", "warmup", _cifar("cifar_resnet_20", 0.03, "30000it"), "274K",
+        (89.7, 0.3), 8.6, "iterative"),
+    ("cifar_vgg_16", "standard"): Setting(
+        "VGG-16 (CIFAR-10)", "standard", _cifar("cifar_vgg_16", 0.1), "14.7M", (93.7, 0.1),
+        1.5, "iterative", stable_from="1000it"),
+    ("cifar_vgg_16", "low"): Setting(
+        "VGG-16 low (CIFAR-10)", "low", _cifar("cifar_vgg_16", 0.01), "14.7M", (91.7, 0.1),
+        5.5, "iterative"),
+    ("cifar_vgg_16", "warmup"): Setting(
+        "VGG-16 warmup (CIFAR-10)", "warmup", _cifar("cifar_vgg_16", 0.1, "30000it"), "14.7M",
+        (93.4, 0.1), 1.5, "iterative"),
+    ("imagenet_resnet_50", "standard"): Setting(
+        "ResNet-50 (ImageNet)", "standard",
+        Hparams(model="imagenet_resnet_50", dataset="imagenet", optimizer="sgd", lr=0.4, momentum=0.9,
+                weight_decay=1e-4, batch_size=1024, training_steps="90ep",
+                lr_drops=("30ep", "60ep", "80ep"), warmup_steps="5ep"),
+        "25.5M", (76.1, 0.1), 30.0, "one-shot", stable_from="18ep"),
+    ("imagenet_inception_v3", "standard"): Setting(
+        "Inception-v3 (ImageNet)", "standard",
+        Hparams(model="imagenet_inception_v3", dataset="imagenet", optimizer="sgd", lr=0.03,
+                momentum=0.9, weight_decay=1e-4, batch_size=1024, training_steps="171ep",
+                lr_end=0.005),
+        "27.1M", (78.1, 0.1), 30.0, "one-shot", stable_from="28ep"),
 }
 
 

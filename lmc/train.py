@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import data, models, store
 from .errors import ConfigError, choose
 
 OPTIMIZERS = ("adam", "sgd")
+LATER_FIELDS = ("lr_end",)  # fields added after runs were first stored (see Hparams.as_dict)
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Hparams:
     lr_drops: tuple[str, ...] = ()        # steps at which the learning rate is multiplied by gamma
     gamma: float = 0.1                    # learning-rate drop factor
     warmup_steps: str = "0it"             # linear warmup from 0 to lr over this many steps
+    lr_end: float | None = None           # if set: after warmup, decay linearly to lr_end at T
     train_subset: int | None = None       # train on the first N training examples only (smoke tests)
 
     def __post_init__(self):
@@ -54,9 +55,16 @@ class Hparams:
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
-        """Plain JSON-able fields (for hashing and provenance)."""
+        """Plain JSON-able fields (for hashing and provenance).
+
+        Fields added after the first release enter only when they differ from their
+        default (open_lth's rule), so adding a field keeps every stored run valid.
+        """
         d = dataclasses.asdict(self)
         d["lr_drops"] = list(self.lr_drops)
+        for name in LATER_FIELDS:
+            if d[name] == Hparams.__dataclass_fields__[name].default:
+                del d[name]
         return d
 
 
@@ -90,11 +98,17 @@ def to_steps(step: str | int, hp: Hparams, train_size: int) -> int:
 
 
 def learning_rate(hp: Hparams, step: int, train_size: int) -> float:
-    """The learning rate used at ``step``: linear warmup, then ×gamma at each drop."""
+    """The learning rate used at ``step``: linear warmup, then ×gamma at each drop
+    (or, with ``lr_end``, a linear decay to ``lr_end`` at the end of training)."""
     warmup = to_steps(hp.warmup_steps, hp, train_size)
-    factor = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    if warmup and step < warmup:
+        return hp.lr * (step + 1) / warmup
+    if hp.lr_end is not None:
+        total = to_steps(hp.training_steps, hp, train_size)
+        progress = (step - warmup) / max(1, total - warmup)
+        return hp.lr + (hp.lr_end - hp.lr) * progress
     drops = sum(step >= to_steps(s, hp, train_size) for s in hp.lr_drops)
-    return hp.lr * factor * hp.gamma ** drops
+    return hp.lr * hp.gamma ** drops
 
 
 def make_optimizer(hp: Hparams, params) -> torch.optim.Optimizer:
@@ -131,7 +145,7 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         lr = learning_rate(hp, step, n)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = F.cross_entropy(model(x), y)
+        loss = models.loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -167,7 +181,7 @@ def hparams_of(run: store.Run) -> Hparams:
     """The hyperparameters a run was trained with."""
     d = dict(run.config["hparams"])
     d["lr_drops"] = tuple(d["lr_drops"])
-    return Hparams(**d)
+    return Hparams(**d)  # fields missing from older runs take their defaults
 
 
 def start_step(run: store.Run) -> int:
@@ -199,7 +213,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
     as a named checkpoint, so asking again costs only a load.
     """
     hp = hparams_of(run)
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, None)
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
     n = dataset.train_size
     step = to_steps(step, hp, n)
     first, total = start_step(run), to_steps(hp.training_steps, hp, n)

@@ -1,0 +1,68 @@
+"""Table 1 encoded once: recipes, learning-rate schedules and sizes against the paper's numbers."""
+
+import pytest
+
+from lmc import models, paper, train
+from lmc.errors import ConfigError
+
+CIFAR_TRAIN, IMAGENET_TRAIN = 50_000, 1_281_167
+
+
+def lr(model, variant, step, size=CIFAR_TRAIN):
+    hp = paper.setting(model, variant).hparams
+    return train.learning_rate(hp, step, size)
+
+
+@pytest.mark.parametrize("model, variant, step, expected", [
+    ("lenet_300_100", "standard", 23_999, 1.2e-3),
+    ("cifar_resnet_20", "standard", 0, 0.1),
+    ("cifar_resnet_20", "standard", 31_999, 0.1),
+    ("cifar_resnet_20", "standard", 32_000, 0.01),      # ×0.1 at 32K
+    ("cifar_resnet_20", "standard", 48_000, 0.001),     # ×0.1 at 48K
+    ("cifar_resnet_20", "low", 0, 0.01),
+    ("cifar_resnet_20", "low", 40_000, 0.001),
+    ("cifar_resnet_20", "warmup", 14_999, 0.015),       # half-way through the 30K warmup to 0.03
+    ("cifar_resnet_20", "warmup", 29_999, 0.03),        # warmup ends
+    ("cifar_resnet_20", "warmup", 32_000, 0.003),
+    ("cifar_vgg_16", "warmup", 29_999, 0.1),
+    ("cifar_vgg_16", "warmup", 62_999, 0.001),
+])
+def test_cifar_and_lenet_schedules(model, variant, step, expected):
+    assert lr(model, variant, step) == pytest.approx(expected)
+
+
+def test_imagenet_schedules_in_epochs():
+    per_epoch = -(-IMAGENET_TRAIN // 1024)  # 1252 iterations of batch 1024
+    resnet = paper.setting("imagenet_resnet_50").hparams
+    assert train.to_steps(resnet.training_steps, resnet, IMAGENET_TRAIN) == 90 * per_epoch
+    assert train.learning_rate(resnet, 5 * per_epoch - 1, IMAGENET_TRAIN) == pytest.approx(0.4)
+    assert train.learning_rate(resnet, 30 * per_epoch, IMAGENET_TRAIN) == pytest.approx(0.04)
+    assert train.learning_rate(resnet, 85 * per_epoch, IMAGENET_TRAIN) == pytest.approx(0.0004)
+    inception = paper.setting("imagenet_inception_v3").hparams
+    total = train.to_steps(inception.training_steps, inception, IMAGENET_TRAIN)
+    assert train.learning_rate(inception, 0, IMAGENET_TRAIN) == pytest.approx(0.03)
+    assert train.learning_rate(inception, total, IMAGENET_TRAIN) == pytest.approx(0.005)
+    assert train.learning_rate(inception, total // 2, IMAGENET_TRAIN) == pytest.approx(0.0175, rel=1e-3)
+
+
+def _as_in_table1(count: int, reported: str) -> str:
+    """``count`` written as Table 1 writes it: truncated to the reported precision (25,557,032 → 25.5M)."""
+    unit = 1e3 if reported.endswith("K") else 1e6
+    decimals = len(reported[:-1].partition(".")[2])
+    return f"{int(count / unit * 10 ** decimals) / 10 ** decimals:.{decimals}f}{reported[-1]}"
+
+
+@pytest.mark.parametrize("key", list(paper.TABLE1), ids=lambda k: "/".join(k))
+def test_every_setting_builds_its_network_with_the_reported_size(key):
+    setting = paper.TABLE1[key]
+    model = models.build(setting.hparams.model)
+    params = models.count_parameters(model)
+    with_bn = params + sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    # ResNet-20's 274K counts the batch-norm running statistics too
+    assert setting.params_reported in (_as_in_table1(params, setting.params_reported),
+                                       _as_in_table1(with_bn, setting.params_reported))
+
+
+def test_unknown_setting_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match="cifar_resnet_20 \\(low\\)"):
+        paper.setting("cifar_resnet_20", "high")
