@@ -17,12 +17,18 @@ from .errors import LMCError
 
 def _run_instability(args) -> None:
     config = experiments.instability_config(
-        model=args.model, variant=args.variant, rewind_step=args.rewind, preset=args.preset,
-        init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas)
-    ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet)
-    out = args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{args.rewind}.nc"
+        model=args.model, variant=args.variant, rewind_step=args.rewind[0], preset=args.preset,
+        init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas,
+        reset_schedule=args.reset_schedule)
+    ks = "_".join(args.rewind)
+    out = args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc"
+    if len(args.rewind) == 1:
+        ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet)
+        table = experiments.instability_table(ds)
+    else:
+        ds = experiments.instability_curve(config, args.rewind, device=args.device, progress=not args.quiet)
+        table = experiments.stability_table({(args.model, args.variant): ds})
     results.save(ds, out)
-    table = experiments.instability_table(ds)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out}")
 
@@ -57,7 +63,10 @@ def parser() -> argparse.ArgumentParser:
     inst = run_sub.add_parser("instability", help="instability analysis at rewind step k")
     inst.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
     inst.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
-    inst.add_argument("--rewind", default="0", help="rewind step k, e.g. 0, 500it, 2ep")
+    inst.add_argument("--rewind", default=["0"], nargs="+",
+                      help="rewind step k, e.g. 0, 500it, 2ep; several give the curve of Figure 3")
+    inst.add_argument("--reset-schedule", action="store_true",
+                      help="Figure 4: copies train T steps with the schedule restarted at 0")
     inst.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
     inst.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: preset's)")
     inst.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")

@@ -11,6 +11,7 @@ trained copies. k = 0 is instability at initialization.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -60,6 +61,7 @@ class InstabilityConfig:
     init_seeds: tuple[int, ...]
     pairs: int
     n_alpha: int
+    reset_schedule: bool = False  # Figure 4: copies train T steps with the schedule restarted
 
     @property
     def hparams(self) -> train.Hparams:
@@ -73,7 +75,7 @@ class InstabilityConfig:
 def instability_config(model: str = "lenet_300_100", variant: str = "standard",
                        rewind_step: str | int = 0, preset: str = presets.DEFAULT,
                        init_seeds=None, pairs: int | None = None,
-                       n_alpha: int | None = None) -> InstabilityConfig:
+                       n_alpha: int | None = None, reset_schedule: bool = False) -> InstabilityConfig:
     """A validated InstabilityConfig; None values take the preset's size."""
     p = presets.get(preset)
     paper.setting(model, variant)
@@ -89,7 +91,10 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
     n_alpha = p.n_alpha if n_alpha is None else n_alpha
     interpolate.alphas(n_alpha)  # validates
     train.parse_step(rewind_step)
-    config = InstabilityConfig(model, variant, str(rewind_step), preset, seeds, pairs, int(n_alpha))
+    if not isinstance(reset_schedule, bool):
+        raise ConfigError(f"reset_schedule must be True or False, got {reset_schedule!r}")
+    config = InstabilityConfig(model, variant, str(rewind_step), preset, seeds, pairs, int(n_alpha),
+                               reset_schedule)
     hp = config.hparams
     size = hp.train_subset or data.entry(hp.dataset)["splits"]["train"]["size"]
     k, total = train.to_steps(rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
@@ -97,6 +102,13 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
         raise ConfigError(f"rewind step k={rewind_step} ({k} iterations) must be before the end "
                           f"of training T={hp.training_steps} ({total} iterations)")
     return config
+
+
+def _config_dict(config: InstabilityConfig) -> dict:
+    d = asdict(config)
+    if not d["reset_schedule"]:  # added later: only a non-default value enters the identity
+        del d["reset_schedule"]
+    return d
 
 
 def instability_analysis(config: InstabilityConfig | None = None, device: str = "auto",
@@ -120,8 +132,9 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
     for init_seed, pair in tqdm(jobs, desc="pairs", disable=not progress):
         trunk = store.open_run(train.run_config(hp, data_seed(init_seed), init_seed=init_seed))
-        copies = [store.open_run(train.run_config(hp, data_seed(init_seed, pair, c),
-                                                  parent=trunk, parent_step=k)) for c in (0, 1)]
+        copies = [store.open_run(train.run_config(hp, data_seed(init_seed, pair, c), parent=trunk,
+                                                  parent_step=k, reset_schedule=config.reset_schedule))
+                  for c in (0, 1)]
 
         def path_between(copies=copies) -> dict:
             a, b = (train.state_at(c, total, device, progress)["model"] for c in copies)
@@ -144,7 +157,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     ds["instability"] = interpolate.instability(ds.error)
     ds.instability.attrs.update(units="percentage points",
                                 long_name="max error along the path minus mean endpoint error")
-    ds.attrs.update(results.provenance({"experiment": "instability", **asdict(config),
+    ds.attrs.update(results.provenance({"experiment": "instability", **_config_dict(config),
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
                                         "training_iterations": total}, device))
     return ds
@@ -196,3 +209,118 @@ def instability_summary(ds: xr.Dataset) -> dict[str, str]:
         "verdict": ("not comparable" if bound is None
                     else "within" if float(test.mean()) < bound else "outside"),
     }
+
+
+def instability_curve(config: InstabilityConfig, rewind_steps, device: str = "auto",
+                      progress: bool = True) -> xr.Dataset:
+    """Instability analysis at every rewind step k in ``rewind_steps`` (Figure 3, Appendix F).
+
+    Returns the Datasets of ``instability_analysis`` stacked along ``rewind_step``
+    (in iterations; the step strings are the ``rewind_label`` coordinate). Trunks are
+    shared: one run per initialization serves every k.
+    """
+    if isinstance(rewind_steps, (str, int)) or not len(rewind_steps):
+        raise ConfigError(f"rewind_steps must be a non-empty list of steps, got {rewind_steps!r}")
+    configs = [instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
+                                  config.pairs, config.n_alpha, config.reset_schedule)
+               for k in rewind_steps]
+    parts = [instability_analysis(c, device, progress) for c in configs]
+    iterations = [results.config_of(p)["rewind_iterations"] for p in parts]
+    if len(set(iterations)) != len(iterations):
+        raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice")
+    ds = xr.concat([p.drop_attrs() for p in parts], dim="rewind_step")
+    ds = ds.assign_coords(rewind_step=iterations, rewind_label=("rewind_step", [str(k) for k in rewind_steps]))
+    first = results.config_of(parts[0])
+    first.update(experiment="instability_curve", rewind_steps=[str(k) for k in rewind_steps])
+    for key in ("rewind_step", "rewind_iterations"):
+        first.pop(key)
+    ds.attrs.update(results.provenance(first, parts[0].attrs["device"]))
+    return ds.sortby("rewind_step")
+
+
+def stable_from(ds: xr.Dataset, split: str = "test", threshold: float = interpolate.STABLE_BELOW):
+    """The first rewind step from which mean instability stays below ``threshold`` (None if never)."""
+    mean = ds.instability.sel(split=split).mean(("init_seed", "pair"))
+    steps = [int(k) for k in mean.rewind_step.values]
+    stable = (mean < threshold).values
+    for i, k in enumerate(steps):
+        if stable[i:].all():
+            return k
+    return None
+
+
+def curve_path(results_dir, preset: str, chapter: str, config: InstabilityConfig):
+    """Where a chapter stores one network's curve: ``<results>/<preset>/<chapter>/<model>_<variant>.nc``."""
+    from pathlib import Path
+
+    return Path(results_dir) / preset / chapter / f"{config.model}_{config.variant}.nc"
+
+
+def cli_command(config: InstabilityConfig, rewind_steps) -> str:
+    """The ``lmc run instability`` command that computes the same result as a chapter."""
+    command = (f"lmc run instability --model {config.model} --variant {config.variant} "
+               f"--preset {config.preset} --rewind {' '.join(str(k) for k in rewind_steps)}")
+    return command + (" --reset-schedule" if config.reset_schedule else "")
+
+
+def stability_table(curves: dict):
+    """Per network: the first k from which test instability stays below 2%, ours and the paper's."""
+    import pandas as pd
+
+    rows = []
+    for (model, variant), ds in curves.items():
+        setting = paper.setting(model, variant)
+        ours = stable_from(ds)
+        k0 = ds.instability.sel(split="test", rewind_step=ds.rewind_step.min())
+        rows.append({
+            "model": model,
+            "network": setting.network,
+            "k grid": ", ".join(str(k) for k in ds.rewind_step.values.tolist()),
+            "test instability at k=0 (pp)": results.mean_std(k0),
+            "stable from k (ours)": "never in grid" if ours is None else str(ours),
+            "stable from k (paper)": setting.stable_from or "not in paper",
+            "T (iterations)": results.config_of(ds)["training_iterations"],
+        })
+    return pd.DataFrame(rows)
+
+
+def rewind_iterations(setting: paper.Setting, step: str) -> int:
+    """A step string of a setting in iterations (epochs use that data set's full training set)."""
+    hp = setting.hparams
+    return train.to_steps(step, hp, data.entry(hp.dataset)["splits"]["train"]["size"])
+
+
+SCHEDULES = {False: "T − k steps", True: "T steps, schedule reset"}
+
+
+def schedule_comparison(config: InstabilityConfig, rewind_steps, device: str = "auto",
+                        progress: bool = True) -> xr.Dataset:
+    """Figure 4: the instability curve with copies trained T − k steps and T steps (schedule reset).
+
+    The two curves are stacked along ``schedule``.
+    """
+    curves = [instability_curve(dataclasses.replace(config, reset_schedule=reset), rewind_steps,
+                                device, progress) for reset in (False, True)]
+    ds = xr.concat([c.drop_attrs() for c in curves], dim="schedule")
+    ds = ds.assign_coords(schedule=[SCHEDULES[False], SCHEDULES[True]])
+    attrs = results.config_of(curves[0])
+    attrs.update(experiment="schedule_comparison")
+    ds.attrs.update(results.provenance(attrs, curves[0].attrs["device"]))
+    return ds
+
+
+def schedule_table(comparisons: dict):
+    """Per network and k: mean test instability with and without the schedule reset."""
+    import pandas as pd
+
+    rows = []
+    for (model, variant), ds in comparisons.items():
+        mean = ds.instability.sel(split="test").mean(("init_seed", "pair"))
+        spread = ds.instability.sel(split="test").std(("init_seed", "pair"))
+        for k in ds.rewind_step.values:
+            a, b = (float(mean.sel(rewind_step=k, schedule=SCHEDULES[r])) for r in (False, True))
+            rows.append({"network": paper.setting(model, variant).network, "k": int(k),
+                         SCHEDULES[False] + " (pp)": a, SCHEDULES[True] + " (pp)": b,
+                         "largest |difference| (pp)": abs(a - b),
+                         "std over pairs (pp)": float(spread.sel(rewind_step=k).max())})
+    return pd.DataFrame(rows)

@@ -97,14 +97,19 @@ class CifarResNet(nn.Module):
 
 
 def cifar_resnet(name: str) -> CifarResNet | None:
-    """``cifar_resnet_20`` (depth 6D + 2) or ``cifar_resnet_20_8`` (width 8 instead of 16)."""
+    """``cifar_resnet_20`` (depth 6D + 2) or ``cifar_resnet_20_8`` (width 8 instead of 16).
+
+    ``fmnist_resnet_20_4`` is the same network for 1-channel 28×28 images (the CPU-scale
+    stand-in for the CIFAR networks on Fashion-MNIST).
+    """
     parts = name.split("_")
-    if parts[:2] != ["cifar", "resnet"] or len(parts) not in (3, 4) or not all(p.isdigit() for p in parts[2:]):
+    if parts[0] not in ("cifar", "fmnist") or parts[1:2] != ["resnet"] or len(parts) not in (3, 4) \
+            or not all(p.isdigit() for p in parts[2:]):
         return None
     depth, width = int(parts[2]), int(parts[3]) if len(parts) == 4 else 16
     if depth < 8 or (depth - 2) % 6 or width < 1:
         return None
-    return CifarResNet(depth, width)
+    return CifarResNet(depth, width, in_channels=3 if parts[0] == "cifar" else 1)
 
 
 VGG_PLANS = {
@@ -177,7 +182,7 @@ def loss(output, target: torch.Tensor) -> torch.Tensor:
 
 BUILDERS = [lenet, cifar_resnet, cifar_vgg, imagenet]
 KNOWN = ["lenet_300_100", "cifar_resnet_20", "cifar_vgg_16", "imagenet_resnet_50",
-         "imagenet_inception_v3"]  # builders accept more (see each)
+         "imagenet_inception_v3", "fmnist_resnet_20_4"]  # builders accept more (see each)
 
 
 def prunable_layer_names(model: nn.Module) -> list[str]:

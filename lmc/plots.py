@@ -35,3 +35,50 @@ def interpolation(ds: xr.Dataset, title: str = "", paper_rise: float | None = No
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
+
+
+def _rewind_axis(ax: plt.Axes, steps) -> None:
+    """Rewind steps on a symmetric-log axis (k = 0 included), ticks at the measured steps."""
+    ax.set_xscale("symlog", linthresh=max(1, min([s for s in steps if s > 0], default=1)))
+    ax.set_xticks(list(steps))
+    ax.set_xticklabels([str(s) for s in steps], rotation=45)
+    ax.minorticks_off()
+
+
+def instability_vs_rewind(ds: xr.Dataset, title: str = "", paper_step: int | None = None,
+                          hue: str = "split", ax: plt.Axes | None = None) -> plt.Figure:
+    """The paper's Figure 3 panel: instability (pp) against the rewind step k, ±1 std over pairs.
+
+    The dashed line is the paper's 2% stability threshold; ``paper_step`` (iterations)
+    marks where the paper finds the network becomes stable.
+    """
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frame = ds.instability.to_dataframe().reset_index()
+    palette = PALETTE if hue == "split" else None
+    sns.lineplot(frame, x="rewind_step", y="instability", hue=hue, palette=palette, errorbar="sd",
+                 marker="o", ax=ax)
+    ax.axhline(2.0, color="grey", linestyle="--", linewidth=1, label="stable below 2 pp")
+    if paper_step is not None:
+        ax.axvline(paper_step, color="black", linestyle=":", linewidth=1.2,
+                   label=f"paper: stable from k = {paper_step}")
+    _rewind_axis(ax, sorted(int(k) for k in ds.rewind_step.values))
+    ax.set(xlabel="rewind step k (iterations)", ylabel="instability (pp)", title=title)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def interpolation_by_rewind(ds: xr.Dataset, title: str = "") -> plt.Figure:
+    """Appendix F: error along the path for every rewind step k, one panel per k."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    frame = ds.error.to_dataframe().reset_index()
+    grid = sns.relplot(frame, x="alpha", y="error", hue="split", hue_order=["train", "test"],
+                       palette=PALETTE, col="rewind_step", col_wrap=min(4, ds.sizes["rewind_step"]),
+                       kind="line", errorbar="sd", height=2.6, aspect=1.1)
+    grid.set_titles("k = {col_name}")
+    grid.set_axis_labels("α", "error (%)")
+    if title:
+        grid.figure.suptitle(title, y=1.02)
+    return grid.figure

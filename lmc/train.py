@@ -160,17 +160,24 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
-               augment_seed: int | None = None) -> dict:
+               augment_seed: int | None = None, reset_schedule: bool = False) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
     training state (weights, optimizer state, schedule position) of ``parent`` at
     ``parent_step``. Augmentation follows ``augment_seed`` (default: the data seed;
     only a different value enters the identity, so existing runs keep their hash).
+    ``reset_schedule`` (Figure 4): the copy starts from the parent's state at
+    ``parent_step`` but its own clock, data epochs and learning-rate schedule restart
+    at step 0, so it trains for the full T steps.
     """
     if (init_seed is None) == (parent is None):
         raise ValueError("a run starts from either init_seed or a parent run, not both")
     start = {"init_seed": int(init_seed)} if parent is None else {"parent": parent.hash, "step": int(parent_step)}
+    if reset_schedule and parent_step != 0:  # from step 0 there is nothing to reset
+        if parent is None:
+            raise ValueError("reset_schedule applies to a run that starts from a parent")
+        start["reset_schedule"] = True
     config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
     if augment_seed is not None and augment_seed != data_seed:
         config["augment_seed"] = int(augment_seed)
@@ -186,7 +193,8 @@ def hparams_of(run: store.Run) -> Hparams:
 
 def start_step(run: store.Run) -> int:
     """The step at which the run's trajectory begins (0, or its parent's step)."""
-    return run.config["start"].get("step", 0)
+    start = run.config["start"]
+    return 0 if start.get("reset_schedule") else start.get("step", 0)
 
 
 def _fresh(hp: Hparams, device) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -200,7 +208,8 @@ def _initial_state(run: store.Run, device) -> dict:
         hp = hparams_of(run)
         model = models.build(hp.model, seed=start["init_seed"])
         return {"step": 0, "model": model.state_dict(), "optimizer": None}
-    return state_at(store.get(start["parent"]), start["step"], device, progress=False)
+    state = state_at(store.get(start["parent"]), start["step"], device, progress=False)
+    return {**state, "step": 0} if start.get("reset_schedule") else state
 
 
 def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = True,

@@ -40,6 +40,23 @@ def test_chapter_01_smoke_writes_its_netcdf(mnist, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("number, dims", [
+    ("02", ("rewind_step", "init_seed", "pair", "split", "alpha")),
+    ("03", ("schedule", "rewind_step", "init_seed", "pair", "split", "alpha")),
+])
+def test_rewind_chapters_smoke_write_one_netcdf_per_network(mnist, tmp_path, number, dims):
+    chapter = book.select([number])[0]
+    book.execute(chapter, tmp_path / chapter.name,
+                 {"preset": "smoke", "results_dir": str(tmp_path / "results")}, progress=False)
+    files = sorted((tmp_path / "results" / "smoke" / chapter.stem).glob("*.nc"))
+    assert [f.name for f in files] == ["lenet_300_100_standard.nc"]
+    ds = xr.open_dataset(files[0], engine="h5netcdf")
+    assert ds.error.dims == dims
+    assert ds.rewind_step.values.tolist() == [0, 100]  # the smoke grid
+    assert json.loads(ds.attrs["config"])["preset"] == "smoke"
+
+
+@pytest.mark.slow
 def test_a_bad_parameter_stops_the_chapter_with_a_clear_message(mnist, tmp_path):
     import papermill
 
