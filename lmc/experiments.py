@@ -123,7 +123,8 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     device = resolve_device(device)
     preset = presets.get(config.preset)
     hp = config.hparams
-    evaluation = data.load(hp.dataset, device, preset.train_subset, preset.test_subset,
+    train_eval = preset.eval_train_subset(config.model)
+    evaluation = data.load(hp.dataset, device, train_eval, preset.test_subset,
                            models.IMAGE_SIZE.get(hp.model))
     size = evaluation.train_size
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
@@ -143,7 +144,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 
         path = store.cached({"kind": "interpolate", "runs": [c.hash for c in copies],
                              "step": total, "n_alpha": config.n_alpha,
-                             "train_subset": preset.train_subset,
+                             "train_subset": train_eval,
                              "test_subset": preset.test_subset}, path_between)
         paths.append(path)
 
@@ -184,7 +185,7 @@ def instability_table(ds: xr.Dataset):
             "instability std (pp)": float(values.std(ddof=1)) if values.size > 1 else float("nan"),
             "stable (< 2 pp)": bool(values.mean() < interpolate.STABLE_BELOW),
             "accuracy of the copies (%)": results.mean_std(100 - endpoint_error(ds).sel(split=split)),
-            "paper accuracy (%)": f"{setting.accuracy[0]:g} ± {setting.accuracy[1]:g}" if split == "test" else "",
+            "paper accuracy (%)": paper.accuracy_text(setting) if split == "test" else "",
             "paper instability (pp)": (f"< {setting.instability_at_init:g}"
                            if setting.instability_at_init is not None and train.parse_step(
                                config["rewind_step"]) == (0, 0) else "not reported"),
@@ -202,7 +203,7 @@ def instability_summary(ds: xr.Dataset) -> dict[str, str]:
         "network": setting.network,
         "n_pairs": str(test.size),
         "test_accuracy": results.mean_std(100 - endpoint_error(ds).sel(split="test"), unit="copies"),
-        "paper_accuracy": f"{setting.accuracy[0]:g} ± {setting.accuracy[1]:g}",
+        "paper_accuracy": paper.accuracy_text(setting),
         "test_instability": results.mean_std(test),
         "train_instability": results.mean_std(ds.instability.sel(split="train")),
         "paper_bound": f"{bound:g}" if bound is not None else "not reported",
@@ -324,3 +325,20 @@ def schedule_table(comparisons: dict):
                          "largest |difference| (pp)": abs(a - b),
                          "std over pairs (pp)": float(spread.sel(rewind_step=k).max())})
     return pd.DataFrame(rows)
+
+
+def curve_configs(preset: str, model: str | None = None, variant: str = "standard",
+                  rewind_steps=None, init_seeds=None, pairs: int | None = None,
+                  n_alpha: int | None = None) -> dict[str, tuple[InstabilityConfig, list]]:
+    """For chapters 02-03: each network's validated config and k grid; None takes the preset's."""
+    size = presets.get(preset)
+    networks = [model] if model else list(size.models)
+    out = {}
+    for m in networks:
+        defaults = size.curve(m)
+        config = instability_config(
+            model=m, variant=variant, preset=preset, pairs=pairs,
+            init_seeds=defaults["init_seeds"] if init_seeds is None else init_seeds,
+            n_alpha=defaults["n_alpha"] if n_alpha is None else n_alpha)
+        out[m] = (config, list(defaults["rewind_steps"] if rewind_steps is None else rewind_steps))
+    return out

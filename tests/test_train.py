@@ -126,3 +126,19 @@ def test_bad_hparams_are_refused():
         Hparams(optimizer="rmsprop")
     with pytest.raises(ConfigError, match="malformed step"):
         Hparams(training_steps="lots")
+
+
+def test_schedule_reset_copies_restart_the_clock(mnist, small_hparams):
+    trunk = store.open_run(train.run_config(small_hparams, data_seed=0, init_seed=0))
+    reset = store.open_run(train.run_config(small_hparams, data_seed=1, parent=trunk, parent_step=20,
+                                            reset_schedule=True))
+    plain = store.open_run(train.run_config(small_hparams, data_seed=1, parent=trunk, parent_step=20))
+    start = train.state_at(reset, 0, progress=False)
+    assert train.start_step(reset) == 0 and start["step"] == 0
+    assert torch.equal(_weights(start), _weights(train.state_at(trunk, 20, progress=False)))
+    # it trains the full 60 steps and so ends elsewhere than the copy that trains 40
+    assert not torch.equal(_weights(train.state_at(reset, 60, progress=False)),
+                           _weights(train.state_at(plain, 60, progress=False)))
+    # from k = 0 there is nothing to reset: the same run
+    assert train.run_config(small_hparams, 1, parent=trunk, parent_step=0, reset_schedule=True) == \
+        train.run_config(small_hparams, 1, parent=trunk, parent_step=0)
