@@ -96,7 +96,7 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
     config = InstabilityConfig(model, variant, str(rewind_step), preset, seeds, pairs, int(n_alpha),
                                reset_schedule)
     hp = config.hparams
-    size = hp.train_subset or data.entry(hp.dataset)["splits"]["train"]["size"]
+    size = train.train_size(hp)
     k, total = train.to_steps(rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     if k >= total:
         raise ConfigError(f"rewind step k={rewind_step} ({k} iterations) must be before the end "
@@ -126,7 +126,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     train_eval = preset.eval_train_subset(config.model)
     evaluation = data.load(hp.dataset, device, train_eval, preset.test_subset,
                            models.IMAGE_SIZE.get(hp.model))
-    size = evaluation.train_size
+    size = train.train_size(hp)  # step strings count epochs of the training set, not the evaluation subset
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     model = models.build(hp.model).to(device)
     paths = []
@@ -287,8 +287,7 @@ def stability_table(curves: dict):
 
 def rewind_iterations(setting: paper.Setting, step: str) -> int:
     """A step string of a setting in iterations (epochs use that data set's full training set)."""
-    hp = setting.hparams
-    return train.to_steps(step, hp, data.entry(hp.dataset)["splits"]["train"]["size"])
+    return train.to_steps(step, setting.hparams, train.train_size(setting.hparams))
 
 
 SCHEDULES = {False: "T − k steps", True: "T steps, schedule reset"}

@@ -91,6 +91,11 @@ def iterations_per_epoch(hp: Hparams, train_size: int) -> int:
     return math.ceil(train_size / hp.batch_size)
 
 
+def train_size(hp: Hparams) -> int:
+    """Number of training examples the recipe trains on (its subset, or the whole training set)."""
+    return hp.train_subset or data.entry(hp.dataset)["splits"]["train"]["size"]
+
+
 def to_steps(step: str | int, hp: Hparams, train_size: int) -> int:
     """A step string converted to a number of iterations."""
     epochs, its = parse_step(step)

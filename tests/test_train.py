@@ -142,3 +142,9 @@ def test_schedule_reset_copies_restart_the_clock(mnist, small_hparams):
     # from k = 0 there is nothing to reset: the same run
     assert train.run_config(small_hparams, 1, parent=trunk, parent_step=0, reset_schedule=True) == \
         train.run_config(small_hparams, 1, parent=trunk, parent_step=0)
+
+
+def test_train_size_counts_the_examples_the_recipe_trains_on():
+    assert train.train_size(Hparams()) == 60_000
+    assert train.train_size(Hparams(train_subset=3000)) == 3000
+    assert train.to_steps("2ep", Hparams(train_subset=3000), train.train_size(Hparams(train_subset=3000))) == 100
