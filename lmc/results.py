@@ -47,19 +47,26 @@ def config_of(ds: xr.Dataset) -> dict:
 def save(ds: xr.Dataset, path: str | Path) -> Path:
     """Write ``ds`` to ``path`` as netCDF, atomically; returns the path.
 
-    If ``path`` holds a result of a different configuration, that file is first
-    renamed to ``<stem>.<its config hash>.nc`` (and a warning says so): nothing
-    already computed is overwritten.
+    If ``path`` holds other numbers (another configuration, or the same one computed
+    elsewhere), that file is first renamed to ``<stem>.<its config hash>.nc`` (and a
+    warning says so): nothing already computed is overwritten. The same numbers from
+    the same configuration leave the existing file untouched.
     """
     path = Path(path)
     if path.exists():
         with xr.open_dataset(path, engine="h5netcdf") as old:
             old_hash = old.attrs.get("config_hash", "unknown")
-        if old_hash != ds.attrs.get("config_hash"):
-            kept = path.with_name(f"{path.stem}.{old_hash}{path.suffix}")
-            path.rename(kept)
-            warnings.warn(f"{path} held a result of another configuration; kept it as {kept}",
-                          stacklevel=2)
+            unchanged = old_hash == ds.attrs.get("config_hash") and old.load().equals(ds)
+        if unchanged:  # the same numbers from the same configuration: keep the file and its date
+            return path
+        kept = path.with_name(f"{path.stem}.{old_hash}{path.suffix}")
+        n = 1
+        while kept.exists():
+            n += 1
+            kept = path.with_name(f"{path.stem}.{old_hash}-{n}{path.suffix}")
+        path.rename(kept)
+        warnings.warn(f"{path} held other numbers (configuration {old_hash}); kept it as {kept}",
+                      stacklevel=2)
     store.atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     return path
 

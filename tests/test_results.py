@@ -36,3 +36,20 @@ def test_a_different_result_is_kept_not_overwritten(tmp_path):
 def test_mean_std_text():
     assert results.mean_std([1.0, 3.0]) == "2.00 ± 1.41"
     assert results.mean_std([0.5]) == "0.50 (one pair)"
+
+
+def test_saving_the_same_result_again_leaves_the_file_untouched(tmp_path):
+    path = results.save(_result({"seed": 1}), tmp_path / "r.nc")
+    before = path.stat().st_mtime_ns, results.load(path).attrs["created"]
+    again = _result({"seed": 1})
+    again.attrs["created"] = "later"
+    results.save(again, path)
+    assert (path.stat().st_mtime_ns, results.load(path).attrs["created"]) == before
+    changed = _result({"seed": 1})
+    changed["error"] = changed.error + 1  # same configuration, other numbers (another device)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        results.save(changed, path)
+    assert results.load(path).error.values.tolist() == [1.0, 2.0, 3.0]
+    kept = tmp_path / f"r.{changed.attrs['config_hash']}.nc"
+    assert results.load(kept).error.values.tolist() == [0.0, 1.0, 2.0]
