@@ -56,7 +56,7 @@ def main() -> None:
         train.train(timed, net, optimizer, dataset, 0, 3, 3 + args.steps, progress=False)
         per_step = (time.perf_counter() - start) / args.steps * scale
         total = train.to_steps(hp.training_steps, hp, TRAIN_SIZE[hp.dataset])
-        print(f"{setting.network + ' ' + variant:45s} {hp.batch_size:6d} {1 / per_step:9.2f} "
+        print(f"{setting.network + ' ' + variant:45s} {hp.batch_size:6d} {1 / per_step:9.3g} "
               f"{total:8d} {total * per_step:10.0f}" + ("  (scaled from batch %d)" % batch if scale != 1 else ""))
 
 
