@@ -341,3 +341,23 @@ def curve_configs(preset: str, model: str | None = None, variant: str = "standar
             n_alpha=defaults["n_alpha"] if n_alpha is None else n_alpha)
         out[m] = (config, list(defaults["rewind_steps"] if rewind_steps is None else rewind_steps))
     return out
+
+
+def computed_or_archived(compute, path, config: InstabilityConfig, rewind_steps):
+    """(result, note): ``compute()``, saved at ``path``; if the data set is not on this machine,
+    the result archived at ``path`` (note says so), or None with the command that computes it."""
+    from pathlib import Path
+
+    from .errors import DataError
+
+    try:
+        ds = compute()
+    except DataError as error:
+        command = cli_command(config, rewind_steps)
+        if Path(path).exists():
+            ds = results.load(path)
+            return ds, (f"{config.model}: rendered from the archived {path} (computed on "
+                        f"{ds.attrs.get('device_name', '?')}, {ds.attrs.get('created', '?')})")
+        return None, f"not computed yet: {config.model}: {error} — then run: {command}"
+    results.save(ds, path)
+    return ds, ""

@@ -33,7 +33,8 @@ def provenance(config: dict, device: str) -> dict:
         "xarray_version": xr.__version__,
         "python_version": platform.python_version(),
         "device": device,
-        "device_name": torch.cuda.get_device_name(device) if str(device).startswith("cuda")
+        "device_name": torch.cuda.get_device_name(device)
+        if str(device).startswith("cuda") and torch.cuda.is_available()
         else (platform.processor() or platform.machine()),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

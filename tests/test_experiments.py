@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from lmc import experiments, results
+from lmc.errors import DataError
+
+
+def _missing_data():
+    raise DataError("data set 'cifar10' not found")
+
+
+def test_missing_data_gives_the_command_that_computes_it(tmp_path):
+    config = experiments.instability_config("cifar_resnet_20", preset="paper")
+    ds, note = experiments.computed_or_archived(_missing_data, tmp_path / "r.nc", config, ["0", "2000"])
+    assert ds is None
+    assert note.endswith("lmc run instability --model cifar_resnet_20 --variant standard "
+                         "--preset paper --rewind 0 2000")
+
+
+def test_an_archived_result_is_rendered_when_the_data_is_missing(tmp_path):
+    config = experiments.instability_config("cifar_resnet_20", preset="paper")
+    archived = xr.Dataset({"error": (("alpha",), np.zeros(2))})
+    archived.attrs.update(results.provenance({"archived": True}, "cuda"))
+    results.save(archived, tmp_path / "r.nc")
+    ds, note = experiments.computed_or_archived(_missing_data, tmp_path / "r.nc", config, ["0"])
+    assert results.config_of(ds) == {"archived": True} and "rendered from the archived" in note
+
+
+def test_a_computed_result_is_saved(tmp_path):
+    config = experiments.instability_config(preset="smoke")
+    made = xr.Dataset({"error": (("alpha",), np.ones(2))})
+    made.attrs.update(results.provenance({"made": 1}, "cpu"))
+    ds, note = experiments.computed_or_archived(lambda: made, tmp_path / "r.nc", config, ["0"])
+    assert note == "" and results.config_of(results.load(tmp_path / "r.nc")) == {"made": 1}
+
+
+def test_curve_configs_take_each_networks_sizes_from_the_preset():
+    plan = experiments.curve_configs("quick")
+    assert set(plan) == {"lenet_300_100", "fmnist_resnet_20_4"}
+    config, grid = plan["fmnist_resnet_20_4"]
+    assert grid == ["0", "100", "300"] and config.init_seeds == (0,) and config.n_alpha == 11
+    config, grid = experiments.curve_configs("quick", "lenet_300_100", rewind_steps=["0", "5"],
+                                             init_seeds=[3])["lenet_300_100"]
+    assert grid == ["0", "5"] and config.init_seeds == (3,)
+
+
+@pytest.mark.parametrize("bad", ["0", 7, []])
+def test_rewind_steps_must_be_a_list(bad):
+    with pytest.raises(Exception, match="rewind_steps must be a non-empty list"):
+        experiments.instability_curve(experiments.instability_config(preset="smoke"), bad)
