@@ -102,18 +102,29 @@ def to_steps(step: str | int, hp: Hparams, train_size: int) -> int:
     return epochs * iterations_per_epoch(hp, train_size) + its
 
 
-def learning_rate(hp: Hparams, step: int, train_size: int) -> float:
-    """The learning rate used at ``step``: linear warmup, then ×gamma at each drop
-    (or, with ``lr_end``, a linear decay to ``lr_end`` at the end of training)."""
+def lr_schedule(hp: Hparams, train_size: int):
+    """The learning rate as a function of the step: linear warmup, then ×gamma at each drop
+    (or, with ``lr_end``, a linear decay to ``lr_end`` at the end of training).
+
+    Step strings are converted once here, not at every training step.
+    """
     warmup = to_steps(hp.warmup_steps, hp, train_size)
-    if warmup and step < warmup:
-        return hp.lr * (step + 1) / warmup
-    if hp.lr_end is not None:
-        total = to_steps(hp.training_steps, hp, train_size)
-        progress = (step - warmup) / max(1, total - warmup)
-        return hp.lr + (hp.lr_end - hp.lr) * progress
-    drops = sum(step >= to_steps(s, hp, train_size) for s in hp.lr_drops)
-    return hp.lr * hp.gamma ** drops
+    total = to_steps(hp.training_steps, hp, train_size)
+    drops = [to_steps(s, hp, train_size) for s in hp.lr_drops]
+
+    def rate(step: int) -> float:
+        if step < warmup:
+            return hp.lr * (step + 1) / warmup
+        if hp.lr_end is not None:
+            return hp.lr + (hp.lr_end - hp.lr) * (step - warmup) / max(1, total - warmup)
+        return hp.lr * hp.gamma ** sum(step >= d for d in drops)
+
+    return rate
+
+
+def learning_rate(hp: Hparams, step: int, train_size: int) -> float:
+    """The learning rate used at ``step`` (see ``lr_schedule``)."""
+    return lr_schedule(hp, train_size)(step)
 
 
 def make_optimizer(hp: Hparams, params) -> torch.optim.Optimizer:
@@ -143,11 +154,12 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     augment_seed = data_seed if augment_seed is None else augment_seed
     loss = torch.zeros(())
     model.train()
+    rate = lr_schedule(hp, n)
     bar = tqdm(total=stop - start, disable=not progress, leave=False,
                desc=progress if isinstance(progress, str) else "train", mininterval=1.0)
     steps = data.batches(dataset, hp.batch_size, data_seed, augment_seed, start, stop)
     for step, (x, y) in zip(range(start, stop), steps):
-        lr = learning_rate(hp, step, n)
+        lr = rate(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss = models.loss(model(x), y)
