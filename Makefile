@@ -16,14 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Fetch (or verify) MNIST, execute every chapter with $(PRESET), build book/_build/html.
+# Fetch (or verify) the data sets, execute every chapter with $(PRESET), build book/_build/html.
 book: env
-	$(BIN)/lmc data fetch mnist
+	$(BIN)/lmc data fetch mnist fashion_mnist
 	$(BIN)/lmc book --preset $(PRESET)
 
 # The whole test suite (CI runs exactly this through .ci/run).
 test: env
-	$(BIN)/lmc data fetch mnist
+	$(BIN)/lmc data fetch mnist fashion_mnist
 	$(BIN)/python -m pytest
 
 # Remove the rendered book and the executed chapter copies (results and the run cache stay).

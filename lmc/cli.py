@@ -38,12 +38,13 @@ def _data(args) -> None:
         for name, info in data.manifest().items():
             print(f"{name:15s} {info['title']}")
         return
-    if not args.name:
+    if not args.names:
         raise LMCError(f"`lmc data {args.action}` needs a data set name; one of: "
                        f"{', '.join(data.manifest())}")
     action = data.fetch if args.action == "fetch" else data.verify
-    paths = action(args.name)
-    print(f"{args.name}: {len(paths)} files verified in {data.data_dir() / data.entry(args.name)['folder']}")
+    for name in args.names:
+        paths = action(name)
+        print(f"{name}: {len(paths)} files verified in {data.dataset_folder(name)}")
 
 
 def _book(args) -> None:
@@ -78,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="list, verify or fetch data sets (data_manifest.yaml)")
     d.add_argument("action", choices=["list", "verify", "fetch"])
-    d.add_argument("name", nargs="?", help="data set name, e.g. mnist")
+    d.add_argument("names", nargs="*", help="data set names, e.g. mnist fashion_mnist")
     d.set_defaults(func=_data)
 
     b = sub.add_parser("book", help="execute every chapter and build the HTML book")
