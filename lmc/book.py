@@ -41,9 +41,18 @@ def select(names=None, root: Path = ROOT) -> list[Path]:
 
 
 def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True) -> Path:
-    """Run one chapter notebook with papermill ``parameters``; the executed copy goes to ``output``."""
+    """Run one chapter notebook with papermill ``parameters``; the executed copy goes to ``output``.
+
+    A parameter the chapter does not declare is refused before anything runs (papermill
+    itself would only log a warning and inject it).
+    """
     import papermill
 
+    known = papermill.inspect_notebook(str(chapter))
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise ConfigError(f"{chapter.name} has no parameter {', '.join(map(repr, unknown))}; "
+                          f"its parameters: {', '.join(known)}")
     output.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(chapter), str(output), parameters=parameters,
                                cwd=str(chapter.parent.parent),

@@ -56,6 +56,15 @@ def test_rewind_chapters_smoke_write_one_netcdf_per_network(mnist, tmp_path, num
     assert json.loads(ds.attrs["config"])["preset"] == "smoke"
 
 
+def test_an_unknown_parameter_name_is_refused_before_running(tmp_path):
+    from lmc.errors import ConfigError
+
+    chapter = book.select(["01"])[0]
+    with pytest.raises(ConfigError, match="has no parameter 'seeds'; its parameters: preset, model"):
+        book.execute(chapter, tmp_path / chapter.name, {"preset": "smoke", "seeds": [0]})
+    assert not (tmp_path / chapter.name).exists()
+
+
 @pytest.mark.slow
 def test_a_bad_parameter_stops_the_chapter_with_a_clear_message(mnist, tmp_path):
     import papermill
