@@ -21,6 +21,8 @@ from .seeds import generator
 class LeNet(nn.Module):
     """Fully-connected LeNet for 28×28 images (open_lth ``mnist_lenet``): 784 → plan → 10."""
 
+    prune_ignore = ("fc.weight",)  # open_lth mnist_lenet: pruning_layers_to_ignore='fc.weight'
+
     def __init__(self, plan: tuple[int, ...], num_classes: int = 10, input_size: int = 784):
         super().__init__()
         sizes = (input_size, *plan)
@@ -125,6 +127,8 @@ class CifarVGG(nn.Module):
     """VGG for 32×32 images (open_lth ``cifar_vgg_N``): 3×3 conv + BN + ReLU, max pools,
     a 2×2 average pool and one linear layer."""
 
+    prune_ignore = ("fc.weight",)  # open_lth cifar_vgg: pruning_layers_to_ignore='fc.weight'
+
     def __init__(self, plan, num_classes: int = 10, in_channels: int = 3):
         super().__init__()
         layers, filters = [], in_channels
@@ -188,6 +192,13 @@ KNOWN = ["lenet_300_100", "cifar_resnet_20", "cifar_vgg_16", "imagenet_resnet_50
 def prunable_layer_names(model: nn.Module) -> list[str]:
     """Weights of conv and linear layers: what IMP may prune (open_lth ``models/base.py``)."""
     return [f"{n}.weight" for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+def pruned_layer_names(model: nn.Module) -> list[str]:
+    """The weights IMP prunes: the prunable ones less the model's ``prune_ignore`` (open_lth's
+    per-model ``pruning_layers_to_ignore``: LeNet's and VGG's output layer; none for ResNet)."""
+    ignore = set(getattr(model, "prune_ignore", ()))
+    return [name for name in prunable_layer_names(model) if name not in ignore]
 
 
 def initialize(model: nn.Module, seed: int) -> nn.Module:

@@ -1,0 +1,79 @@
+import math
+
+import pytest
+import torch
+
+from lmc import models, prune
+from lmc.errors import ConfigError
+from lmc.seeds import generator
+
+
+@pytest.fixture
+def lenet_state():
+    model = models.build("lenet_300_100", seed=0)
+    return dict(model.state_dict()), models.pruned_layer_names(model)
+
+
+def test_pruned_layers_follow_open_lth():
+    assert models.pruned_layer_names(models.build("lenet_300_100")) == ["fc_layers.0.weight", "fc_layers.1.weight"]
+    assert "fc.weight" in models.pruned_layer_names(models.build("cifar_resnet_20"))
+    assert "fc.weight" not in models.pruned_layer_names(models.build("cifar_vgg_16"))
+
+
+def test_density_after_n_rounds_is_0_8_to_the_n(lenet_state):
+    state, names = lenet_state
+    mask = prune.ones(state, names)
+    total = sum(m.numel() for m in mask.values())
+    for n in range(1, 16):
+        mask = prune.magnitude_prune(state, mask, 0.2)
+        # ceil(0.2 × remaining) per round: at most one weight per round below 0.8^n
+        assert 0.8 ** n * total - n <= prune.density(mask) * total <= 0.8 ** n * total
+    assert prune.density(mask) == pytest.approx(0.035, abs=0.001)  # Table 1: LeNet 3.5%
+
+
+def test_magnitude_pruning_removes_the_smallest_and_never_revives(lenet_state):
+    state, names = lenet_state
+    first = prune.magnitude_prune(state, prune.ones(state, names), 0.5)
+    kept = torch.cat([state[n].abs()[first[n]] for n in names])
+    dropped = torch.cat([state[n].abs()[~first[n]] for n in names])
+    assert kept.min() >= dropped.max()
+    # even if a pruned weight becomes the largest, it stays pruned
+    boosted = {n: torch.where(first[n], state[n], 100.0) for n in names}
+    second = prune.magnitude_prune(boosted, first, 0.2)
+    assert all(not (second[n] & ~first[n]).any() for n in names)
+
+
+def test_one_shot_hits_the_target_exactly(lenet_state):
+    state, names = lenet_state
+    mask = prune.prune_to_density(state, prune.ones(state, names), 0.3)
+    total = sum(m.numel() for m in mask.values())
+    assert sum(int(m.sum()) for m in mask.values()) == round(0.3 * total)
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, -0.1, "0.5"])
+def test_density_outside_0_1_is_refused(lenet_state, bad):
+    state, names = lenet_state
+    with pytest.raises(ConfigError, match=r"density must be in \(0, 1\]"):
+        prune.prune_to_density(state, prune.ones(state, names), bad)
+
+
+def test_random_masks_have_the_stated_density(lenet_state):
+    state, names = lenet_state
+    imp = prune.prune_to_density(state, prune.ones(state, names), 0.2)
+    glob = prune.random_mask(imp, generator("prune", 0))
+    layer = prune.random_mask(imp, generator("prune", 0), layerwise=True)
+    assert prune.density(glob) == prune.density(imp)
+    assert [int(layer[n].sum()) for n in names] == [int(imp[n].sum()) for n in names]
+    overlap = sum(int((glob[n] & imp[n]).sum()) for n in names) / sum(int(imp[n].sum()) for n in names)
+    assert overlap == pytest.approx(0.2, abs=0.02)  # chance overlap, not IMP's structure
+    assert not all(torch.equal(glob[n], prune.random_mask(imp, generator("prune", 1))[n]) for n in names)
+
+
+def test_apply_zeroes_exactly_the_pruned_weights(lenet_state):
+    state, names = lenet_state
+    mask = prune.prune_to_density(state, prune.ones(state, names), 0.5)
+    before = {n: state[n].clone() for n in names}
+    prune.apply(state, mask)
+    for n in names:
+        assert (state[n][~mask[n]] == 0).all() and torch.equal(state[n][mask[n]], before[n][mask[n]])
+    assert math.isclose(prune.density(mask), 0.5, abs_tol=1e-5)
