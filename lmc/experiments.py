@@ -14,13 +14,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
 from . import data, interpolate, models, paper, presets, results, store, train
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -171,8 +174,6 @@ def endpoint_error(ds: xr.Dataset) -> xr.DataArray:
 
 def instability_table(ds: xr.Dataset):
     """Our instability (mean ± std over pairs, per split) beside the paper's reported bound."""
-    import pandas as pd
-
     config = results.config_of(ds)
     setting = paper.setting(config["model"], config["variant"])
     rows = []
@@ -252,8 +253,6 @@ def stable_from(ds: xr.Dataset, split: str = "test", threshold: float = interpol
 
 def curve_path(results_dir, preset: str, chapter: str, config: InstabilityConfig):
     """Where a chapter stores one network's curve: ``<results>/<preset>/<chapter>/<model>_<variant>.nc``."""
-    from pathlib import Path
-
     return Path(results_dir) / preset / chapter / f"{config.model}_{config.variant}.nc"
 
 
@@ -266,8 +265,6 @@ def cli_command(config: InstabilityConfig, rewind_steps) -> str:
 
 def stability_table(curves: dict):
     """Per network: the first k from which test instability stays below 2%, ours and the paper's."""
-    import pandas as pd
-
     rows = []
     for (model, variant), ds in curves.items():
         setting = paper.setting(model, variant)
@@ -311,8 +308,6 @@ def schedule_comparison(config: InstabilityConfig, rewind_steps, device: str = "
 
 def schedule_table(comparisons: dict):
     """Per network and k: mean test instability with and without the schedule reset."""
-    import pandas as pd
-
     rows = []
     for (model, variant), ds in comparisons.items():
         mean = ds.instability.sel(split="test").mean(("init_seed", "pair"))
@@ -346,10 +341,6 @@ def curve_configs(preset: str, model: str | None = None, variant: str = "standar
 def computed_or_archived(compute, path, config: InstabilityConfig, rewind_steps):
     """(result, note): ``compute()``, saved at ``path``; if the data set is not on this machine,
     the result archived at ``path`` (note says so), or None with the command that computes it."""
-    from pathlib import Path
-
-    from .errors import DataError
-
     try:
         ds = compute()
     except DataError as error:

@@ -86,7 +86,7 @@ def random_mask(like: Mask, generator: torch.Generator, layerwise: bool = False)
     order = torch.randperm(sum(sizes), generator=generator)
     flat = torch.zeros(sum(sizes), dtype=torch.bool)
     flat[order[:sum(int(like[n].sum()) for n in names)]] = True
-    return {n: part.view_as(like[n]).to(like[n].device) for n, part in zip(names, flat.split(sizes))}
+    return {n: part.view_as(like[n]).to(like[n].device) for n, part in zip(names, flat.split(sizes), strict=True)}
 
 
 @torch.no_grad()

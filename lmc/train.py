@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -158,7 +158,7 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     bar = tqdm(total=stop - start, disable=not progress, leave=False,
                desc=progress if isinstance(progress, str) else "train", mininterval=1.0)
     steps = data.batches(dataset, hp.batch_size, data_seed, augment_seed, start, stop)
-    for step, (x, y) in zip(range(start, stop), steps):
+    for step, (x, y) in zip(range(start, stop), steps, strict=True):
         lr = rate(step)
         for group in optimizer.param_groups:
             group["lr"] = lr

@@ -96,10 +96,10 @@ def test_augmentation_is_seeded_per_epoch_and_resumable(cifar):
     resumed = list(data.batches(cifar, 8, data_seed=1, augment_seed=5, start=4, stop=9))
     other = list(data.batches(cifar, 8, data_seed=1, augment_seed=6, start=0, stop=9))
     assert [len(y) for _, y in full] == [8, 8, 4] * 3  # 20 examples: the last batch is partial
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(full, again))
-    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(full[4:], resumed))
-    assert all(torch.equal(a[1], b[1]) for a, b in zip(full, other))  # same order, other crops
-    assert not all(torch.equal(a[0], b[0]) for a, b in zip(full, other))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(full, again, strict=True))
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(full[4:], resumed, strict=True))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(full, other, strict=True))  # same order, other crops
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(full, other, strict=True))
 
 
 def test_imagenet_image_folder_streams_deterministically(tmp_path, monkeypatch, tiny_manifest):
@@ -111,7 +111,7 @@ def test_imagenet_image_folder_streams_deterministically(tmp_path, monkeypatch, 
     first = list(data.batches(stream, 4, data_seed=0, augment_seed=0, start=0, stop=4))
     resumed = list(data.batches(stream, 4, data_seed=0, augment_seed=0, start=2, stop=4))
     assert [tuple(x.shape) for x, _ in first] == [(4, 3, 32, 32), (2, 3, 32, 32)] * 2
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(first[2:], resumed))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first[2:], resumed, strict=True))
     (x, y), = list(stream.eval_batches("test", batch_size=8))
     assert x.shape == (6, 3, 32, 32) and sorted(y.tolist()) == [0, 0, 0, 1, 1, 1]
 

@@ -66,7 +66,7 @@ def test_training_resumes_from_a_checkpoint_bit_identically(mnist, small_hparams
     assert run.checkpoints() == [0, 25, 60] or run.checkpoints() == [25, 60]
     assert torch.equal(_weights(straight), _weights(resumed))
     assert all(torch.equal(a, b) for a, b in zip(
-        straight["optimizer"]["state"][0].values(), resumed["optimizer"]["state"][0].values()))
+        straight["optimizer"]["state"][0].values(), resumed["optimizer"]["state"][0].values(), strict=True))
 
 
 def test_copies_continue_from_the_parents_full_state(mnist, small_hparams):
