@@ -132,6 +132,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     size = train.train_size(hp)  # step strings count epochs of the training set, not the evaluation subset
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     model = models.build(hp.model).to(device)
+    batched = interpolate.batch_alphas(model, device)
     paths = []
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
     for init_seed, pair in tqdm(jobs, desc="pairs", disable=not progress):
@@ -142,13 +143,15 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 
         def path_between(copies=copies) -> dict:
             a, b = (train.state_at(c, total, device, progress)["model"] for c in copies)
-            ds = interpolate.error_along_path(model, a, b, evaluation, config.n_alpha)
+            ds = interpolate.error_along_path(model, a, b, evaluation, config.n_alpha, batched=batched)
             return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
 
+        # all-α-together evaluation rounds differently from the α loop: it has its own entry
+        how = {"evaluation": "batched"} if batched else {}
         path = store.cached({"kind": "interpolate", "runs": [c.hash for c in copies],
                              "step": total, "n_alpha": config.n_alpha,
                              "train_subset": train_eval,
-                             "test_subset": preset.test_subset}, path_between)
+                             "test_subset": preset.test_subset, **how}, path_between)
         paths.append(path)
 
     shape = (len(config.init_seeds), config.pairs, 2, config.n_alpha)
@@ -163,7 +166,9 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
                                 long_name="max error along the path minus mean endpoint error")
     ds.attrs.update(results.provenance({"experiment": "instability", **_config_dict(config),
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
-                                        "training_iterations": total}, device))
+                                        "training_iterations": total,
+                                        "evaluation": "all α batched" if batched else "loop over α"},
+                                       device))
     return ds
 
 

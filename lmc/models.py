@@ -32,7 +32,7 @@ class LeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
         for layer in self.fc_layers:
-            x = F.relu(layer(x))
+            x = F.relu(layer(x), inplace=True)
         return self.fc(x)
 
     @property
@@ -199,6 +199,15 @@ def pruned_layer_names(model: nn.Module) -> list[str]:
     per-model ``pruning_layers_to_ignore``: LeNet's and VGG's output layer; none for ResNet)."""
     ignore = set(getattr(model, "prune_ignore", ()))
     return [name for name in prunable_layer_names(model) if name not in ignore]
+
+
+def first_layer_name(model: nn.Module) -> str:
+    """The first conv or linear layer, the one applied to the input (first registered in
+    every model here; a test checks that evaluating through it reproduces the model)."""
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            return name
+    raise ConfigError(f"{type(model).__name__} has no conv or linear layer")
 
 
 def initialize(model: nn.Module, seed: int) -> nn.Module:
