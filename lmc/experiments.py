@@ -115,10 +115,11 @@ def _config_dict(config: InstabilityConfig) -> dict:
 
 
 def instability_analysis(config: InstabilityConfig | None = None, device: str = "auto",
-                         progress: bool = True, **params) -> xr.Dataset:
+                         progress: bool = True, populate: bool | None = None, **params) -> xr.Dataset:
     """Error and loss along the path between copies trained from step k, and their instability.
 
     Pass an ``InstabilityConfig`` or the keyword arguments of ``instability_config``.
+    ``populate`` trains the runs as populations (None: on a GPU; ``train.train_runs``).
     Returns a Dataset with ``error`` and ``loss`` over (``init_seed``, ``pair``,
     ``split``, ``alpha``) and ``instability`` over (``init_seed``, ``pair``, ``split``).
     """
@@ -135,11 +136,16 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     batched = interpolate.batch_alphas(model, device)
     paths = []
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
+    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i)) for i in config.init_seeds}
+    pairs = {(i, j): [store.open_run(train.run_config(hp, data_seed(i, j, c), parent=trunks[i], parent_step=k,
+                                                      reset_schedule=config.reset_schedule))
+                      for c in (0, 1)] for i, j in jobs}
+    # the trunks to k, then every copy to T: each group trains as populations where that pays
+    train.train_runs(list(trunks.values()), k, device, progress, populate)
+    copy_runs = [c for copies in pairs.values() for c in copies]
+    train.train_runs(copy_runs, total, device, progress, populate)
     for init_seed, pair in tqdm(jobs, desc="pairs", disable=not progress):
-        trunk = store.open_run(train.run_config(hp, data_seed(init_seed), init_seed=init_seed))
-        copies = [store.open_run(train.run_config(hp, data_seed(init_seed, pair, c), parent=trunk,
-                                                  parent_step=k, reset_schedule=config.reset_schedule))
-                  for c in (0, 1)]
+        copies = pairs[init_seed, pair]
 
         def path_between(copies=copies) -> dict:
             a, b = (train.state_at(c, total, device, progress)["model"] for c in copies)

@@ -10,6 +10,7 @@ caching what it computes through ``lmc.store``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from . import data, models, store
+from . import data, models, population, store
 from .errors import ConfigError, choose
 
 OPTIMIZERS = ("adam", "sgd")
@@ -139,6 +140,29 @@ def make_optimizer(hp: Hparams, params) -> torch.optim.Optimizer:
                            fused=True)
 
 
+def run_steps(hp: Hparams, n: int, start: int, stop: int, steps, update, save_at=(), on_save=None,
+              progress: bool | str = True):
+    """The training loop shared by single runs and populations.
+
+    For each step in ``start`` .. ``stop`` - 1 takes the next item of ``steps`` and calls
+    ``update(batch, lr)`` with the scheduled learning rate (``n`` training examples set
+    the epoch length); after steps in ``save_at`` and after ``stop`` calls ``on_save(step)``.
+    Returns the last value ``update`` returned.
+    """
+    save_at = {s for s in save_at if start < s < stop} | {stop}
+    rate = lr_schedule(hp, n)
+    out = None
+    bar = tqdm(total=stop - start, disable=not progress, leave=False,
+               desc=progress if isinstance(progress, str) else "train", mininterval=1.0)
+    for step, batch in zip(range(start, stop), steps, strict=True):
+        out = update(batch, rate(step))
+        bar.update()
+        if step + 1 in save_at and on_save is not None:
+            on_save(step + 1)
+    bar.close()
+    return out
+
+
 def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
           dataset: data.DeviceData, data_seed: int, start: int, stop: int,
           save_at=(), on_save=None, progress: bool | str = True,
@@ -149,28 +173,22 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     ``augment_seed``, which defaults to ``data_seed``). At each step in ``save_at``
     (and at ``stop``) ``on_save(step)`` is called after the update.
     """
-    n = dataset.train_size
-    save_at = {s for s in save_at if start < s < stop} | {stop}
     augment_seed = data_seed if augment_seed is None else augment_seed
-    loss = torch.zeros(())
     model.train()
-    rate = lr_schedule(hp, n)
-    bar = tqdm(total=stop - start, disable=not progress, leave=False,
-               desc=progress if isinstance(progress, str) else "train", mininterval=1.0)
-    steps = data.batches(dataset, hp.batch_size, data_seed, augment_seed, start, stop)
-    for step, (x, y) in zip(range(start, stop), steps, strict=True):
-        lr = rate(step)
+
+    def update(batch, lr: float) -> torch.Tensor:
+        x, y = batch
         for group in optimizer.param_groups:
             group["lr"] = lr
         loss = models.loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        bar.update()
-        if step + 1 in save_at and on_save is not None:
-            on_save(step + 1)
-    bar.close()
-    return float(loss.detach())
+        return loss
+
+    steps = data.batches(dataset, hp.batch_size, data_seed, augment_seed, start, stop)
+    loss = run_steps(hp, dataset.train_size, start, stop, steps, update, save_at, on_save, progress)
+    return float(loss.detach()) if loss is not None else 0.0
 
 
 # --- runs: trajectories cached in the store -------------------------------------------------
@@ -277,3 +295,84 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
               augment_seed=run.config.get("augment_seed"))
         store.clear_resume_point(run, at_most=step)
         return store.load_checkpoint(run, step, device)
+
+
+def population_default(device) -> bool:
+    """Whether runs train as populations by default: on a GPU (on a 2-core CPU a population
+    is no faster than its members one after another; ``benchmarks/population.py``)."""
+    return str(device).startswith("cuda")
+
+
+POPULATION_BUDGET = 2 * 2**30  # bytes one population may use for weights, optimizer state, activations
+
+
+def train_runs(runs: list[store.Run], step: int | str, device="cpu", progress: bool = True,
+               populate: bool | None = None, budget: int = POPULATION_BUDGET) -> None:
+    """Make sure every run has its checkpoint at ``step``; the missing ones train together
+    as populations (then ``state_at`` only loads).
+
+    Runs with the same hyperparameters that resume from the same step form a population
+    (as many members as ``budget`` bytes hold; ``population.member_bytes``); ``populate``
+    None decides by device (``population_default``). Each member is stored as an
+    ordinary run, with resume points and its checkpoint at ``step``.
+    """
+    populate = population_default(device) if populate is None else populate
+    pending = [r for r in runs if to_steps_of(r, step) not in r.checkpoints()]
+    if populate and len(pending) > 1:
+        groups: dict = {}
+        for run in pending:
+            groups.setdefault(canonical_hparams(run), []).append(run)
+        for members in groups.values():
+            size = population.size_for(hparams_of(members[0]), budget, device)
+            for i in range(0, len(members), size):
+                _train_together(members[i:i + size], to_steps_of(members[0], step), device, progress)
+    for run in runs:  # what is left (one run, streamed data, populate off) trains one at a time
+        if to_steps_of(run, step) not in run.checkpoints():
+            state_at(run, step, device, progress)
+
+
+def to_steps_of(run: store.Run, step: int | str) -> int:
+    """``step`` of ``run`` in iterations."""
+    hp = hparams_of(run)
+    return to_steps(step, hp, train_size(hp))
+
+
+def canonical_hparams(run: store.Run) -> str:
+    return store.canonical(run.config["hparams"])
+
+
+def _train_together(runs: list[store.Run], step: int, device, progress: bool,
+                    resume_every: int = 2000) -> None:
+    """Train ``runs`` (same hyperparameters) to ``step`` as populations and save their checkpoints."""
+    hp = hparams_of(runs[0])
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    if isinstance(dataset, data.StreamData):
+        return  # streamed data sets train one run at a time (state_at)
+    with contextlib.ExitStack() as held:
+        for run in sorted(runs, key=lambda r: r.hash):  # one order, so two processes cannot deadlock
+            held.enter_context(store.lock(run))
+        todo = [r for r in runs if step not in r.checkpoints()]
+        starts = {r.hash: store.latest_state(r, at_most=step, device=device) or _initial_state(r, device)
+                  for r in todo}
+        by_step: dict = {}
+        for run in todo:
+            by_step.setdefault(starts[run.hash]["step"], []).append(run)
+        for first, members in sorted(by_step.items()):
+            states = [starts[r.hash] for r in members]
+            if first == step:
+                for run, state in zip(members, states, strict=True):
+                    store.save_checkpoint(run, state)
+                continue
+
+            def on_save(s: int, snapshot, members=members):
+                for i, run in enumerate(members):
+                    (store.save_checkpoint if s == step else store.save_resume_point)(run, snapshot(i))
+
+            population.train_population(
+                hp, [st["model"] for st in states], [st["optimizer"] for st in states], dataset,
+                [r.config["data_seed"] for r in members],
+                [r.config.get("augment_seed", r.config["data_seed"]) for r in members],
+                first, step, save_at=range(first + resume_every, step, resume_every), on_save=on_save,
+                progress=f"population of {len(members)}" if progress else False)
+            for run in members:
+                store.clear_resume_point(run, at_most=step)

@@ -1,0 +1,105 @@
+"""Population training: each member follows the trajectory it would follow alone."""
+
+import pytest
+import torch
+
+from lmc import data, models, population, store, train
+from lmc.errors import ConfigError
+
+# Batched matrix products round differently from single ones. Over a few dozen steps a
+# member stays within TOLERANCE of its solo run in every entry (Adam can turn a rounding
+# difference in a near-zero gradient into a step of up to lr = 1.2e-3; measured: at most
+# about 1e-5) and within MEAN_TOLERANCE on average over all entries.
+TOLERANCE = 1e-4
+MEAN_TOLERANCE = 1e-6
+
+
+def _solo(hp, state, opt_state, dataset, seed, start, stop):
+    net = models.build(hp.model)
+    net.load_state_dict(state)
+    optimizer = train.make_optimizer(hp, net.parameters())
+    if opt_state is not None:
+        optimizer.load_state_dict(opt_state)
+    train.train(hp, net, optimizer, dataset, seed, start, stop, progress=False)
+    return net.state_dict(), optimizer.state_dict()
+
+
+def _gap(stacked, i, solo):
+    diffs = [(stacked[k][i].double() - v.double()).abs().flatten() for k, v in solo.items()]
+    assert float(torch.cat(diffs).mean()) < MEAN_TOLERANCE
+    return max(float(d.max()) for d in diffs)
+
+
+@pytest.mark.parametrize("name, steps", [("lenet_300_100", 30), ("fmnist_resnet_20_4", 2)])
+def test_each_member_trains_as_it_would_alone(mnist, name, steps):
+    if name.startswith("fmnist"):
+        try:
+            data.verify("fashion_mnist")
+        except Exception:
+            pytest.skip("Fashion-MNIST not found")
+        hp = train.Hparams(model=name, dataset="fashion_mnist", optimizer="sgd", lr=0.1, momentum=0.9,
+                           weight_decay=1e-4, batch_size=32, training_steps="50it", train_subset=640)
+    else:
+        hp = train.Hparams(training_steps="50it", train_subset=3000)
+    dataset = data.load(hp.dataset, "cpu", hp.train_subset, 100)
+    inits = [models.build(name, seed=s).state_dict() for s in range(3)]
+    seeds = [7, 8, 9]
+    stacked, _ = population.train_population(hp, inits, [None] * 3, dataset, seeds, seeds, 0, steps,
+                                             progress=False)
+    for i in range(3):
+        solo, _ = _solo(hp, inits[i], None, dataset, seeds[i], 0, steps)
+        assert _gap(stacked, i, solo) < TOLERANCE  # weights and batch-norm statistics, per member
+        if name.startswith("fmnist"):
+            assert int(stacked["bn.num_batches_tracked"][i]) == steps
+            assert not torch.equal(stacked["bn.running_mean"][i], inits[i]["bn.running_mean"])
+    assert (stacked["fc.weight"][0] - stacked["fc.weight"][1]).abs().max() > 1e-3  # members differ
+
+
+def test_a_population_continues_from_the_members_optimizer_state(mnist):
+    hp = train.Hparams(training_steps="40it", train_subset=3000)
+    starts = [_solo(hp, models.build(hp.model, seed=s).state_dict(), None, mnist, s, 0, 20) for s in (0, 1)]
+    stacked, opt = population.train_population(hp, [s[0] for s in starts], [s[1] for s in starts], mnist,
+                                               [5, 6], [5, 6], 20, 40, progress=False)
+    for i, (state, opt_state) in enumerate(starts):
+        solo, solo_opt = _solo(hp, state, opt_state, mnist, 5 + i, 20, 40)
+        assert _gap(stacked, i, solo) < TOLERANCE
+        mine = population.member_optimizer(opt, i)
+        assert float(mine["state"][0]["step"]) == float(solo_opt["state"][0]["step"]) == 40
+        assert torch.allclose(mine["state"][0]["exp_avg"], solo_opt["state"][0]["exp_avg"], atol=TOLERANCE)
+
+
+def test_members_are_stored_as_ordinary_runs(mnist):
+    hp = train.Hparams(training_steps="30it", train_subset=3000)
+    trunk = store.open_run(train.run_config(hp, 0, init_seed=0))
+    copies = [store.open_run(train.run_config(hp, d, parent=trunk, parent_step=10)) for d in (1, 2, 3)]
+    train.train_runs(copies, 30, "cpu", progress=False, populate=True)
+    assert all(30 in c.checkpoints() for c in copies)
+    together = [train.state_at(c, 30, progress=False) for c in copies]  # loads, trains nothing
+    net = models.build(hp.model)
+    for state in together:
+        net.load_state_dict(state["model"])  # the format of a single run
+        train.make_optimizer(hp, net.parameters()).load_state_dict(state["optimizer"])
+    solo = store.open_run(train.run_config(hp, 4, parent=trunk, parent_step=10))
+    train.train_runs([solo], 30, "cpu", progress=False, populate=True)  # a population of one: alone
+    for copy, state in zip(copies, together, strict=True):  # each member continued from the trunk at 10
+        start = train.state_at(trunk, 10, progress=False)
+        alone, _ = _solo(hp, start["model"], start["optimizer"], mnist, copy.config["data_seed"], 10, 30)
+        assert _gap({k: v[None] for k, v in state["model"].items()}, 0, alone) < TOLERANCE
+
+
+def test_population_size_follows_the_memory_budget():
+    hp = train.Hparams()
+    one = population.member_bytes(hp)
+    assert one > 4 * 4 * 266_610  # at least weights, gradients and Adam's two moments
+    assert population.size_for(hp, 18 * one) == 18
+    assert population.size_for(hp, 18 * one - 1) == 17
+    assert population.size_for(hp, 1) == 1
+
+
+def test_members_at_different_optimizer_steps_are_refused():
+    a = {"param_groups": [], "state": {0: {"step": torch.tensor(3.0), "exp_avg": torch.zeros(2)}}}
+    b = {"param_groups": [], "state": {0: {"step": torch.tensor(4.0), "exp_avg": torch.zeros(2)}}}
+    with pytest.raises(ConfigError, match="same optimizer step"):
+        population.stack_optimizer([a, b])
+    with pytest.raises(ConfigError, match="all have optimizer state or none"):
+        population.stack_optimizer([a, None])
