@@ -20,13 +20,16 @@ def _run_instability(args) -> None:
         model=args.model, variant=args.variant, rewind_step=args.rewind[0], preset=args.preset,
         init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas,
         reset_schedule=args.reset_schedule)
+    speed = {"populate": args.population,
+             "accel": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}}
     ks = "_".join(args.rewind)
     out = args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc"
     if len(args.rewind) == 1:
-        ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet)
+        ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet, **speed)
         table = experiments.instability_table(ds)
     else:
-        ds = experiments.instability_curve(config, args.rewind, device=args.device, progress=not args.quiet)
+        ds = experiments.instability_curve(config, args.rewind, device=args.device, progress=not args.quiet,
+                                           **speed)
         table = experiments.stability_table({(args.model, args.variant): ds})
     results.save(ds, out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -53,6 +56,15 @@ def _book(args) -> None:
     print(f"book written to {html / 'index.html'}")
 
 
+def add_speed_options(p: argparse.ArgumentParser) -> None:
+    """Switches for populations and the GPU speed-ups (default: on for CUDA, off for the CPU)."""
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--population", action=on_off, help="train the runs of one step together (vmap)")
+    p.add_argument("--bf16", action=on_off, help="bfloat16 autocast (enters the runs' identity)")
+    p.add_argument("--channels-last", action=on_off, help="NHWC layout for convolutional networks")
+    p.add_argument("--compile", action=on_off, help="torch.compile single runs")
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lmc`` command."""
     p = argparse.ArgumentParser(prog="lmc", description=__doc__.splitlines()[0])
@@ -73,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     inst.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
     inst.add_argument("--alphas", type=int, help="points on the path (default: preset's; paper 30)")
     inst.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_speed_options(inst)
     inst.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
     inst.add_argument("--quiet", action="store_true", help="no progress bars")
     inst.set_defaults(func=_run_instability)

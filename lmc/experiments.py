@@ -115,16 +115,21 @@ def _config_dict(config: InstabilityConfig) -> dict:
 
 
 def instability_analysis(config: InstabilityConfig | None = None, device: str = "auto",
-                         progress: bool = True, populate: bool | None = None, **params) -> xr.Dataset:
+                         progress: bool = True, populate: bool | None = None, accel: dict | None = None,
+                         **params) -> xr.Dataset:
     """Error and loss along the path between copies trained from step k, and their instability.
 
     Pass an ``InstabilityConfig`` or the keyword arguments of ``instability_config``.
-    ``populate`` trains the runs as populations (None: on a GPU; ``train.train_runs``).
+    ``populate`` trains the runs as populations (None: on a GPU; ``train.train_runs``);
+    ``accel`` switches speed-ups on or off (``{"bf16": False}``; ``train.accel_for``).
     Returns a Dataset with ``error`` and ``loss`` over (``init_seed``, ``pair``,
     ``split``, ``alpha``) and ``instability`` over (``init_seed``, ``pair``, ``split``).
     """
     config = config or instability_config(**params)
     device = resolve_device(device)
+    speed = train.accel_for(device, **(accel or {}))
+    populate = train.population_default(device) if populate is None else bool(populate)
+    precision = "bf16" if speed.bf16 else "float32"
     preset = presets.get(config.preset)
     hp = config.hparams
     train_eval = preset.eval_train_subset(config.model)
@@ -136,19 +141,20 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     batched = interpolate.batch_alphas(model, device)
     paths = []
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
-    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i)) for i in config.init_seeds}
+    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
+              for i in config.init_seeds}
     pairs = {(i, j): [store.open_run(train.run_config(hp, data_seed(i, j, c), parent=trunks[i], parent_step=k,
-                                                      reset_schedule=config.reset_schedule))
+                                                      reset_schedule=config.reset_schedule, precision=precision))
                       for c in (0, 1)] for i, j in jobs}
     # the trunks to k, then every copy to T: each group trains as populations where that pays
-    train.train_runs(list(trunks.values()), k, device, progress, populate)
+    train.train_runs(list(trunks.values()), k, device, progress, populate, accel=speed)
     copy_runs = [c for copies in pairs.values() for c in copies]
-    train.train_runs(copy_runs, total, device, progress, populate)
+    train.train_runs(copy_runs, total, device, progress, populate, accel=speed)
     for init_seed, pair in tqdm(jobs, desc="pairs", disable=not progress):
         copies = pairs[init_seed, pair]
 
         def path_between(copies=copies) -> dict:
-            a, b = (train.state_at(c, total, device, progress)["model"] for c in copies)
+            a, b = (train.state_at(c, total, device, progress, accel=speed)["model"] for c in copies)
             ds = interpolate.error_along_path(model, a, b, evaluation, config.n_alpha, batched=batched)
             return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
 
@@ -173,7 +179,8 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     ds.attrs.update(results.provenance({"experiment": "instability", **_config_dict(config),
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
                                         "training_iterations": total,
-                                        "evaluation": "all α batched" if batched else "loop over α"},
+                                        "evaluation": "all α batched" if batched else "loop over α",
+                                        "population": populate, "accel": speed.as_dict()},
                                        device))
     return ds
 
@@ -225,19 +232,20 @@ def instability_summary(ds: xr.Dataset) -> dict[str, str]:
 
 
 def instability_curve(config: InstabilityConfig, rewind_steps, device: str = "auto",
-                      progress: bool = True) -> xr.Dataset:
+                      progress: bool = True, **speed) -> xr.Dataset:
     """Instability analysis at every rewind step k in ``rewind_steps`` (Figure 3, Appendix F).
 
     Returns the Datasets of ``instability_analysis`` stacked along ``rewind_step``
     (in iterations; the step strings are the ``rewind_label`` coordinate). Trunks are
-    shared: one run per initialization serves every k.
+    shared: one run per initialization serves every k. ``speed``: ``populate`` and
+    ``accel`` of ``instability_analysis``.
     """
     if isinstance(rewind_steps, (str, int)) or not len(rewind_steps):
         raise ConfigError(f"rewind_steps must be a non-empty list of steps, got {rewind_steps!r}")
     configs = [instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
                                   config.pairs, config.n_alpha, config.reset_schedule)
                for k in rewind_steps]
-    parts = [instability_analysis(c, device, progress) for c in configs]
+    parts = [instability_analysis(c, device, progress, **speed) for c in configs]
     iterations = [results.config_of(p)["rewind_iterations"] for p in parts]
     if len(set(iterations)) != len(iterations):
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice")
@@ -302,13 +310,13 @@ SCHEDULES = {False: "T − k steps", True: "T steps, schedule reset"}
 
 
 def schedule_comparison(config: InstabilityConfig, rewind_steps, device: str = "auto",
-                        progress: bool = True) -> xr.Dataset:
+                        progress: bool = True, **speed) -> xr.Dataset:
     """Figure 4: the instability curve with copies trained T − k steps and T steps (schedule reset).
 
     The two curves are stacked along ``schedule``.
     """
     curves = [instability_curve(dataclasses.replace(config, reset_schedule=reset), rewind_steps,
-                                device, progress) for reset in (False, True)]
+                                device, progress, **speed) for reset in (False, True)]
     ds = xr.concat([c.drop_attrs() for c in curves], dim="schedule")
     ds = ds.assign_coords(schedule=[SCHEDULES[False], SCHEDULES[True]])
     attrs = results.config_of(curves[0])

@@ -140,7 +140,7 @@ def batch_alphas(model: nn.Module, device) -> bool:
     """
     if str(device).startswith("cuda"):
         return True
-    return not any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return not models.is_convolutional(model)
 
 
 def error_along_path(model: torch.nn.Module, state_a: dict, state_b: dict, dataset,

@@ -201,6 +201,11 @@ def pruned_layer_names(model: nn.Module) -> list[str]:
     return [name for name in prunable_layer_names(model) if name not in ignore]
 
 
+def is_convolutional(model: nn.Module) -> bool:
+    """Whether the network has convolutions (channels_last and batched-α choices depend on it)."""
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
 def first_layer_name(model: nn.Module) -> str:
     """The first conv or linear layer, the one applied to the input (first registered in
     every model here; a test checks that evaluating through it reproduces the model)."""

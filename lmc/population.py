@@ -92,14 +92,14 @@ def size_for(hp, budget_bytes: int, device="cpu") -> int:
 def train_population(hp, model_states: list[dict], optimizer_states: list[dict | None],
                      dataset: data.DeviceData, data_seeds: list[int], augment_seeds: list[int],
                      start: int, stop: int, save_at=(), on_save=None,
-                     progress: bool | str = True) -> tuple[dict, dict]:
+                     progress: bool | str = True, bf16: bool = False) -> tuple[dict, dict]:
     """Train the members from step ``start`` to ``stop`` as one population.
 
     Member i starts from ``model_states[i]`` and ``optimizer_states[i]`` (None: fresh)
     and sees the batches of ``data_seeds[i]`` / ``augment_seeds[i]``. ``on_save(step,
     snapshot)`` is called after the steps in ``save_at`` and after ``stop``, where
     ``snapshot(i)`` returns member i's state as a single run stores it. Returns the
-    stacked model state and optimizer state dict at ``stop``.
+    stacked model state and optimizer state dict at ``stop``. ``bf16``: bfloat16 autocast.
     """
     from . import train  # the shared loop and optimizer (train imports this module)
 
@@ -129,7 +129,8 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
         y = torch.stack([b[1] for b in batch])
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = losses(params, buffers, x, y)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = losses(params, buffers, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # each member's loss depends on its own parameters only
         optimizer.step()

@@ -23,6 +23,7 @@ from . import data, models, population, store
 from .errors import ConfigError, choose
 
 OPTIMIZERS = ("adam", "sgd")
+PRECISIONS = ("float32", "bf16")
 LATER_FIELDS = ("lr_end",)  # fields added after runs were first stored (see Hparams.as_dict)
 
 
@@ -140,6 +141,40 @@ def make_optimizer(hp: Hparams, params) -> torch.optim.Optimizer:
                            fused=True)
 
 
+@dataclass(frozen=True)
+class Accel:
+    """Speed-ups for a GPU, each switchable, all on by default on CUDA (``accel_for``).
+
+    ``bf16``: autocast matrix products and convolutions to bfloat16. It changes the
+    numbers, so it is part of a run's identity (``run_config(precision="bf16")``).
+    ``channels_last``: NHWC memory layout for convolutional networks. ``compile``:
+    ``torch.compile`` the model for single runs. These two change only the order of
+    floating-point operations and are recorded in the results, not in run identities.
+    """
+
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def accel_for(device, **switches) -> Accel:
+    """The speed-ups for ``device`` (all on for CUDA, off for the CPU), with ``switches``
+    (``bf16=False`` ...) overriding the default; None leaves a default in place."""
+    on = str(device).startswith("cuda")
+    unknown = set(switches) - set(Accel.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown speed-up {sorted(unknown)}; valid: {', '.join(Accel.__dataclass_fields__)}")
+    chosen = {k: on if switches.get(k) is None else bool(switches[k]) for k in Accel.__dataclass_fields__}
+    return Accel(**chosen)
+
+
+def _autocast(device, accel: Accel):
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=accel.bf16)
+
+
 def run_steps(hp: Hparams, n: int, start: int, stop: int, steps, update, save_at=(), on_save=None,
               progress: bool | str = True):
     """The training loop shared by single runs and populations.
@@ -166,21 +201,30 @@ def run_steps(hp: Hparams, n: int, start: int, stop: int, steps, update, save_at
 def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
           dataset: data.DeviceData, data_seed: int, start: int, stop: int,
           save_at=(), on_save=None, progress: bool | str = True,
-          augment_seed: int | None = None) -> float:
+          augment_seed: int | None = None, accel: Accel = Accel()) -> float:
     """Train ``model`` in place from step ``start`` to ``stop``; returns the last step's loss.
 
     Batches come from ``data.batches`` (order from ``data_seed``, augmentation from
     ``augment_seed``, which defaults to ``data_seed``). At each step in ``save_at``
-    (and at ``stop``) ``on_save(step)`` is called after the update.
+    (and at ``stop``) ``on_save(step)`` is called after the update. ``accel`` switches
+    the GPU speed-ups (``Accel``).
     """
     augment_seed = data_seed if augment_seed is None else augment_seed
     model.train()
+    layout = torch.channels_last if accel.channels_last and models.is_convolutional(model) else None
+    if layout is not None:
+        model.to(memory_format=layout)
+    forward = torch.compile(model) if accel.compile else model
+    device = next(model.parameters()).device
 
     def update(batch, lr: float) -> torch.Tensor:
         x, y = batch
+        if layout is not None:
+            x = x.contiguous(memory_format=layout)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = models.loss(model(x), y)
+        with _autocast(device, accel):
+            loss = models.loss(forward(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -195,7 +239,8 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
 def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
-               augment_seed: int | None = None, reset_schedule: bool = False) -> dict:
+               augment_seed: int | None = None, reset_schedule: bool = False,
+               precision: str = "float32") -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
@@ -204,8 +249,10 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     only a different value enters the identity, so existing runs keep their hash).
     ``reset_schedule`` (Figure 4): the copy starts from the parent's state at
     ``parent_step`` but its own clock, data epochs and learning-rate schedule restart
-    at step 0, so it trains for the full T steps.
+    at step 0, so it trains for the full T steps. ``precision`` "bf16" trains with
+    bfloat16 autocast (``Accel.bf16``); only that value enters the identity.
     """
+    choose("precision", precision, PRECISIONS)
     if (init_seed is None) == (parent is None):
         raise ValueError("a run starts from either init_seed or a parent run, not both")
     start = {"init_seed": int(init_seed)} if parent is None else {"parent": parent.hash, "step": int(parent_step)}
@@ -216,7 +263,16 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
     if augment_seed is not None and augment_seed != data_seed:
         config["augment_seed"] = int(augment_seed)
+    if precision != "float32":
+        config["precision"] = precision
     return config
+
+
+def run_accel(run: store.Run, accel: Accel | None, device) -> Accel:
+    """The speed-ups a run trains with: ``accel`` (default: the device's), with bf16 as
+    the run's identity says."""
+    accel = accel or accel_for(device)
+    return dataclasses.replace(accel, bf16=run.config.get("precision") == "bf16")
 
 
 def hparams_of(run: store.Run) -> Hparams:
@@ -248,13 +304,14 @@ def _initial_state(run: store.Run, device) -> dict:
 
 
 def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = True,
-             resume_every: int = 2000) -> dict:
+             resume_every: int = 2000, accel: Accel | None = None) -> dict:
     """The run's full state (``model``, ``optimizer``, ``step``) at ``step``, computed if needed.
 
     Saved checkpoints are reused; otherwise training continues from the latest
     checkpoint before ``step`` (or from the run's start), saving a resume point every
     ``resume_every`` steps so an interrupted run loses little. The state is saved
-    as a named checkpoint, so asking again costs only a load.
+    as a named checkpoint, so asking again costs only a load. ``accel``: the speed-ups
+    (default: the device's; ``run_accel``).
     """
     hp = hparams_of(run)
     dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
@@ -292,7 +349,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
         train(hp, model, optimizer, dataset, run.config["data_seed"], state["step"], step,
               save_at=resume_points, on_save=on_save,
               progress=f"run {run.hash[:8]}" if progress else False,
-              augment_seed=run.config.get("augment_seed"))
+              augment_seed=run.config.get("augment_seed"), accel=run_accel(run, accel, device))
         store.clear_resume_point(run, at_most=step)
         return store.load_checkpoint(run, step, device)
 
@@ -307,28 +364,31 @@ POPULATION_BUDGET = 2 * 2**30  # bytes one population may use for weights, optim
 
 
 def train_runs(runs: list[store.Run], step: int | str, device="cpu", progress: bool = True,
-               populate: bool | None = None, budget: int = POPULATION_BUDGET) -> None:
+               populate: bool | None = None, budget: int = POPULATION_BUDGET,
+               accel: Accel | None = None) -> None:
     """Make sure every run has its checkpoint at ``step``; the missing ones train together
     as populations (then ``state_at`` only loads).
 
     Runs with the same hyperparameters that resume from the same step form a population
     (as many members as ``budget`` bytes hold; ``population.member_bytes``); ``populate``
     None decides by device (``population_default``). Each member is stored as an
-    ordinary run, with resume points and its checkpoint at ``step``.
+    ordinary run, with resume points and its checkpoint at ``step``. Populations use
+    ``accel``'s bf16 (as each run's identity says), not compile or channels_last.
     """
     populate = population_default(device) if populate is None else populate
     pending = [r for r in runs if to_steps_of(r, step) not in r.checkpoints()]
     if populate and len(pending) > 1:
         groups: dict = {}
         for run in pending:
-            groups.setdefault(canonical_hparams(run), []).append(run)
+            groups.setdefault((canonical_hparams(run), run.config.get("precision")), []).append(run)
         for members in groups.values():
             size = population.size_for(hparams_of(members[0]), budget, device)
             for i in range(0, len(members), size):
-                _train_together(members[i:i + size], to_steps_of(members[0], step), device, progress)
+                _train_together(members[i:i + size], to_steps_of(members[0], step), device, progress,
+                                run_accel(members[0], accel, device))
     for run in runs:  # what is left (one run, streamed data, populate off) trains one at a time
         if to_steps_of(run, step) not in run.checkpoints():
-            state_at(run, step, device, progress)
+            state_at(run, step, device, progress, accel=accel)
 
 
 def to_steps_of(run: store.Run, step: int | str) -> int:
@@ -341,7 +401,7 @@ def canonical_hparams(run: store.Run) -> str:
     return store.canonical(run.config["hparams"])
 
 
-def _train_together(runs: list[store.Run], step: int, device, progress: bool,
+def _train_together(runs: list[store.Run], step: int, device, progress: bool, accel: Accel,
                     resume_every: int = 2000) -> None:
     """Train ``runs`` (same hyperparameters) to ``step`` as populations and save their checkpoints."""
     hp = hparams_of(runs[0])
@@ -373,6 +433,6 @@ def _train_together(runs: list[store.Run], step: int, device, progress: bool,
                 [r.config["data_seed"] for r in members],
                 [r.config.get("augment_seed", r.config["data_seed"]) for r in members],
                 first, step, save_at=range(first + resume_every, step, resume_every), on_save=on_save,
-                progress=f"population of {len(members)}" if progress else False)
+                progress=f"population of {len(members)}" if progress else False, bf16=accel.bf16)
             for run in members:
                 store.clear_resume_point(run, at_most=step)
