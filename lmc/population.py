@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, vmap
 
-from . import data, models
+from . import data, models, prune
 from .errors import ConfigError
 
 
@@ -67,6 +67,16 @@ def member_optimizer(stacked: dict, i: int) -> dict:
                       for index, entry in stacked["state"].items()}}
 
 
+def _stack_masks(masks, model_states: list[dict], device) -> dict | None:
+    """The members' masks stacked (a dense member gets an all-True mask); None if all dense."""
+    if masks is None or all(m is None for m in masks):
+        return None
+    names = sorted({name for m in masks if m is not None for name in m})
+    full = [m or {} for m in masks]
+    return {n: torch.stack([m[n].to(device) if n in m else torch.ones_like(s[n], dtype=torch.bool, device=device)
+                            for m, s in zip(full, model_states, strict=True)]) for n in names}
+
+
 def member_bytes(hp, device="cpu") -> int:
     """Rough memory one member needs to train: weights, gradients and optimizer state
     (4 copies of the parameters) plus the activations of one batch kept for backward
@@ -92,7 +102,8 @@ def size_for(hp, budget_bytes: int, device="cpu") -> int:
 def train_population(hp, model_states: list[dict], optimizer_states: list[dict | None],
                      dataset: data.DeviceData, data_seeds: list[int], augment_seeds: list[int],
                      start: int, stop: int, save_at=(), on_save=None,
-                     progress: bool | str = True, bf16: bool = False) -> tuple[dict, dict]:
+                     progress: bool | str = True, bf16: bool = False,
+                     masks: list | None = None) -> tuple[dict, dict]:
     """Train the members from step ``start`` to ``stop`` as one population.
 
     Member i starts from ``model_states[i]`` and ``optimizer_states[i]`` (None: fresh)
@@ -100,6 +111,8 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
     snapshot)`` is called after the steps in ``save_at`` and after ``stop``, where
     ``snapshot(i)`` returns member i's state as a single run stores it. Returns the
     stacked model state and optimizer state dict at ``stop``. ``bf16``: bfloat16 autocast.
+    ``masks[i]`` (None: dense) is member i's pruning mask: its pruned weights are zeroed
+    before the first step and after every update.
     """
     from . import train  # the shared loop and optimizer (train imports this module)
 
@@ -114,6 +127,9 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
     params = {k: v.requires_grad_() for k, v in stacked.items() if k in names}
     buffers = {k: v for k, v in stacked.items() if k not in names}
     order = [n for n, _ in base.named_parameters()]
+    stacked_mask = _stack_masks(masks, model_states, device)
+    if stacked_mask is not None:
+        prune.apply(params, stacked_mask)
     optimizer = train.make_optimizer(hp, [params[n] for n in order])
     opt_state = stack_optimizer(optimizer_states)
     if opt_state is not None:
@@ -134,6 +150,8 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # each member's loss depends on its own parameters only
         optimizer.step()
+        if stacked_mask is not None:
+            prune.apply(params, stacked_mask)
         return loss
 
     def snapshot(step: int):

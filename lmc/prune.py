@@ -8,10 +8,12 @@ dense. ``apply`` is the one place where masks multiply weights.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
-from .errors import ConfigError
+from . import store
+from .errors import CacheError, ConfigError
 
 Mask = dict[str, torch.Tensor]
 
@@ -95,3 +97,27 @@ def apply(state: dict, mask: Mask) -> dict:
     for name, keep in mask.items():
         state[name].mul_(keep.to(state[name].dtype))
     return state
+
+
+def stored(config: dict, compute: Callable[[], Mask]) -> str:
+    """The identity (hash) of the mask described by ``config``, computing and storing it once.
+
+    A mask is content-addressed like a run: ``config`` names everything it derives from
+    (for IMP, the run whose trained weights were pruned, the previous mask, the fraction).
+    """
+    run = store.open_run({"kind": "mask", **config})
+    if not run.mask_path.exists():
+        with store.lock(run):
+            if not run.mask_path.exists():
+                store.save_mask(run, compute())
+    return run.hash
+
+
+def load(mask_hash: str, device="cpu") -> Mask:
+    """The stored mask with identity ``mask_hash``."""
+    mask = store.load_mask(store.get(mask_hash), device)
+    if mask is None:
+        raise CacheError(f"mask {mask_hash} has a record but no mask file; delete "
+                         f"{store.cache_dir() / 'runs' / mask_hash} and run again")
+    return mask
+

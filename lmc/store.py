@@ -65,6 +65,10 @@ class Run:
     def result_path(self) -> Path:
         return self.path / "result.json"
 
+    @property
+    def mask_path(self) -> Path:
+        return self.path / "mask.pt"
+
     def checkpoints(self) -> list[int]:
         """Steps with a saved named checkpoint."""
         folder = self.path / "checkpoints"
@@ -188,6 +192,16 @@ def clear_resume_point(run: Run, at_most: int) -> None:
     resume = _load(run.resume_path, "cpu")
     if resume is not None and resume["step"] <= at_most:
         run.resume_path.unlink()
+
+
+def save_mask(run: Run, mask: dict) -> None:
+    """Store a pruning mask (name → boolean tensor) as the result of ``run``."""
+    atomic_write(run.mask_path, _torch_bytes({k: v.cpu() for k, v in mask.items()}))
+
+
+def load_mask(run: Run, device="cpu") -> dict | None:
+    """The pruning mask stored by ``run``, or None."""
+    return _load(run.mask_path, device)
 
 
 def cached(config: dict, compute: Callable[[], dict], root: Path | None = None) -> dict:

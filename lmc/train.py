@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from . import data, models, population, store
+from . import data, models, population, prune, store
 from .errors import ConfigError, choose
 
 OPTIMIZERS = ("adam", "sgd")
@@ -201,16 +201,20 @@ def run_steps(hp: Hparams, n: int, start: int, stop: int, steps, update, save_at
 def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
           dataset: data.DeviceData, data_seed: int, start: int, stop: int,
           save_at=(), on_save=None, progress: bool | str = True,
-          augment_seed: int | None = None, accel: Accel = Accel()) -> float:
+          augment_seed: int | None = None, accel: Accel = Accel(), mask: prune.Mask | None = None) -> float:
     """Train ``model`` in place from step ``start`` to ``stop``; returns the last step's loss.
 
     Batches come from ``data.batches`` (order from ``data_seed``, augmentation from
     ``augment_seed``, which defaults to ``data_seed``). At each step in ``save_at``
     (and at ``stop``) ``on_save(step)`` is called after the update. ``accel`` switches
-    the GPU speed-ups (``Accel``).
+    the GPU speed-ups (``Accel``). With a pruning ``mask`` the pruned weights are zeroed
+    before the first step and after every update, so they stay exactly zero.
     """
     augment_seed = data_seed if augment_seed is None else augment_seed
     model.train()
+    weights = dict(model.named_parameters())
+    if mask is not None:
+        prune.apply(weights, mask)
     layout = torch.channels_last if accel.channels_last and models.is_convolutional(model) else None
     if layout is not None:
         model.to(memory_format=layout)
@@ -228,6 +232,8 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if mask is not None:
+            prune.apply(weights, mask)
         return loss
 
     steps = data.batches(dataset, hp.batch_size, data_seed, augment_seed, start, stop)
@@ -240,7 +246,8 @@ def train(hp: Hparams, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
                augment_seed: int | None = None, reset_schedule: bool = False,
-               precision: str = "float32") -> dict:
+               precision: str = "float32", mask: str | None = None,
+               fresh_optimizer: bool = False) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
@@ -251,6 +258,11 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     ``parent_step`` but its own clock, data epochs and learning-rate schedule restart
     at step 0, so it trains for the full T steps. ``precision`` "bf16" trains with
     bfloat16 autocast (``Accel.bf16``); only that value enters the identity.
+
+    Sparse runs (IMP): ``mask`` is the hash of a stored mask (``prune.stored``); the run
+    starts from the parent's weights at ``parent_step`` with the pruned ones zeroed and
+    keeps them zero. ``fresh_optimizer``: start with a new optimizer state (IMP's
+    rewinding resets weights, not the optimizer; the schedule still resumes at the step).
     """
     choose("precision", precision, PRECISIONS)
     if (init_seed is None) == (parent is None):
@@ -260,12 +272,21 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
         if parent is None:
             raise ValueError("reset_schedule applies to a run that starts from a parent")
         start["reset_schedule"] = True
+    if fresh_optimizer:
+        start["fresh_optimizer"] = True
     config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
     if augment_seed is not None and augment_seed != data_seed:
         config["augment_seed"] = int(augment_seed)
     if precision != "float32":
         config["precision"] = precision
+    if mask is not None:
+        config["mask"] = str(mask)
     return config
+
+
+def mask_of(run: store.Run, device="cpu") -> prune.Mask | None:
+    """The pruning mask a run trains with (None: dense)."""
+    return prune.load(run.config["mask"], device) if "mask" in run.config else None
 
 
 def run_accel(run: store.Run, accel: Accel | None, device) -> Accel:
@@ -300,6 +321,11 @@ def _initial_state(run: store.Run, device) -> dict:
         model = models.build(hp.model, seed=start["init_seed"])
         return {"step": 0, "model": model.state_dict(), "optimizer": None}
     state = state_at(store.get(start["parent"]), start["step"], device, progress=False)
+    if start.get("fresh_optimizer"):
+        state["optimizer"] = None
+    mask = mask_of(run, device)
+    if mask is not None:  # m ⊙ W_k: the survivors keep exactly their values at step k
+        prune.apply(state["model"], mask)
     return {**state, "step": 0} if start.get("reset_schedule") else state
 
 
@@ -349,7 +375,8 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
         train(hp, model, optimizer, dataset, run.config["data_seed"], state["step"], step,
               save_at=resume_points, on_save=on_save,
               progress=f"run {run.hash[:8]}" if progress else False,
-              augment_seed=run.config.get("augment_seed"), accel=run_accel(run, accel, device))
+              augment_seed=run.config.get("augment_seed"), accel=run_accel(run, accel, device),
+              mask=mask_of(run, device))
         store.clear_resume_point(run, at_most=step)
         return store.load_checkpoint(run, step, device)
 
@@ -380,7 +407,9 @@ def train_runs(runs: list[store.Run], step: int | str, device="cpu", progress: b
     if populate and len(pending) > 1:
         groups: dict = {}
         for run in pending:
-            groups.setdefault((canonical_hparams(run), run.config.get("precision")), []).append(run)
+            key = (canonical_hparams(run), run.config.get("precision"),
+                   run.config["start"].get("fresh_optimizer", False))
+            groups.setdefault(key, []).append(run)
         for members in groups.values():
             size = population.size_for(hparams_of(members[0]), budget, device)
             for i in range(0, len(members), size):
@@ -433,6 +462,7 @@ def _train_together(runs: list[store.Run], step: int, device, progress: bool, ac
                 [r.config["data_seed"] for r in members],
                 [r.config.get("augment_seed", r.config["data_seed"]) for r in members],
                 first, step, save_at=range(first + resume_every, step, resume_every), on_save=on_save,
-                progress=f"population of {len(members)}" if progress else False, bf16=accel.bf16)
+                progress=f"population of {len(members)}" if progress else False, bf16=accel.bf16,
+                masks=[mask_of(r, device) for r in members])
             for run in members:
                 store.clear_resume_point(run, at_most=step)

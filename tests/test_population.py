@@ -103,3 +103,29 @@ def test_members_at_different_optimizer_steps_are_refused():
         population.stack_optimizer([a, b])
     with pytest.raises(ConfigError, match="all have optimizer state or none"):
         population.stack_optimizer([a, None])
+
+
+def test_masks_stay_per_member_and_pruned_weights_stay_zero(mnist):
+    from lmc import prune
+
+    hp = train.Hparams(training_steps="30it", train_subset=3000)
+    inits = [models.build(hp.model, seed=s).state_dict() for s in range(3)]
+    names = models.pruned_layer_names(models.build(hp.model))
+    g = torch.Generator().manual_seed(0)
+    masks = [prune.random_mask(prune.prune_to_density(inits[0], prune.ones(inits[0], names), d), g)
+             for d in (0.5, 0.2)] + [None]  # two sparse members of different density, one dense
+    stacked, _ = population.train_population(hp, inits, [None] * 3, mnist, [1, 2, 3], [1, 2, 3], 0, 30,
+                                             progress=False, masks=masks)
+    for i, mask in enumerate(masks):
+        solo = models.build(hp.model)
+        solo.load_state_dict(inits[i])
+        train.train(hp, solo, train.make_optimizer(hp, solo.parameters()), mnist, i + 1, 0, 30, progress=False,
+                    mask=mask)
+        assert _gap(stacked, i, solo.state_dict()) < TOLERANCE
+        if mask is None:
+            assert all(bool((stacked[n][i] != 0).all()) for n in names)
+            continue
+        assert prune.density({n: stacked[n][i] != 0 for n in names}) == pytest.approx(prune.density(mask))
+        for n in names:
+            assert bool((stacked[n][i][~mask[n]] == 0).all())  # pruned: exactly zero
+            assert bool((stacked[n][i][mask[n]] != inits[i][n][mask[n]]).any())  # survivors trained

@@ -77,3 +77,29 @@ def test_apply_zeroes_exactly_the_pruned_weights(lenet_state):
     for n in names:
         assert (state[n][~mask[n]] == 0).all() and torch.equal(state[n][mask[n]], before[n][mask[n]])
     assert math.isclose(prune.density(mask), 0.5, abs_tol=1e-5)
+
+
+def test_a_sparse_run_rewinds_survivors_exactly_and_keeps_pruned_weights_zero(mnist):
+    from lmc import store, train
+
+    hp = train.Hparams(training_steps="40it", train_subset=3000)
+    dense = store.open_run(train.run_config(hp, 0, init_seed=0))
+    trained = train.state_at(dense, 40, progress=False)["model"]
+    names = models.pruned_layer_names(models.build(hp.model))
+    level1 = prune.stored({"pruned": dense.hash, "step": 40, "fraction": 0.2},
+                          lambda: prune.magnitude_prune(trained, prune.ones(trained, names)))
+    assert level1 == prune.stored({"pruned": dense.hash, "step": 40, "fraction": 0.2}, lambda: 1 / 0)  # cached
+    mask = prune.load(level1)
+    assert prune.density(mask) == pytest.approx(0.8, abs=1e-5)
+    sparse = store.open_run(train.run_config(hp, 0, parent=dense, parent_step=10, mask=level1,
+                                             fresh_optimizer=True))
+    rewound = train.state_at(sparse, 10, progress=False)
+    at_k = train.state_at(dense, 10, progress=False)["model"]
+    assert rewound["optimizer"] is None  # rewinding resets the optimizer
+    for n in names:
+        assert torch.equal(rewound["model"][n][mask[n]], at_k[n][mask[n]])  # exactly W_k on survivors
+        assert bool((rewound["model"][n][~mask[n]] == 0).all())
+    end = train.state_at(sparse, 40, progress=False)["model"]
+    for n in names:
+        assert bool((end[n][~mask[n]] == 0).all())  # never revived
+        assert not torch.equal(end[n][mask[n]], at_k[n][mask[n]])

@@ -99,7 +99,7 @@ def test_interrupted_training_resumes_from_its_resume_point(mnist, small_hparams
     calls = []
 
     def interrupted(hp, model, optimizer, dataset, data_seed, start, stop, save_at=(), on_save=None,
-                    progress=True, augment_seed=None, accel=train.Accel()):
+                    progress=True, **options):
         calls.append(start)
         if len(calls) == 1:  # first attempt: killed right after saving the resume point at 40
 
@@ -108,9 +108,10 @@ def test_interrupted_training_resumes_from_its_resume_point(mnist, small_hparams
                 if step == 40:
                     raise KeyboardInterrupt
 
-            return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, dying, progress)
+            return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, dying, progress,
+                              **options)
         return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, on_save, progress,
-                          augment_seed, accel)
+                          **options)
 
     monkeypatch.setattr(train, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
