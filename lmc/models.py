@@ -215,15 +215,18 @@ def first_layer_name(model: nn.Module) -> str:
     raise ConfigError(f"{type(model).__name__} has no conv or linear layer")
 
 
-def initialize(model: nn.Module, seed: int) -> nn.Module:
+def initialize(model: nn.Module, seed: int, draw: int = 0) -> nn.Module:
     """Draw the model's initial weights from the ``init`` stream of ``seed``, in place.
+
+    ``draw`` > 0 takes an independent sub-stream of the same seed (a random
+    reinitialization of that network: new weights, sharing nothing with draw 0).
 
     Conv and linear weights: Kaiming normal, fan-in (open_lth ``kaiming_normal``);
     their biases: PyTorch's default U(-1/√fan_in, 1/√fan_in); batch norm: γ ~ U[0, 1), β = 0
     (open_lth ``bn_initializers.uniform``). Every draw comes from one seeded generator,
     never from the global random state.
     """
-    g = generator("init", seed)
+    g = generator("init", seed, draw) if draw else generator("init", seed)
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, (nn.Linear, nn.Conv2d)):
@@ -237,12 +240,13 @@ def initialize(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def build(name: str, seed: int | None = None) -> nn.Module:
-    """The network ``name``, initialized from seed ``seed`` (None: left as constructed)."""
+def build(name: str, seed: int | None = None, draw: int = 0) -> nn.Module:
+    """The network ``name``, initialized from seed ``seed`` (None: left as constructed;
+    ``draw``: see ``initialize``)."""
     for builder in BUILDERS:
         model = builder(name)
         if model is not None:
-            return initialize(model, seed) if seed is not None else model
+            return initialize(model, seed, draw) if seed is not None else model
     raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(KNOWN)}")
 
 

@@ -247,7 +247,7 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
                augment_seed: int | None = None, reset_schedule: bool = False,
                precision: str = "float32", mask: str | None = None,
-               fresh_optimizer: bool = False) -> dict:
+               fresh_optimizer: bool = False, reinit: int = 0) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
@@ -263,11 +263,18 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     starts from the parent's weights at ``parent_step`` with the pruned ones zeroed and
     keeps them zero. ``fresh_optimizer``: start with a new optimizer state (IMP's
     rewinding resets weights, not the optimizer; the schedule still resumes at the step).
+    ``reinit`` > 0 with ``init_seed``: random reinitialization (Table 2), the
+    ``reinit``-th independent draw of new weights, trained from step ``parent_step``.
     """
     choose("precision", precision, PRECISIONS)
     if (init_seed is None) == (parent is None):
         raise ValueError("a run starts from either init_seed or a parent run, not both")
-    start = {"init_seed": int(init_seed)} if parent is None else {"parent": parent.hash, "step": int(parent_step)}
+    if parent is None:
+        start = {"init_seed": int(init_seed)}
+        if reinit:  # random reinitialization: another draw of the init stream, from step parent_step
+            start.update(reinit=int(reinit), step=int(parent_step or 0))
+    else:
+        start = {"parent": parent.hash, "step": int(parent_step)}
     if reset_schedule and parent_step != 0:  # from step 0 there is nothing to reset
         if parent is None:
             raise ValueError("reset_schedule applies to a run that starts from a parent")
@@ -317,10 +324,10 @@ def _fresh(hp: Hparams, device) -> tuple[torch.nn.Module, torch.optim.Optimizer]
 def _initial_state(run: store.Run, device) -> dict:
     start = run.config["start"]
     if "init_seed" in start:
-        hp = hparams_of(run)
-        model = models.build(hp.model, seed=start["init_seed"])
-        return {"step": 0, "model": model.state_dict(), "optimizer": None}
-    state = state_at(store.get(start["parent"]), start["step"], device, progress=False)
+        model = models.build(hparams_of(run).model, seed=start["init_seed"], draw=start.get("reinit", 0))
+        state = {"step": start.get("step", 0), "model": model.state_dict(), "optimizer": None}
+    else:
+        state = state_at(store.get(start["parent"]), start["step"], device, progress=False)
     if start.get("fresh_optimizer"):
         state["optimizer"] = None
     mask = mask_of(run, device)

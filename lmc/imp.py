@@ -1,0 +1,98 @@
+"""Iterative magnitude pruning (IMP) with rewinding, and the random baselines of Table 2.
+
+Level 0 is the dense network trained from its initialization to T (the trunk of
+instability analysis). Level L removes 20% of the weights that survived level L − 1,
+ranked by the magnitude they reached at T (globally across layers), and trains the
+survivors again from their values at the rewind step k: the weights of level 0 at k,
+the pruned ones zero, a new optimizer state, the schedule resumed at k. k = 0 is the
+original lottery ticket procedure (rewinding to initialization).
+
+Every mask and every level's run is a cached object named by what it derives from
+(the run whose weights were pruned, the previous mask, the fraction), so chapters share
+levels, and a sweep cut off after level r resumes at level r + 1.
+
+Baselines at the same density as an IMP mask: **random pruning** (a random mask, global
+by default, or keeping each layer's density with ``layerwise``) from the same W_k, and
+**random reinitialization** (the IMP mask on newly drawn weights).
+"""
+
+from __future__ import annotations
+
+import math
+
+from . import models, prune, store, train
+from .errors import ConfigError
+from .seeds import generator
+
+FRACTION = 0.2  # of the remaining weights pruned per level (the paper's IMP)
+
+
+def density_after(levels: int, fraction: float = FRACTION) -> float:
+    """The nominal density after ``levels`` rounds: (1 − fraction)^levels."""
+    return (1 - fraction) ** levels
+
+
+def levels_for(density: float, fraction: float = FRACTION) -> int:
+    """How many rounds reach ``density``: the level whose nominal density is nearest on a log
+    scale (Table 1 quotes 0.8^n rounded: LeNet's 3.5% is 0.8^15 = 3.52%, ResNet-20's 16.8% is 0.8^8)."""
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density <= 1:
+        raise ConfigError(f"density must be in (0, 1], got {density!r}")
+    return max(0, round(math.log(density) / math.log(1 - fraction)))
+
+
+def sparse_run(trunk: store.Run, rewind_step: int, mask: str | None, data_seed: int | None = None) -> store.Run:
+    """The subnetwork m ⊙ W_k trained from k to T: the trunk's weights at step k with the
+    pruned ones zeroed and a new optimizer state (the trunk's own data order by default)."""
+    hp = train.hparams_of(trunk)
+    seed = trunk.config["data_seed"] if data_seed is None else data_seed
+    if mask is None and rewind_step == 0:
+        return store.open_run(train.run_config(hp, seed, parent=trunk, parent_step=0))
+    return store.open_run(train.run_config(hp, seed, parent=trunk, parent_step=rewind_step, mask=mask,
+                                           fresh_optimizer=True,
+                                           precision=trunk.config.get("precision", "float32")))
+
+
+def masks(trunk: store.Run, rewind_step: int, levels: int, fraction: float = FRACTION, device="cpu",
+          progress: bool = True) -> list[str | None]:
+    """IMP's masks of levels 0 .. ``levels`` (level 0: None, dense), training what they need.
+
+    Level L's mask prunes level L − 1's run (``sparse_run``) at T; each level's run and
+    mask are cached, so asking for more levels later continues from the last one.
+    """
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
+        raise ConfigError(f"levels must be a non-negative integer, got {levels!r}")
+    hp = train.hparams_of(trunk)
+    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    names = models.pruned_layer_names(models.build(hp.model))
+    out: list[str | None] = [None]
+    run = trunk
+    for _ in range(levels):
+        previous = out[-1]
+
+        def compute(run=run, previous=previous):
+            trained = train.state_at(run, total, device, progress)["model"]
+            current = prune.load(previous, device) if previous else prune.ones(trained, names)
+            return prune.magnitude_prune(trained, current, fraction)
+
+        out.append(prune.stored({"method": "imp", "pruned": run.hash, "step": total,
+                                 "previous": previous, "fraction": fraction}, compute))
+        run = sparse_run(trunk, rewind_step, out[-1])
+    return out
+
+
+def random_prune(mask: str, seed: int, layerwise: bool = False) -> str:
+    """A random mask with the density of the stored ``mask`` (per layer with ``layerwise``),
+    drawn from the ``prune`` stream of ``seed``."""
+    return prune.stored({"method": "random", "like": mask, "seed": int(seed), "layerwise": bool(layerwise)},
+                        lambda: prune.random_mask(prune.load(mask), generator("prune", int(seed)), layerwise))
+
+
+def reinit_run(trunk: store.Run, rewind_step: int, mask: str, draw: int = 1,
+               data_seed: int | None = None) -> store.Run:
+    """Random reinitialization: the IMP ``mask`` on weights newly drawn (``draw`` of the
+    trunk's init seed), trained from step k to T."""
+    hp = train.hparams_of(trunk)
+    seed = trunk.config["data_seed"] if data_seed is None else data_seed
+    init_seed = trunk.config["start"]["init_seed"]
+    return store.open_run(train.run_config(hp, seed, init_seed=init_seed, parent_step=rewind_step, mask=mask,
+                                           reinit=draw, precision=trunk.config.get("precision", "float32")))

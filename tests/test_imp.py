@@ -1,0 +1,71 @@
+"""IMP with rewinding and the random baselines (issue 5's kernels)."""
+
+import pytest
+import torch
+
+from lmc import imp, models, prune, store, train
+from lmc.errors import ConfigError
+
+
+@pytest.fixture
+def trunk(mnist):
+    hp = train.Hparams(training_steps="30it", train_subset=3000)
+    return store.open_run(train.run_config(hp, 0, init_seed=0))
+
+
+def test_levels_for_a_density():
+    assert imp.levels_for(0.035) == 15  # LeNet's Table 1 density: 15 rounds of 20%
+    assert imp.levels_for(1.0) == 0 and imp.levels_for(0.8) == 1
+    assert imp.levels_for(0.168) == 8 and imp.levels_for(0.015) == 19  # ResNet-20, VGG-16
+    assert imp.density_after(15) == pytest.approx(0.0352, abs=1e-4)
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ConfigError, match=r"density must be in \(0, 1\]"):
+            imp.levels_for(bad)
+
+
+def test_density_after_n_rounds_is_0_8_to_the_n(trunk):
+    hashes = imp.masks(trunk, 5, levels=3, progress=False)
+    assert hashes[0] is None and len(set(hashes[1:])) == 3
+    kept = [prune.load(h) for h in hashes[1:]]
+    total = sum(m.numel() for m in kept[0].values())
+    for level, mask in enumerate(kept, start=1):
+        # ceil(0.2 × remaining) per round: within one weight per round of 0.8^n
+        assert abs(prune.density(mask) - 0.8 ** level) <= level / total
+    for earlier, later in zip(kept, kept[1:]):
+        assert all(bool((later[n] <= earlier[n]).all()) for n in earlier)  # pruned weights stay pruned
+    assert "fc.weight" not in kept[0]  # LeNet's output layer is not pruned (open_lth)
+
+
+def test_a_cut_off_sweep_resumes_at_the_next_level(trunk, monkeypatch):
+    first = imp.masks(trunk, 5, levels=2, progress=False)
+    trained = []
+    real = train.train
+    monkeypatch.setattr(train, "train", lambda *a, **k: trained.append(a[5]) or real(*a, **k))
+    more = imp.masks(trunk, 5, levels=3, progress=False)
+    assert more[:3] == first  # levels 1-2 are found in the cache
+    assert trained == [5]  # only level 2's run trains (from k = 5), to give level 3's mask
+
+
+def test_rewinding_restores_survivors_at_k_and_the_baselines(trunk):
+    level = imp.masks(trunk, 10, levels=2, progress=False)[-1]
+    mask = prune.load(level)
+    at_k = train.state_at(trunk, 10, progress=False)["model"]
+    start = train.state_at(imp.sparse_run(trunk, 10, level), 10, progress=False)
+    for n, keep in mask.items():
+        assert torch.equal(start["model"][n][keep], at_k[n][keep])
+        assert bool((start["model"][n][~keep] == 0).all())
+    # random pruning: the same number of weights kept, a different set, from the same W_k
+    rand = prune.load(imp.random_prune(level, seed=0))
+    assert sum(int(m.sum()) for m in rand.values()) == sum(int(m.sum()) for m in mask.values())
+    overlap = sum(int((rand[n] & mask[n]).sum()) for n in mask) / sum(int(m.sum()) for m in mask.values())
+    assert overlap == pytest.approx(prune.density(mask), abs=0.02)  # independent of the IMP mask
+    layerwise = prune.load(imp.random_prune(level, seed=0, layerwise=True))
+    assert all(int(layerwise[n].sum()) == int(mask[n].sum()) for n in mask)
+    # random reinitialization: the IMP mask, weights that share nothing with the trunk's
+    reinit = train.state_at(imp.reinit_run(trunk, 10, level), 10, progress=False)["model"]
+    init = models.build("lenet_300_100", seed=0).state_dict()
+    for n, keep in mask.items():
+        assert bool((reinit[n][~keep] == 0).all())
+        for other in (init, at_k):  # uncorrelated with the original draw and with W_k
+            pair = torch.stack([reinit[n][keep], other[n][keep]])
+            assert abs(float(torch.corrcoef(pair)[0, 1])) < 0.05
