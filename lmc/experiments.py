@@ -22,7 +22,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from . import data, interpolate, models, paper, presets, results, store, train
+from . import data, imp, interpolate, models, paper, presets, prune, results, store, train
 from .errors import ConfigError, DataError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -114,6 +114,58 @@ def _config_dict(config: InstabilityConfig) -> dict:
     return d
 
 
+def _speed(device: str, populate: bool | None, accel: dict | None):
+    """(device, speed-ups, populate, precision) resolved for a device."""
+    device = resolve_device(device)
+    speed = train.accel_for(device, **(accel or {}))
+    populate = train.population_default(device) if populate is None else bool(populate)
+    return device, speed, populate, "bf16" if speed.bf16 else "float32"
+
+
+def _paths(hp: train.Hparams, pairs: dict, total: int, preset: presets.Preset, n_alpha: int, device: str,
+           progress: bool, populate: bool, speed: train.Accel) -> tuple[dict, dict]:
+    """Train every copy of ``pairs`` (key → two runs) to ``total`` and interpolate each pair.
+
+    Returns ({key: {"error", "loss"}}, what the provenance records about the evaluation).
+    Each path is cached under the two runs' identities and the evaluation sizes.
+    """
+    train_eval = preset.eval_train_subset(hp.model)
+    evaluation = data.load(hp.dataset, device, train_eval, preset.test_subset, models.IMAGE_SIZE.get(hp.model))
+    model = models.build(hp.model).to(device)
+    batched = interpolate.batch_alphas(model, device)
+    train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress, populate,
+                     accel=speed)
+    paths = {}
+    for key, copies in tqdm(pairs.items(), desc="pairs", disable=not progress):
+
+        def path_between(copies=copies) -> dict:
+            a, b = (train.state_at(c, total, device, progress, accel=speed)["model"] for c in copies)
+            ds = interpolate.error_along_path(model, a, b, evaluation, n_alpha, batched=batched)
+            return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
+
+        # all-α-together evaluation rounds differently from the α loop: it has its own entry
+        how = {"evaluation": "batched"} if batched else {}
+        paths[key] = store.cached({"kind": "interpolate", "runs": [c.hash for c in copies], "step": total,
+                                   "n_alpha": n_alpha, "train_subset": train_eval,
+                                   "test_subset": preset.test_subset, **how}, path_between)
+    return paths, {"evaluation": "all α batched" if batched else "loop over α", "population": populate,
+                   "accel": speed.as_dict()}
+
+
+def _path_dataset(paths: list[dict], shape: tuple, dims: tuple, coords: dict, n_alpha: int) -> xr.Dataset:
+    """Error, loss and instability of ``paths`` (in order) as a Dataset over ``dims`` + split, alpha."""
+    dims = (*dims, "split", "alpha")
+    shape = (*shape, 2, n_alpha)
+    ds = xr.Dataset(
+        {"error": (dims, np.array([p["error"] for p in paths]).reshape(shape), {"units": "%"}),
+         "loss": (dims, np.array([p["loss"] for p in paths]).reshape(shape), {"units": "nats"})},
+        coords={**coords, "split": ["train", "test"], "alpha": interpolate.alphas(n_alpha)})
+    ds["instability"] = interpolate.instability(ds.error)
+    ds.instability.attrs.update(units="percentage points",
+                                long_name="max error along the path minus mean endpoint error")
+    return ds
+
+
 def instability_analysis(config: InstabilityConfig | None = None, device: str = "auto",
                          progress: bool = True, populate: bool | None = None, accel: dict | None = None,
                          **params) -> xr.Dataset:
@@ -126,20 +178,10 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     ``split``, ``alpha``) and ``instability`` over (``init_seed``, ``pair``, ``split``).
     """
     config = config or instability_config(**params)
-    device = resolve_device(device)
-    speed = train.accel_for(device, **(accel or {}))
-    populate = train.population_default(device) if populate is None else bool(populate)
-    precision = "bf16" if speed.bf16 else "float32"
-    preset = presets.get(config.preset)
+    device, speed, populate, precision = _speed(device, populate, accel)
     hp = config.hparams
-    train_eval = preset.eval_train_subset(config.model)
-    evaluation = data.load(hp.dataset, device, train_eval, preset.test_subset,
-                           models.IMAGE_SIZE.get(hp.model))
     size = train.train_size(hp)  # step strings count epochs of the training set, not the evaluation subset
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
-    model = models.build(hp.model).to(device)
-    batched = interpolate.batch_alphas(model, device)
-    paths = []
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
     trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
               for i in config.init_seeds}
@@ -148,40 +190,74 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
                       for c in (0, 1)] for i, j in jobs}
     # the trunks to k, then every copy to T: each group trains as populations where that pays
     train.train_runs(list(trunks.values()), k, device, progress, populate, accel=speed)
-    copy_runs = [c for copies in pairs.values() for c in copies]
-    train.train_runs(copy_runs, total, device, progress, populate, accel=speed)
-    for init_seed, pair in tqdm(jobs, desc="pairs", disable=not progress):
-        copies = pairs[init_seed, pair]
-
-        def path_between(copies=copies) -> dict:
-            a, b = (train.state_at(c, total, device, progress, accel=speed)["model"] for c in copies)
-            ds = interpolate.error_along_path(model, a, b, evaluation, config.n_alpha, batched=batched)
-            return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
-
-        # all-α-together evaluation rounds differently from the α loop: it has its own entry
-        how = {"evaluation": "batched"} if batched else {}
-        path = store.cached({"kind": "interpolate", "runs": [c.hash for c in copies],
-                             "step": total, "n_alpha": config.n_alpha,
-                             "train_subset": train_eval,
-                             "test_subset": preset.test_subset, **how}, path_between)
-        paths.append(path)
-
-    shape = (len(config.init_seeds), config.pairs, 2, config.n_alpha)
-    dims = ("init_seed", "pair", "split", "alpha")
-    ds = xr.Dataset(
-        {"error": (dims, np.array([p["error"] for p in paths]).reshape(shape), {"units": "%"}),
-         "loss": (dims, np.array([p["loss"] for p in paths]).reshape(shape), {"units": "nats"})},
-        coords={"init_seed": list(config.init_seeds), "pair": list(range(config.pairs)),
-                "split": ["train", "test"], "alpha": interpolate.alphas(config.n_alpha)})
-    ds["instability"] = interpolate.instability(ds.error)
-    ds.instability.attrs.update(units="percentage points",
-                                long_name="max error along the path minus mean endpoint error")
+    paths, how = _paths(hp, pairs, total, presets.get(config.preset), config.n_alpha, device, progress,
+                        populate, speed)
+    ds = _path_dataset([paths[j] for j in jobs], (len(config.init_seeds), config.pairs), ("init_seed", "pair"),
+                       {"init_seed": list(config.init_seeds), "pair": list(range(config.pairs))}, config.n_alpha)
     ds.attrs.update(results.provenance({"experiment": "instability", **_config_dict(config),
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
-                                        "training_iterations": total,
-                                        "evaluation": "all α batched" if batched else "loop over α",
-                                        "population": populate, "accel": speed.as_dict()},
-                                       device))
+                                        "training_iterations": total, **how}, device))
+    return ds
+
+
+SUBNETWORKS = ("imp", "random_prune", "random_reinit")  # Table 2's columns
+
+
+def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS, device: str = "auto",
+                       progress: bool = True, populate: bool | None = None, accel: dict | None = None,
+                       layerwise: bool = False) -> xr.Dataset:
+    """Instability analysis of sparse subnetworks at IMP level ``levels`` (Table 2, Figures 5-7).
+
+    For each initialization: IMP with rewinding to k (``config.rewind_step``) for ``levels``
+    rounds, then pairs of copies of m ⊙ W_k trained to T on different data orders, for
+    the IMP mask and for the random baselines at its density (``imp``): random pruning
+    (global, or ``layerwise``) from the same W_k, and random reinitialization. Returns
+    ``error``, ``loss`` and ``instability`` over (``subnetwork``, ``init_seed``, ``pair``,
+    ``split``[, ``alpha``]), the masks' ``density`` and the dense network's ``dense_error``.
+    """
+    for name in subnetworks:
+        if name not in SUBNETWORKS:
+            raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(SUBNETWORKS)}")
+    device, speed, populate, precision = _speed(device, populate, accel)
+    hp, preset = config.hparams, presets.get(config.preset)
+    size = train.train_size(hp)
+    k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
+              for i in config.init_seeds}
+    train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
+    pairs, density = {}, {}
+    for i, trunk in trunks.items():
+        imp_mask = imp.masks(trunk, k, levels, device=device, progress=progress)[-1]
+        if imp_mask is None:
+            raise ConfigError("levels must be ≥ 1 for a sparse subnetwork (level 0 is the dense network)")
+        masks = {"imp": imp_mask, "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise),
+                 "random_reinit": imp_mask}
+        for name in subnetworks:
+            density[name, i] = prune.density(prune.load(masks[name]))
+            for j in range(config.pairs):
+                seeds = [data_seed(i, j, c) for c in (0, 1)]
+                pairs[name, i, j] = ([imp.reinit_run(trunk, k, masks[name], data_seed=s) for s in seeds]
+                                     if name == "random_reinit" else
+                                     [imp.sparse_run(trunk, k, masks[name], data_seed=s) for s in seeds])
+    paths, how = _paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
+    shape = (len(subnetworks), len(config.init_seeds), config.pairs)
+    ds = _path_dataset(list(paths.values()), shape, ("subnetwork", "init_seed", "pair"),
+                       {"subnetwork": list(subnetworks), "init_seed": list(config.init_seeds),
+                        "pair": list(range(config.pairs))}, config.n_alpha)
+    ds["density"] = (("subnetwork", "init_seed"),
+                     np.array([[density[n, i] for i in config.init_seeds] for n in subnetworks]),
+                     {"long_name": "fraction of prunable weights remaining"})
+    evaluation = data.load(hp.dataset, device, preset.eval_train_subset(hp.model), preset.test_subset,
+                           models.IMAGE_SIZE.get(hp.model))
+    net = models.build(hp.model).to(device)
+    dense = [[interpolate.evaluate(net, train.state_at(trunks[i], total, device, False)["model"],
+                                   evaluation.eval_batches(split))[0] for split in ("train", "test")]
+             for i in config.init_seeds]
+    ds["dense_error"] = (("init_seed", "split"), np.array(dense), {"units": "%"})
+    ds.attrs.update(results.provenance({"experiment": "sparse_instability", **_config_dict(config),
+                                        "levels": levels, "fraction": imp.FRACTION, "layerwise": layerwise,
+                                        "hparams": hp.as_dict(), "rewind_iterations": k,
+                                        "training_iterations": total, **how}, device))
     return ds
 
 

@@ -49,3 +49,17 @@ def test_curve_configs_take_each_networks_sizes_from_the_preset():
 def test_rewind_steps_must_be_a_list(bad):
     with pytest.raises(Exception, match="rewind_steps must be a non-empty list"):
         experiments.instability_curve(experiments.instability_config(preset="smoke"), bad)
+
+
+def test_sparse_instability_has_imp_and_both_baselines_at_one_density(mnist):
+    config = experiments.instability_config(preset="smoke", rewind_step=0)
+    ds = experiments.sparse_instability(config, levels=2, device="cpu", progress=False)
+    assert list(ds.subnetwork.values) == ["imp", "random_prune", "random_reinit"]
+    assert ds.instability.dims == ("subnetwork", "init_seed", "pair", "split")
+    assert np.allclose(ds.density.values, ds.density.values[0, 0]) and abs(float(ds.density[0, 0]) - 0.64) < 1e-3
+    # three different kinds of network: their trained copies do not all reach the same error
+    ends = ds.error.isel(alpha=0).sel(split="test").values.ravel()
+    assert len(set(ends.tolist())) == 3
+    assert ds.dense_error.dims == ("init_seed", "split")
+    again = experiments.sparse_instability(config, levels=2, device="cpu", progress=False)  # all cached
+    assert again.error.equals(ds.error)
