@@ -3,14 +3,13 @@
 A run's identity is the hash of its canonical configuration (sorted-key JSON with
 a schema version), so asking twice for the same thing finds the same directory:
 ``<cache>/runs/<hash>/`` holds ``config.json``, named checkpoints
-``checkpoints/<step>.pt``, a rolling ``resume.pt`` for interrupted training, and
-cached results (``result.json``). This module is the one place that names files.
+``checkpoints/<step>.pt``, the latest resume point ``resume/<step>.pt`` of an
+interrupted training, and cached results (``result.json``). This module is the one place that names files.
 Every write goes to a temporary file in the same directory, is fsynced, then
 renamed over the target (and the directory fsynced), so a reader never sees half
-a file. Each checkpoint and resume point has a sidecar ``<file>.sha256`` (its
-checksum and step, written after it); a file that does not match its checksum or
-cannot be read is moved to ``corrupt/`` with a warning and the run falls back to
-the previous good state.
+a file. State files are written once, each after its sidecar ``<file>.sha256``
+(checksum and step); a file that does not match its checksum or cannot be read is
+moved to the run's ``corrupt/`` with a warning and the run falls back to the previous good state.
 """
 
 from __future__ import annotations
@@ -65,7 +64,13 @@ class Run:
 
     @property
     def resume_path(self) -> Path:
-        return self.path / "resume.pt"
+        """The folder of the rolling resume point (absent when no training was cut off)."""
+        return self.path / "resume"
+
+    def resume_points(self) -> list[int]:
+        """Steps with a resume point (normally at most one)."""
+        folder = self.resume_path
+        return sorted(int(p.stem) for p in folder.glob("*.pt")) if folder.is_dir() else []
 
     @property
     def result_path(self) -> Path:
@@ -200,6 +205,9 @@ def lock(run: Run):
     with open(run.path / ".lock") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         _held.add(run.path)
+        for folder in ("checkpoints", "resume"):  # temporary files of a writer that was killed
+            for tmp in (run.path / folder).glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
         try:
             yield
         finally:
@@ -214,17 +222,15 @@ def _sidecar(path: Path) -> Path:
 
 
 def _save(path: Path, state: dict) -> None:
-    """Write a state file, then its sidecar (sha256 and step).
+    """Write a state file after its sidecar (sha256 and step).
 
-    The old sidecar goes first, so a kill at any moment leaves either a matching pair or a
-    file without a sidecar (checked by loading it), never a stale checksum.
+    A kill between the two leaves a sidecar without its file, which nothing reads; a
+    file is therefore never without its checksum (except in caches older than checksums).
     """
     raw = _torch_bytes(state)
-    with contextlib.suppress(FileNotFoundError):
-        _sidecar(path).unlink()
-    atomic_write(path, raw)
     atomic_write(_sidecar(path), json.dumps({"sha256": hashlib.sha256(raw).hexdigest(),
                                              "step": int(state["step"])}).encode())
+    atomic_write(path, raw)
 
 
 def _recorded(path: Path) -> dict | None:
@@ -254,9 +260,10 @@ def _load(path: Path, device) -> dict | None:
 
 def _discard(path: Path, why: str) -> None:
     """Move a damaged state file aside (only while holding its run's lock) and warn; returns None."""
-    if not any(p in _held for p in path.parents):
+    run_path = next((p for p in path.parents if p in _held), None)
+    if run_path is None:
         return  # a reader without the lock leaves it to the one that holds it
-    aside = path.parent / "corrupt" / f"{path.name}.{time.time_ns()}"
+    aside = run_path / "corrupt" / f"{path.parent.name}-{path.name}.{time.time_ns()}"
     try:
         aside.parent.mkdir(exist_ok=True)
         os.replace(path, aside)
@@ -278,38 +285,42 @@ def load_checkpoint(run: Run, step: int, device="cpu") -> dict | None:
     return _load(run.checkpoint_path(step), device)
 
 
+def _resume_file(run: Run, step: int) -> Path:
+    return run.resume_path / f"{step:09d}.pt"
+
+
+def _remove_resume_points(run: Run, keep=lambda step: False) -> None:
+    """Delete resume points (each file before its sidecar) except those whose step ``keep`` says."""
+    for p in sorted(run.resume_path.glob("[0-9]*.pt*")):
+        if not keep(int(p.name.split(".")[0])):
+            p.unlink(missing_ok=True)
+
+
 def save_resume_point(run: Run, state: dict) -> None:
-    """Replace the run's rolling resume point with ``state``."""
-    _save(run.resume_path, state)
+    """Save ``state`` as the run's resume point, then delete the older ones."""
+    _save(_resume_file(run, state["step"]), state)
+    _remove_resume_points(run, keep=lambda step: step == state["step"])
 
 
 def latest_state(run: Run, at_most: int, device="cpu") -> dict | None:
     """The latest good saved state (named checkpoint or resume point) at or before ``at_most``.
 
-    Damaged files are discarded and the next older one is tried.
+    Damaged files are discarded and the next older one is tried; None: start from the beginning.
     """
-    resume = _load(run.resume_path, device)
-    if resume is not None and resume["step"] > at_most:
-        resume = None
-    for step in sorted((s for s in run.checkpoints() if s <= at_most), reverse=True):
-        if resume is not None and resume["step"] >= step:
-            return resume
-        state = _load(run.checkpoint_path(step), device)
+    saved = [(s, run.checkpoint_path(s)) for s in run.checkpoints()]
+    saved += [(s, _resume_file(run, s)) for s in run.resume_points()]
+    for _, path in sorted((s for s in saved if s[0] <= at_most), reverse=True):
+        state = _load(path, device)
         if state is not None:
             return state
-    return resume
+    return None
 
 
 def clear_resume_point(run: Run, at_most: int) -> None:
-    """Delete the resume point if a named checkpoint now covers it (its step ≤ ``at_most``)."""
-    recorded = _recorded(run.resume_path)
-    if recorded is None:
-        resume = _load(run.resume_path, "cpu")
-        recorded = resume and {"step": resume["step"]}
-    if recorded is not None and recorded["step"] <= at_most:
-        for path in (_sidecar(run.resume_path), run.resume_path):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+    """Delete the resume points that a named checkpoint now covers (steps ≤ ``at_most``)."""
+    _remove_resume_points(run, keep=lambda step: step > at_most)
+    with contextlib.suppress(OSError):  # the folder goes once it is empty
+        run.resume_path.rmdir()
 
 
 def _read_result(run: Run) -> dict | None:

@@ -97,17 +97,19 @@ def test_a_damaged_checkpoint_is_discarded_and_the_previous_good_one_used(tmp_pa
         state = store.latest_state(run, at_most=30)
     assert state["step"] == 10 and torch.equal(state["model"]["w"], torch.full((3,), 10.0))
     assert run.checkpoints() == [10]
-    assert len(list((run.path / "checkpoints" / "corrupt").iterdir())) == 1  # kept for inspection
+    assert len(list((run.path / "corrupt").iterdir())) == 1  # kept for inspection
 
 
 def test_a_damaged_resume_point_falls_back_to_the_checkpoint_before_it(tmp_path):
     run = store.open_run({"kind": "t"}, tmp_path)
     store.save_checkpoint(run, _state(10))
+    store.save_resume_point(run, _state(20))
     store.save_resume_point(run, _state(30))
-    _flip_a_byte(run.resume_path)
+    assert run.resume_points() == [30]  # only the latest is kept
+    _flip_a_byte(run.resume_path / "000000030.pt")
     with store.lock(run), pytest.warns(UserWarning, match="sha256 does not match"):
         assert store.latest_state(run, at_most=40)["step"] == 10
-    assert not run.resume_path.exists()
+    assert run.resume_points() == []
     with store.lock(run):
         assert store.latest_state(run, at_most=5) is None  # nothing good before 5: the run's start
 
@@ -116,11 +118,31 @@ def test_a_checkpoint_without_its_checksum_is_accepted_if_it_loads(tmp_path):
     """A kill between writing a file and its sidecar (or a cache from before checksums)."""
     run = store.open_run({"kind": "t"}, tmp_path)
     store.save_resume_point(run, _state(30))
-    (run.path / "resume.pt.sha256").unlink()
+    (run.resume_path / "000000030.pt.sha256").unlink()
     with store.lock(run):
         assert store.latest_state(run, at_most=40)["step"] == 30
     store.clear_resume_point(run, at_most=30)
     assert not run.resume_path.exists()
+
+
+def test_a_kill_between_checksum_and_file_leaves_nothing_that_is_read(tmp_path, monkeypatch):
+    run = store.open_run({"kind": "t"}, tmp_path)
+    store.save_resume_point(run, _state(10))
+    real_write = store.atomic_write
+
+    def killed_before_the_file(path, payload):
+        if path.suffix == ".pt":
+            raise KeyboardInterrupt
+        real_write(path, payload)
+
+    monkeypatch.setattr(store, "atomic_write", killed_before_the_file)
+    with pytest.raises(KeyboardInterrupt):
+        store.save_resume_point(run, _state(20))
+    monkeypatch.undo()
+    with store.lock(run):
+        assert store.latest_state(run, at_most=40)["step"] == 10
+    store.clear_resume_point(run, at_most=40)
+    assert not run.resume_path.exists()  # the orphan checksum went too
 
 
 def test_a_damaged_cached_result_is_recomputed(tmp_path):
