@@ -8,11 +8,31 @@ A user error prints one line (``lmc: error: ...``) and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
 from . import __version__, book, data, experiments, presets, results, store
-from .errors import LMCError
+from .errors import CacheError, ConfigError, LMCError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"lmc: error: {message}; see `{self.prog} --help`\n")
+
+
+def _writable_output(path: Path) -> Path:
+    """``path`` if a result can be written there; checked before anything is computed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CacheError(f"cannot write {path}: {e.strerror or e} ({path.parent}); choose "
+                         f"another --out") from e
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name ending in .nc")
+    return path
 
 
 def _run_instability(args) -> None:
@@ -21,7 +41,8 @@ def _run_instability(args) -> None:
         init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas,
         reset_schedule=args.reset_schedule)
     ks = "_".join(args.rewind)
-    out = args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc"
+    out = _writable_output(
+        args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc")
     if len(args.rewind) == 1:
         ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet)
         table = experiments.instability_table(ds)
@@ -47,15 +68,28 @@ def _data(args) -> None:
         print(f"{name}: {len(paths)} files verified in {data.dataset_folder(name)}")
 
 
+def _parameter(text: str) -> tuple[str, object]:
+    """A ``--param NAME=VALUE`` pair; VALUE is a Python literal, or else a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ConfigError(f"malformed --param {text!r}; write --param NAME=VALUE, e.g. "
+                          f"--param pairs=2 or --param init_seeds=[0,1]")
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value
+
+
 def _book(args) -> None:
     html = book.build(preset=args.preset, results_dir=args.results_dir, only=args.chapters,
-                      run=not args.no_execute, strict=args.strict)
+                      run=not args.no_execute, strict=args.strict,
+                      parameters=dict(_parameter(t) for t in args.param or ()))
     print(f"book written to {html / 'index.html'}")
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lmc`` command."""
-    p = argparse.ArgumentParser(prog="lmc", description=__doc__.splitlines()[0])
+    p = _Parser(prog="lmc", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"lmc {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -88,6 +122,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--chapters", nargs="+", help="only these chapters, e.g. 01")
     b.add_argument("--no-execute", action="store_true", help="render the executed copies as they are")
     b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
+    b.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a chapter parameter (papermill), e.g. pairs=2; repeatable")
     b.set_defaults(func=_book)
 
     c = sub.add_parser("cache", help="print the run cache folder")
@@ -101,7 +137,12 @@ def main(argv=None) -> int:
     try:
         args.func(args)
     except LMCError as e:
-        print(f"lmc: error: {e}", file=sys.stderr)
+        print(f"lmc: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file system refusing a read or write that lmc did not wrap
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"lmc: error: {e.strerror or e}{where}; check that the folder exists, is writable "
+              f"and has free space (LMC_CACHE_DIR, LMC_DATA_DIR, --out)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lmc: interrupted; finished runs are cached and the next call resumes", file=sys.stderr)
