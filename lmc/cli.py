@@ -1,4 +1,4 @@
-"""Command line: ``lmc run``, ``lmc data``, ``lmc book``.
+"""Command line: ``lmc run``, ``lmc sweep``, ``lmc data``, ``lmc book``.
 
 The commands call the same experiment functions as the chapters and share their
 run cache, so a result computed here is found by a chapter and the other way round.
@@ -52,6 +52,28 @@ def _run_instability(args) -> None:
     results.save(ds, out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out}")
+
+
+def _sweep(args) -> None:
+    from . import sweep  # imports submitit
+
+    jobs = sweep.jobs(args.experiment, args.model, args.variant, args.rewind, args.preset,
+                      args.init_seeds, args.pairs, args.alphas, args.reset_schedule, args.device)
+    resources = {"time_limit": args.time, "partition": args.partition, "gpus": args.gpus,
+                 "cpus": args.cpus, "array_parallelism": args.array_parallelism}
+    if args.dry_run:
+        print("\n".join(sweep.dry_run(jobs, args.executor, **resources)))
+        return
+    if args.executor == "local":
+        experiments.resolve_device(args.device)  # a GPU node resolves its own device
+    handles = sweep.submit(jobs, args.executor, args.log_dir, **resources)
+    if args.executor == "slurm":
+        print(f"submitted {len(handles)} jobs ({', '.join(h.job_id for h in handles[:3])}"
+              f"{' ...' if len(handles) > 3 else ''}); logs in {handles[0].paths.folder}; run the "
+              f"chapter or `lmc run` once they finish (it finds their runs in the cache)")
+        return
+    print("\n".join(sweep.report(jobs, handles)))
+    print(f"{len(handles)} jobs done; their runs are in {store.cache_dir()}")
 
 
 def _data(args) -> None:
@@ -110,6 +132,30 @@ def parser() -> argparse.ArgumentParser:
     inst.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
     inst.add_argument("--quiet", action="store_true", help="no progress bars")
     inst.set_defaults(func=_run_instability)
+
+    sw = sub.add_parser("sweep", help="submit a chapter's grid of runs as jobs (local or Slurm)")
+    sw.add_argument("experiment", choices=["instability", "schedule"],
+                    help="instability: chapter 02's curve; schedule: chapter 03's two schedules")
+    sw.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
+    sw.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
+    sw.add_argument("--rewind", nargs="+", help="rewind steps k (default: the chapter's grid)")
+    sw.add_argument("--reset-schedule", action="store_true", help="Figure 4's schedule reset")
+    sw.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
+    sw.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: chapter's)")
+    sw.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
+    sw.add_argument("--alphas", type=int, help="points on the path (default: chapter's)")
+    sw.add_argument("--device", default="auto", help="auto, cpu or cuda (resolved where a job runs)")
+    sw.add_argument("--executor", default="local", choices=["local", "slurm"],
+                    help="local: processes on this machine; slurm: a job array (needs sbatch)")
+    sw.add_argument("--partition", help="Slurm partition")
+    sw.add_argument("--gpus", type=int, default=1, help="GPUs per Slurm job (default 1)")
+    sw.add_argument("--cpus", type=int, default=4, help="CPUs per Slurm job (default 4)")
+    sw.add_argument("--time", default="4:00:00", help="time limit per job: minutes or H:MM:SS")
+    sw.add_argument("--array-parallelism", type=int, default=1,
+                    help="jobs running at once (Slurm array throttle; local: processes)")
+    sw.add_argument("--log-dir", type=Path, help="submitit logs (default <cache>/sweeps/<time>)")
+    sw.add_argument("--dry-run", action="store_true", help="print the jobs, submit nothing")
+    sw.set_defaults(func=_sweep)
 
     d = sub.add_parser("data", help="list, verify or fetch data sets (data_manifest.yaml)")
     d.add_argument("action", choices=["list", "verify", "fetch"])

@@ -8,6 +8,7 @@ API where no command takes the value (densities, papermill parameters, states).
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -343,4 +344,34 @@ def test_bad_api_input(setup, call, error, message, request, cache, tmp_path, mo
 
 
 def test_the_tables_have_at_least_30_rows():
-    assert len(CLI_ROWS) + len(OTHER_COMMANDS) >= 30 and len(API_ROWS) >= 15
+    assert len(CLI_ROWS) + len(OTHER_COMMANDS) + len(SWEEP_ROWS) >= 30 and len(API_ROWS) >= 15
+
+
+SWEEP = ["sweep", "instability", "--preset", "smoke", "--dry-run"]
+NO_SBATCH = pytest.mark.skipif(bool(shutil.which("sbatch")), reason="this machine has Slurm")
+
+SWEEP_ROWS = [
+    pytest.param(SWEEP + ["--executor", "pbs"], "argument --executor: invalid choice: 'pbs'",
+                 id="sweep-unknown-executor"),
+    pytest.param(SWEEP + ["--time", "soon"], "malformed time 'soon'; write minutes", id="sweep-time"),
+    pytest.param(SWEEP + ["--time", "0"], "malformed time '0'", id="sweep-zero-time"),
+    pytest.param(SWEEP + ["--rewind", "300"], "must be before the end of training", id="sweep-k-at-T"),
+    pytest.param(SWEEP + ["--rewind", "0", "0it"], "name the same step twice", id="sweep-repeated-k"),
+    pytest.param(SWEEP + ["--gpus", "-1"], "gpus must be a non-negative integer", id="sweep-gpus"),
+    pytest.param(SWEEP + ["--array-parallelism", "0"], "array_parallelism must be a positive",
+                 id="sweep-parallelism"),
+    pytest.param(SWEEP + ["--model", "vgg_99"], "no Table 1 setting for model 'vgg_99'",
+                 id="sweep-unknown-model"),
+    pytest.param(["sweep", "imp"], "argument experiment: invalid choice: 'imp'", id="sweep-experiment"),
+    pytest.param(["sweep", "instability", "--preset", "smoke", "--executor", "slurm"],
+                 "needs sbatch, which is not on this machine", id="sweep-slurm-without-sbatch",
+                 marks=NO_SBATCH),
+]
+
+
+@pytest.mark.parametrize("args, message", SWEEP_ROWS)
+def test_bad_sweep_input(args, message, cache, capsys):
+    before = snapshot(cache)
+    status, err = lmc_here(args, capsys)
+    assert_one_line_error(status, err, message)
+    assert snapshot(cache) == before
