@@ -2,9 +2,11 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,3 +63,39 @@ def test_a_damaged_final_checkpoint_is_recomputed_to_the_same_weights(mnist, sma
     with pytest.warns(UserWarning, match="discarded"):
         again = train.state_at(run, 60, progress=False, resume_every=20)["model"]
     assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def _inject(*args):
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run([sys.executable, "-m", "tests.faults.inject", *args], cwd=root,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_training_killed_at_random_moments_resumes_to_identical_weights(mnist):
+    result = _inject("--trials", "2", "--cli-trials", "0", "--damage", "0.5", "--seed", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = re.search(r"training: 2/2 resumed to identical results \((\d+) kills", result.stdout)
+    assert summary and int(summary.group(1)) >= 1, result.stdout  # something was really killed
+
+
+@pytest.mark.slow
+def test_a_killed_cli_command_resumes_to_an_identical_netcdf(mnist):
+    result = _inject("--trials", "0", "--cli-trials", "1", "--seed", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = re.search(r"cli: 1/1 resumed to identical results \((\d+) kills", result.stdout)
+    assert summary and int(summary.group(1)) >= 1, result.stdout
+
+
+def test_identical_tells_a_single_bit_apart():
+    from tests.faults.inject import identical
+
+    a = {"model": {"w": torch.ones(3)}, "optimizer": {"state": {0: {"step": torch.tensor(5.0)}},
+                                                      "param_groups": [{"lr": 0.1}]}}
+    b = {"model": {"w": torch.ones(3)}, "optimizer": {"state": {0: {"step": torch.tensor(5.0)}},
+                                                      "param_groups": [{"lr": 0.1}]}}
+    assert identical(a, b)
+    b["model"]["w"][1] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))
+    assert not identical(a, b)
+    b["model"]["w"][1] = 1.0
+    b["optimizer"]["param_groups"][0]["lr"] = 0.1000001
+    assert not identical(a, b)
