@@ -4,12 +4,15 @@ A run's identity is the hash of its canonical configuration (sorted-key JSON wit
 a schema version), so asking twice for the same thing finds the same directory:
 ``<cache>/runs/<hash>/`` holds ``config.json``, named checkpoints
 ``checkpoints/<step>.pt``, the latest resume point ``resume/<step>.pt`` of an
-interrupted training, and cached results (``result.json``). This module is the one place that names files.
-Every write goes to a temporary file in the same directory, is fsynced, then
-renamed over the target (and the directory fsynced), so a reader never sees half
-a file. State files are written once, each after its sidecar ``<file>.sha256``
-(checksum and step); a file that does not match its checksum or cannot be read is
-moved to the run's ``corrupt/`` with a warning and the run falls back to the previous good state.
+interrupted training, and cached results (``result.json``). This module is the one
+place that names files.
+
+Every write goes to a temporary file in the same directory, is fsynced, then renamed
+over the target (and the directory fsynced), so a reader never sees half a file.
+State files are written once, each after its sidecar ``<file>.sha256`` (checksum and
+step); a file that does not match its checksum or cannot be read is moved to the
+run's ``corrupt/`` folder with a warning, and the run falls back to the previous good
+state.
 """
 
 from __future__ import annotations
