@@ -72,7 +72,8 @@ def _inject(*args):
 
 
 def test_training_killed_at_random_moments_resumes_to_identical_weights(mnist):
-    result = _inject("--trials", "2", "--cli-trials", "0", "--damage", "0.5", "--seed", "1")
+    result = _inject("--trials", "2", "--cli-trials", "0", "--chapter-trials", "0", "--damage", "0.5",
+                     "--seed", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = re.search(r"training: 2/2 resumed to identical results \((\d+) kills", result.stdout)
     assert summary and int(summary.group(1)) >= 1, result.stdout  # something was really killed
@@ -80,9 +81,17 @@ def test_training_killed_at_random_moments_resumes_to_identical_weights(mnist):
 
 @pytest.mark.slow
 def test_a_killed_cli_command_resumes_to_an_identical_netcdf(mnist):
-    result = _inject("--trials", "0", "--cli-trials", "1", "--seed", "2")
+    result = _inject("--trials", "0", "--cli-trials", "1", "--chapter-trials", "0", "--seed", "2")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = re.search(r"cli: 1/1 resumed to identical results \((\d+) kills", result.stdout)
+    assert summary and int(summary.group(1)) >= 1, result.stdout
+
+
+@pytest.mark.slow
+def test_a_chapter_killed_under_papermill_resumes_to_an_identical_netcdf(mnist):
+    result = _inject("--trials", "0", "--cli-trials", "0", "--chapter-trials", "1", "--seed", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = re.search(r"chapter: 1/1 resumed to identical results \((\d+) kills", result.stdout)
     assert summary and int(summary.group(1)) >= 1, result.stdout
 
 

@@ -5,10 +5,12 @@ Each trial starts a small training run (LeNet-300-100 on a 3,000-example MNIST s
 at a random moment 1-3 times (sometimes also damaging the newest checkpoint file, as a
 failing disk or an interrupted copy would), restarts it until it finishes, and compares
 the final weights and optimizer state bit for bit with an uninterrupted run. CLI trials
-do the same to ``lmc run instability --preset smoke`` and compare the netCDF results.
+do the same to ``lmc run instability --preset smoke``, chapter trials to chapter 01
+executed by papermill with the smoke preset (its kernel killed with it), and compare
+the netCDF results.
 
-    python -m tests.faults.inject                      # 20 training trials, 3 CLI trials
-    python -m tests.faults.inject --trials 3 --cli-trials 1 --seed 1
+    python -m tests.faults.inject          # 20 training trials, 3 CLI trials, 2 chapter trials
+    python -m tests.faults.inject --trials 3 --cli-trials 1 --chapter-trials 0 --seed 1
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ ROOT = Path(__file__).resolve().parents[2]
 HPARAMS = {"training_steps": "300it", "train_subset": 3000}
 RESUME_EVERY = 10
 CLI = ["run", "instability", "--preset", "smoke", "--rewind", "100", "--quiet"]
+CHAPTER = "chapters/01_instability_at_init.ipynb"
+
+
+def cli_command(folder: Path) -> tuple[list[str], Path]:
+    """The killed command and the netCDF it writes: ``lmc run instability`` (smoke)."""
+    out = folder / "result.nc"
+    return [sys.executable, "-m", "lmc.cli", *CLI, "--out", str(out)], out
+
+
+def chapter_command(folder: Path) -> tuple[list[str], Path]:
+    """The killed command and the netCDF it writes: chapter 01 through papermill (smoke)."""
+    return ([sys.executable, "-m", "papermill", CHAPTER, str(folder / "01.ipynb"), "-p", "preset",
+             "smoke", "-p", "results_dir", str(folder), "--no-progress-bar"],
+            folder / "smoke" / "01_instability_at_init.nc")
 
 
 def _env(cache: Path) -> dict:
@@ -93,17 +109,18 @@ def damage_newest(cache: Path, rng: random.Random) -> str | None:
 
 
 def _start(command: list[str], cache: Path) -> subprocess.Popen:
+    """Start ``command`` in its own process group (so a kill takes a notebook's kernel too)."""
     return subprocess.Popen(command, cwd=ROOT, env=_env(cache), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def _kill_after(proc: subprocess.Popen, delay: float) -> bool:
-    """SIGKILL ``proc`` after ``delay`` seconds; True if it was still running."""
+    """SIGKILL ``proc`` and its children after ``delay`` seconds; True if it was still running."""
     try:
         proc.wait(timeout=delay)
         return False
     except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         return True
 
@@ -133,13 +150,13 @@ def training_trial(rng: random.Random, reference: dict, duration: float, damage:
                 "discarded": err.count("discarded")}
 
 
-def cli_trial(rng: random.Random, reference, duration: float) -> dict:
-    """Kill ``lmc run instability --preset smoke`` 1-3 times, let it finish, compare the netCDF."""
+def command_trial(rng: random.Random, make_command, reference, duration: float) -> dict:
+    """Kill a command 1-3 times at random moments, let it finish, compare its netCDF result."""
     from lmc import results
 
     with tempfile.TemporaryDirectory(prefix="lmc-fault-") as tmp:
-        cache, out = Path(tmp), Path(tmp) / "result.nc"
-        command = [sys.executable, "-m", "lmc.cli", *CLI, "--out", str(out)]
+        cache = Path(tmp)
+        command, out = make_command(cache)
         kills = 0
         for _ in range(rng.randint(1, 3)):
             proc = _start(command, cache)
@@ -155,10 +172,33 @@ def cli_trial(rng: random.Random, reference, duration: float) -> dict:
         return {"ok": same, "kills": kills}
 
 
+def command_trials(name: str, make_command, trials: int, rng: random.Random) -> int:
+    """Run the reference and ``trials`` killed runs of a command; returns how many differed."""
+    from lmc import results
+
+    with tempfile.TemporaryDirectory(prefix="lmc-fault-ref-") as tmp:
+        command, out = make_command(Path(tmp))
+        start = time.time()
+        subprocess.run(command, cwd=ROOT, env=_env(Path(tmp)), check=True, capture_output=True)
+        duration = time.time() - start
+        reference = results.load(out)
+    print(f"reference: {name} in {duration:.1f} s", flush=True)
+    ok = kills = 0
+    for i in range(trials):
+        r = command_trial(rng, make_command, reference, duration * 1.1)
+        ok, kills = ok + r["ok"], kills + r["kills"]
+        verdict = "identical" if r["ok"] else "FAILED" if "error" in r else "DIFFERENT"
+        print(f"{name} trial {i + 1}: {verdict} after {r['kills']} kills"
+              + (f"\n{r['error']}" if "error" in r else ""), flush=True)
+    print(f"{name}: {ok}/{trials} resumed to identical results ({kills} kills)", flush=True)
+    return trials - ok
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=20, help="killed training runs (default 20)")
     p.add_argument("--cli-trials", type=int, default=3, help="killed `lmc run instability` commands")
+    p.add_argument("--chapter-trials", type=int, default=2, help="killed papermill runs of chapter 01")
     p.add_argument("--damage", type=float, default=0.25,
                    help="probability of damaging the newest checkpoint after a kill")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill times")
@@ -193,25 +233,9 @@ def main(argv=None) -> int:
               f"{damaged} damaged files)", flush=True)
         failed += args.trials - ok
     if args.cli_trials:
-        from lmc import results
-
-        with tempfile.TemporaryDirectory(prefix="lmc-fault-ref-") as tmp:
-            start = time.time()
-            out = Path(tmp) / "result.nc"
-            subprocess.run([sys.executable, "-m", "lmc.cli", *CLI, "--out", str(out)], cwd=ROOT,
-                           env=_env(Path(tmp)), check=True, capture_output=True)
-            duration = time.time() - start
-            reference = results.load(out)
-        print(f"reference: lmc {' '.join(CLI)} in {duration:.1f} s", flush=True)
-        ok = kills = 0
-        for i in range(args.cli_trials):
-            r = cli_trial(rng, reference, duration * 1.1)
-            ok, kills = ok + r["ok"], kills + r["kills"]
-            verdict = "identical" if r["ok"] else "FAILED" if "error" in r else "DIFFERENT"
-            print(f"cli trial {i + 1}: {verdict} after {r['kills']} "
-                  f"kills" + (f"\n{r['error']}" if "error" in r else ""), flush=True)
-        print(f"cli: {ok}/{args.cli_trials} resumed to identical results ({kills} kills)", flush=True)
-        failed += args.cli_trials - ok
+        failed += command_trials("cli", cli_command, args.cli_trials, rng)
+    if args.chapter_trials:
+        failed += command_trials("chapter", chapter_command, args.chapter_trials, rng)
     return 1 if failed else 0
 
 
