@@ -64,8 +64,9 @@ def _sweep(args) -> None:
     if args.dry_run:
         print("\n".join(sweep.dry_run(jobs, args.executor, **resources)))
         return
-    if args.executor == "local":
-        experiments.resolve_device(args.device)  # a GPU node resolves its own device
+    if args.executor == "local":  # checked here, before any job starts; a cluster node checks its own
+        experiments.resolve_device(args.device)
+        data.verify(jobs[0].config.hparams.dataset)
     handles = sweep.submit(jobs, args.executor, args.log_dir, **resources)
     if args.executor == "slurm":
         print(f"submitted {len(handles)} jobs ({', '.join(h.job_id for h in handles[:3])}"

@@ -366,11 +366,16 @@ SWEEP_ROWS = [
     pytest.param(["sweep", "instability", "--preset", "smoke", "--executor", "slurm"],
                  "needs sbatch, which is not on this machine", id="sweep-slurm-without-sbatch",
                  marks=NO_SBATCH),
+    pytest.param(["sweep", "instability", "--preset", "smoke"], "data set 'mnist' not found",
+                 id="sweep-missing-data"),
+    pytest.param(["sweep", "instability", "--preset", "smoke", "--device", "cuda"],
+                 "torch sees no GPU", id="sweep-cuda-without-gpu", marks=NO_GPU),
 ]
 
 
 @pytest.mark.parametrize("args, message", SWEEP_ROWS)
-def test_bad_sweep_input(args, message, cache, capsys):
+def test_bad_sweep_input(args, message, cache, capsys, tmp_path, monkeypatch):
+    empty_data_dir(tmp_path, monkeypatch)  # a sweep that got past its checks would fail, not hang
     before = snapshot(cache)
     status, err = lmc_here(args, capsys)
     assert_one_line_error(status, err, message)

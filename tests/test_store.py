@@ -165,3 +165,18 @@ def test_atomic_write_removes_the_folders_it_created_when_it_fails(tmp_path, mon
     with pytest.raises(CacheError):
         store.atomic_write(tmp_path / "a" / "b" / "x.json", b"{}")
     assert os.listdir(tmp_path) == []
+
+
+def test_atomic_write_fsyncs_the_file_and_then_its_folder(tmp_path, monkeypatch):
+    import stat
+
+    synced = []
+    real_fsync = os.fsync
+
+    def recording(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    store.atomic_write(tmp_path / "x.json", b"{}")
+    assert synced == [False, True]  # the file's bytes, then the rename in its folder
