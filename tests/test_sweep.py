@@ -68,3 +68,21 @@ def test_a_slurm_dry_run_prints_the_array_without_submitting(capsys):
                                            ("1-00:00:00", 1440)])
 def test_time_limits(text, minutes):
     assert sweep.minutes(text) == minutes
+
+
+def test_a_failed_job_is_reported_in_one_line_with_its_log():
+    from types import SimpleNamespace
+
+    from lmc.errors import LMCError
+
+    def failed():
+        raise RuntimeError("Traceback (most recent call last):\n  ...\nDataError: boom")
+
+    jobs = sweep.jobs(preset="smoke")
+    handles = [SimpleNamespace(result=lambda: {"label": "k=0 seed=0", "test_instability": 0.5,
+                                               "seconds": 3.0}),
+               SimpleNamespace(result=failed, paths=SimpleNamespace(stderr="/logs/2_0_log.err"))]
+    with pytest.raises(LMCError, match=r"^1 of 2 jobs failed: k=100 seed=0 \(log /logs/2_0_log.err\); "
+                                       r"read the logs") as caught:
+        sweep.report(jobs, handles)
+    assert "\n" not in str(caught.value)
