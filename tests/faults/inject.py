@@ -138,7 +138,7 @@ def training_trial(rng: random.Random, reference: dict, duration: float, damage:
             if proc.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"worker failed to start: {proc.communicate()[1][-2000:]}")
             # the first kill lands within the training; later ones anywhere (it may finish first)
-            kills += _kill_after(proc, rng.uniform(0, 0.9 * duration if attempt == 0 else duration))
+            kills += _kill_after(proc, rng.uniform(0, 0.8 * duration if attempt == 0 else 1.1 * duration))
             proc.stdout.close()
             proc.stderr.close()
             if rng.random() < damage and (name := damage_newest(cache, rng)):
@@ -161,7 +161,7 @@ def command_trial(rng: random.Random, make_command, reference, duration: float) 
         kills = 0
         for attempt in range(rng.randint(1, 3)):
             proc = _start(command, cache)
-            kills += _kill_after(proc, rng.uniform(0, 0.9 * duration if attempt == 0 else duration))
+            kills += _kill_after(proc, rng.uniform(0, 0.8 * duration if attempt == 0 else 1.1 * duration))
             proc.communicate()
         proc = _start(command, cache)
         _, err = proc.communicate()
@@ -186,7 +186,7 @@ def command_trials(name: str, make_command, trials: int, rng: random.Random) -> 
     print(f"reference: {name} in {duration:.1f} s", flush=True)
     ok = kills = 0
     for i in range(trials):
-        r = command_trial(rng, make_command, reference, duration * 1.1)
+        r = command_trial(rng, make_command, reference, duration)
         ok, kills = ok + r["ok"], kills + r["kills"]
         verdict = "identical" if r["ok"] else "FAILED" if "error" in r else "DIFFERENT"
         print(f"{name} trial {i + 1}: {verdict} after {r['kills']} kills"
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
               f"{duration:.1f} s of training", flush=True)
         ok = kills = damaged = killed = 0
         for i in range(args.trials):
-            r = training_trial(rng, reference, duration * 1.1, args.damage)
+            r = training_trial(rng, reference, duration, args.damage)
             ok, kills, damaged = ok + r["ok"], kills + r["kills"], damaged + len(r["damaged"])
             killed += r["kills"] > 0
             verdict = "identical" if r["ok"] else "FAILED" if "error" in r else "DIFFERENT"
