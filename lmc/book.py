@@ -7,6 +7,7 @@ one place that knows how notebooks are run, so the runner can be swapped.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -40,12 +41,29 @@ def select(names=None, root: Path = ROOT) -> list[Path]:
     return chosen
 
 
-def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True) -> Path:
-    """Run one chapter notebook with papermill ``parameters``; the executed copy goes to ``output``.
+_TYPES = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": (list, tuple),
+          "dict": dict, "tuple": (list, tuple)}
 
-    A parameter the chapter does not declare is refused before anything runs (papermill
-    itself would only log a warning and inject it).
-    """
+
+def _expected_type(declared: dict):
+    """The Python type(s) a parameter accepts: its annotation, else its default's type (None: any)."""
+    annotation = declared.get("inferred_type_name") or "None"
+    if annotation != "None":
+        names = [t.strip().split("[")[0] for t in annotation.replace("Optional[", "").split("|")]
+        types = tuple(_TYPES.get(n, object) for n in names if n != "None")
+        return types or None, "None" in names or "Optional" in annotation
+    try:
+        default = ast.literal_eval(declared["default"])
+    except (ValueError, SyntaxError):
+        return None, True
+    if default is None:
+        return None, True
+    return _TYPES.get(type(default).__name__, type(default)), False
+
+
+def check_parameters(chapter: Path, parameters: dict) -> None:
+    """Refuse a parameter the chapter does not declare, or one whose type differs from the
+    declared default's (an int for a string, a string for a list ...), before anything runs."""
     import papermill
 
     known = papermill.inspect_notebook(str(chapter))
@@ -53,6 +71,29 @@ def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True
     if unknown:
         raise ConfigError(f"{chapter.name} has no parameter {', '.join(map(repr, unknown))}; "
                           f"its parameters: {', '.join(known)}")
+    for name, value in parameters.items():
+        types, none_ok = _expected_type(known[name])
+        if types is None or (value is None and none_ok):
+            continue
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            ok = False
+        else:
+            ok = isinstance(value, types)
+        if not ok:
+            raise ConfigError(f"{chapter.name} parameter {name!r} must be like its default "
+                              f"{known[name]['default']}, got {type(value).__name__} {value!r}; "
+                              f"pass {known[name]['help']}")
+
+
+def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True) -> Path:
+    """Run one chapter notebook with papermill ``parameters``; the executed copy goes to ``output``.
+
+    A parameter the chapter does not declare, or of another type than its default, is
+    refused before anything runs (papermill itself would only log a warning and inject it).
+    """
+    import papermill
+
+    check_parameters(chapter, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(chapter), str(output), parameters=parameters,
                                cwd=str(chapter.parent.parent),
@@ -69,6 +110,8 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     ``chapters/``): the repository, or a copy of it (the tests build in a copy so a
     book you built is never replaced). ``strict`` treats Sphinx warnings as errors.
     """
+    from papermill.exceptions import PapermillExecutionError
+
     presets.get(preset)
     root = Path(root).resolve()
     results_dir = Path(results_dir or root / "results").resolve()
@@ -77,11 +120,18 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     shown = os.path.relpath(results_dir, root)
     shown = results_dir if shown.startswith("..") else shown
     if run:
-        for chapter in select(only, root):
+        chosen = select(only, root)
+        for chapter in chosen:  # every chapter's parameters are checked before any runs
+            check_parameters(chapter, {"preset": preset, "results_dir": "", **(parameters or {})})
+        for chapter in chosen:
             start = time.time()
             print(f"executing {chapter.name} with preset {preset!r} ...", flush=True)
-            execute(chapter, out / "chapters" / chapter.name,
-                    {"preset": preset, "results_dir": str(shown), **(parameters or {})})
+            output = out / "chapters" / chapter.name
+            try:
+                execute(chapter, output, {"preset": preset, "results_dir": str(shown), **(parameters or {})})
+            except PapermillExecutionError as e:
+                raise LMCError(f"{chapter.name} failed: {e.ename}: {e.evalue}; the executed copy "
+                               f"with the traceback is {output}") from e
             print(f"  done in {time.time() - start:.0f} s", flush=True)
     missing = [p.name for p in chapters(root) if not (out / "chapters" / p.name).exists()]
     if missing:

@@ -1,4 +1,4 @@
-"""Command line: ``lmc run``, ``lmc data``, ``lmc book``.
+"""Command line: ``lmc run``, ``lmc sweep``, ``lmc data``, ``lmc book``.
 
 The commands call the same experiment functions as the chapters and share their
 run cache, so a result computed here is found by a chapter and the other way round.
@@ -8,11 +8,31 @@ A user error prints one line (``lmc: error: ...``) and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
 from . import __version__, book, data, experiments, presets, results, store
-from .errors import LMCError
+from .errors import CacheError, ConfigError, LMCError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"lmc: error: {message}; see `{self.prog} --help`\n")
+
+
+def _writable_output(path: Path) -> Path:
+    """``path`` if a result can be written there; checked before anything is computed."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CacheError(f"cannot write {path}: {e.strerror or e} ({path.parent}); choose "
+                         f"another --out") from e
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name ending in .nc")
+    return path
 
 
 def _run_instability(args) -> None:
@@ -23,7 +43,8 @@ def _run_instability(args) -> None:
     speed = {"populate": args.population,
              "accel": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}}
     ks = "_".join(args.rewind)
-    out = args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc"
+    out = _writable_output(
+        args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc")
     if len(args.rewind) == 1:
         ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet, **speed)
         table = experiments.instability_table(ds)
@@ -34,6 +55,29 @@ def _run_instability(args) -> None:
     results.save(ds, out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out}")
+
+
+def _sweep(args) -> None:
+    from . import sweep  # imports submitit
+
+    jobs = sweep.jobs(args.experiment, args.model, args.variant, args.rewind, args.preset,
+                      args.init_seeds, args.pairs, args.alphas, args.reset_schedule, args.device)
+    resources = {"time_limit": args.time, "partition": args.partition, "gpus": args.gpus,
+                 "cpus": args.cpus, "array_parallelism": args.array_parallelism}
+    if args.dry_run:
+        print("\n".join(sweep.dry_run(jobs, args.executor, **resources)))
+        return
+    if args.executor == "local":  # checked here, before any job starts; a cluster node checks its own
+        experiments.resolve_device(args.device)
+        data.verify(jobs[0].config.hparams.dataset)
+    handles = sweep.submit(jobs, args.executor, args.log_dir, **resources)
+    if args.executor == "slurm":
+        print(f"submitted {len(handles)} jobs ({', '.join(h.job_id for h in handles[:3])}"
+              f"{' ...' if len(handles) > 3 else ''}); logs in {handles[0].paths.folder}; run the "
+              f"chapter or `lmc run` once they finish (it finds their runs in the cache)")
+        return
+    print("\n".join(sweep.report(jobs, handles)))
+    print(f"{len(handles)} jobs done; their runs are in {store.cache_dir()}")
 
 
 def _data(args) -> None:
@@ -50,9 +94,22 @@ def _data(args) -> None:
         print(f"{name}: {len(paths)} files verified in {data.dataset_folder(name)}")
 
 
+def _parameter(text: str) -> tuple[str, object]:
+    """A ``--param NAME=VALUE`` pair; VALUE is a Python literal, or else a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ConfigError(f"malformed --param {text!r}; write --param NAME=VALUE, e.g. "
+                          f"--param pairs=2 or --param init_seeds=[0,1]")
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value
+
+
 def _book(args) -> None:
     html = book.build(preset=args.preset, results_dir=args.results_dir, only=args.chapters,
-                      run=not args.no_execute, strict=args.strict)
+                      run=not args.no_execute, strict=args.strict,
+                      parameters=dict(_parameter(t) for t in args.param or ()))
     print(f"book written to {html / 'index.html'}")
 
 
@@ -67,7 +124,7 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lmc`` command."""
-    p = argparse.ArgumentParser(prog="lmc", description=__doc__.splitlines()[0])
+    p = _Parser(prog="lmc", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"lmc {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -90,6 +147,30 @@ def parser() -> argparse.ArgumentParser:
     inst.add_argument("--quiet", action="store_true", help="no progress bars")
     inst.set_defaults(func=_run_instability)
 
+    sw = sub.add_parser("sweep", help="submit a chapter's grid of runs as jobs (local or Slurm)")
+    sw.add_argument("experiment", choices=["instability", "schedule"],
+                    help="instability: chapter 02's curve; schedule: chapter 03's two schedules")
+    sw.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
+    sw.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
+    sw.add_argument("--rewind", nargs="+", help="rewind steps k (default: the chapter's grid)")
+    sw.add_argument("--reset-schedule", action="store_true", help="Figure 4's schedule reset")
+    sw.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
+    sw.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: chapter's)")
+    sw.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
+    sw.add_argument("--alphas", type=int, help="points on the path (default: chapter's)")
+    sw.add_argument("--device", default="auto", help="auto, cpu or cuda (resolved where a job runs)")
+    sw.add_argument("--executor", default="local", choices=["local", "slurm"],
+                    help="local: processes on this machine; slurm: a job array (needs sbatch)")
+    sw.add_argument("--partition", help="Slurm partition")
+    sw.add_argument("--gpus", type=int, default=1, help="GPUs per Slurm job (default 1)")
+    sw.add_argument("--cpus", type=int, default=4, help="CPUs per Slurm job (default 4)")
+    sw.add_argument("--time", default="4:00:00", help="time limit per job: minutes or H:MM:SS")
+    sw.add_argument("--array-parallelism", type=int, default=1,
+                    help="jobs running at once (Slurm array throttle; local: processes)")
+    sw.add_argument("--log-dir", type=Path, help="submitit logs (default <cache>/sweeps/<time>)")
+    sw.add_argument("--dry-run", action="store_true", help="print the jobs, submit nothing")
+    sw.set_defaults(func=_sweep)
+
     d = sub.add_parser("data", help="list, verify or fetch data sets (data_manifest.yaml)")
     d.add_argument("action", choices=["list", "verify", "fetch"])
     d.add_argument("names", nargs="*", help="data set names, e.g. mnist fashion_mnist")
@@ -101,6 +182,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--chapters", nargs="+", help="only these chapters, e.g. 01")
     b.add_argument("--no-execute", action="store_true", help="render the executed copies as they are")
     b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
+    b.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a chapter parameter (papermill), e.g. pairs=2; repeatable")
     b.set_defaults(func=_book)
 
     c = sub.add_parser("cache", help="print the run cache folder")
@@ -114,7 +197,12 @@ def main(argv=None) -> int:
     try:
         args.func(args)
     except LMCError as e:
-        print(f"lmc: error: {e}", file=sys.stderr)
+        print(f"lmc: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file system refusing a read or write that lmc did not wrap
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"lmc: error: {e.strerror or e}{where}; check that the folder exists, is writable "
+              f"and has free space (LMC_CACHE_DIR, LMC_DATA_DIR, --out)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lmc: interrupted; finished runs are cached and the next call resumes", file=sys.stderr)

@@ -49,7 +49,7 @@ def _check_int(name: str, value, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
             or (high is not None and value > high):
         limit = f"between {low} and {high}" if high is not None else f"≥ {low}"
-        raise ConfigError(f"{name} must be an integer {limit}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer {limit}, got {value!r}; pass one in that range")
     return int(value)
 
 
@@ -86,10 +86,12 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
         init_seeds = range(p.n_init)
     if isinstance(init_seeds, (int, str)) or not all(
             isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in init_seeds):
-        raise ConfigError(f"init_seeds must be a list of non-negative integers, got {init_seeds!r}")
+        raise ConfigError(f"init_seeds must be a list of non-negative integers, got {init_seeds!r}; "
+                          f"pass e.g. [0, 1, 2]")
     seeds = tuple(int(s) for s in init_seeds)
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"init_seeds must be a non-empty list without repeats, got {list(seeds)}")
+        raise ConfigError(f"init_seeds must be a non-empty list without repeats, got {list(seeds)}; "
+                          f"pass e.g. [0, 1, 2]")
     pairs = _check_int("pairs", p.n_pairs if pairs is None else pairs, 1, 4999)
     n_alpha = p.n_alpha if n_alpha is None else n_alpha
     interpolate.alphas(n_alpha)  # validates
@@ -103,7 +105,8 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
     k, total = train.to_steps(rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     if k >= total:
         raise ConfigError(f"rewind step k={rewind_step} ({k} iterations) must be before the end "
-                          f"of training T={hp.training_steps} ({total} iterations)")
+                          f"of training T={hp.training_steps} ({total} iterations); choose a "
+                          f"smaller k or a preset that trains longer")
     return config
 
 
@@ -122,6 +125,13 @@ def _speed(device: str, populate: bool | None, accel: dict | None):
     return device, speed, populate, "bf16" if speed.bf16 else "float32"
 
 
+def _evaluation_data(hp: train.Hparams, preset: presets.Preset, device: str):
+    """The data the paths are evaluated on (loaded, and so verified, before any run is created:
+    missing data must leave the cache untouched)."""
+    return data.load(hp.dataset, device, preset.eval_train_subset(hp.model), preset.test_subset,
+                     models.IMAGE_SIZE.get(hp.model))
+
+
 def _paths(hp: train.Hparams, pairs: dict, total: int, preset: presets.Preset, n_alpha: int, device: str,
            progress: bool, populate: bool, speed: train.Accel) -> tuple[dict, dict]:
     """Train every copy of ``pairs`` (key → two runs) to ``total`` and interpolate each pair.
@@ -130,7 +140,7 @@ def _paths(hp: train.Hparams, pairs: dict, total: int, preset: presets.Preset, n
     Each path is cached under the two runs' identities and the evaluation sizes.
     """
     train_eval = preset.eval_train_subset(hp.model)
-    evaluation = data.load(hp.dataset, device, train_eval, preset.test_subset, models.IMAGE_SIZE.get(hp.model))
+    evaluation = _evaluation_data(hp, preset, device)
     model = models.build(hp.model).to(device)
     batched = interpolate.batch_alphas(model, device)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress, populate,
@@ -182,6 +192,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     hp = config.hparams
     size = train.train_size(hp)  # step strings count epochs of the training set, not the evaluation subset
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    _evaluation_data(hp, presets.get(config.preset), device)
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
     trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
               for i in config.init_seeds}
@@ -222,6 +233,7 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     hp, preset = config.hparams, presets.get(config.preset)
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    evaluation = _evaluation_data(hp, preset, device)
     trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
               for i in config.init_seeds}
     train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
@@ -247,8 +259,6 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     ds["density"] = (("subnetwork", "init_seed"),
                      np.array([[density[n, i] for i in config.init_seeds] for n in subnetworks]),
                      {"long_name": "fraction of prunable weights remaining"})
-    evaluation = data.load(hp.dataset, device, preset.eval_train_subset(hp.model), preset.test_subset,
-                           models.IMAGE_SIZE.get(hp.model))
     net = models.build(hp.model).to(device)
     dense = [[interpolate.evaluate(net, train.state_at(trunks[i], total, device, False)["model"],
                                    evaluation.eval_batches(split))[0] for split in ("train", "test")]
@@ -321,10 +331,11 @@ def instability_curve(config: InstabilityConfig, rewind_steps, device: str = "au
     configs = [instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
                                   config.pairs, config.n_alpha, config.reset_schedule)
                for k in rewind_steps]
+    iterations = [train.to_steps(c.rewind_step, c.hparams, train.train_size(c.hparams)) for c in configs]
+    if len(set(iterations)) != len(iterations):  # checked before anything is computed
+        raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice; "
+                          f"give each rewind step once")
     parts = [instability_analysis(c, device, progress, **speed) for c in configs]
-    iterations = [results.config_of(p)["rewind_iterations"] for p in parts]
-    if len(set(iterations)) != len(iterations):
-        raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice")
     ds = xr.concat([p.drop_attrs() for p in parts], dim="rewind_step")
     ds = ds.assign_coords(rewind_step=iterations, rewind_label=("rewind_step", [str(k) for k in rewind_steps]))
     first = results.config_of(parts[0])

@@ -35,7 +35,8 @@ PATH_BATCH = 2_000  # examples per pass when all α are evaluated together (30 �
 def alphas(n: int = 30) -> np.ndarray:
     """The ``n`` interpolation coefficients α, evenly spaced in [0, 1] with both endpoints."""
     if not isinstance(n, (int, np.integer)) or n < 2:
-        raise ConfigError(f"need at least 2 interpolation points (both endpoints), got {n!r}")
+        raise ConfigError(f"need at least 2 interpolation points (both endpoints), got {n!r}; "
+                          f"pass an integer ≥ 2 (the paper uses 30)")
     return np.linspace(0.0, 1.0, int(n))
 
 

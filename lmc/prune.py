@@ -106,9 +106,9 @@ def stored(config: dict, compute: Callable[[], Mask]) -> str:
     (for IMP, the run whose trained weights were pruned, the previous mask, the fraction).
     """
     run = store.open_run({"kind": "mask", **config})
-    if not run.mask_path.exists():
+    if store.load_mask(run) is None:
         with store.lock(run):
-            if not run.mask_path.exists():
+            if store.load_mask(run) is None:  # missing, or damaged and moved aside: (re)compute
                 store.save_mask(run, compute())
     return run.hash
 
@@ -117,7 +117,7 @@ def load(mask_hash: str, device="cpu") -> Mask:
     """The stored mask with identity ``mask_hash``."""
     mask = store.load_mask(store.get(mask_hash), device)
     if mask is None:
-        raise CacheError(f"mask {mask_hash} has a record but no mask file; delete "
-                         f"{store.cache_dir() / 'runs' / mask_hash} and run again")
+        raise CacheError(f"mask {mask_hash} has a record but no readable mask file; run the "
+                         f"experiment again (it recomputes the mask from its cached runs)")
     return mask
 

@@ -2,6 +2,7 @@ import json
 import os
 
 import pytest
+import torch
 
 from lmc import store
 from lmc.errors import CacheError
@@ -66,3 +67,116 @@ def test_full_disk_gives_a_clear_error_and_leaves_no_file(tmp_path, monkeypatch)
     with pytest.raises(CacheError, match="cannot write .*No space left on device"):
         store.atomic_write(tmp_path / "x.json", b"{}")
     assert os.listdir(tmp_path) == []
+
+
+# --- damaged files are detected, discarded and recomputed --------------------------------------
+
+def _state(step: int) -> dict:
+    return {"step": step, "model": {"w": torch.full((3,), float(step))}, "optimizer": None}
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _flip_a_byte(path):
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _flip_a_byte, lambda p: p.write_bytes(b"")])
+def test_a_damaged_checkpoint_is_discarded_and_the_previous_good_one_used(tmp_path, damage):
+    run = store.open_run({"kind": "t"}, tmp_path)
+    for step in (10, 20):
+        store.save_checkpoint(run, _state(step))
+    damage(run.checkpoint_path(20))
+    assert store.load_checkpoint(run, 20) is None  # a reader without the lock only skips it
+    assert run.checkpoint_path(20).exists()
+    with store.lock(run), pytest.warns(UserWarning, match="discarded .*000000020.pt"):
+        state = store.latest_state(run, at_most=30)
+    assert state["step"] == 10 and torch.equal(state["model"]["w"], torch.full((3,), 10.0))
+    assert run.checkpoints() == [10]
+    assert len(list((run.path / "corrupt").iterdir())) == 1  # kept for inspection
+
+
+def test_a_damaged_resume_point_falls_back_to_the_checkpoint_before_it(tmp_path):
+    run = store.open_run({"kind": "t"}, tmp_path)
+    store.save_checkpoint(run, _state(10))
+    store.save_resume_point(run, _state(20))
+    store.save_resume_point(run, _state(30))
+    assert run.resume_points() == [30]  # only the latest is kept
+    _flip_a_byte(run.resume_path / "000000030.pt")
+    with store.lock(run), pytest.warns(UserWarning, match="sha256 does not match"):
+        assert store.latest_state(run, at_most=40)["step"] == 10
+    assert run.resume_points() == []
+    with store.lock(run):
+        assert store.latest_state(run, at_most=5) is None  # nothing good before 5: the run's start
+
+
+def test_a_checkpoint_without_its_checksum_is_accepted_if_it_loads(tmp_path):
+    """A kill between writing a file and its sidecar (or a cache from before checksums)."""
+    run = store.open_run({"kind": "t"}, tmp_path)
+    store.save_resume_point(run, _state(30))
+    (run.resume_path / "000000030.pt.sha256").unlink()
+    with store.lock(run):
+        assert store.latest_state(run, at_most=40)["step"] == 30
+    store.clear_resume_point(run, at_most=30)
+    assert not run.resume_path.exists()
+
+
+def test_a_kill_between_checksum_and_file_leaves_nothing_that_is_read(tmp_path, monkeypatch):
+    run = store.open_run({"kind": "t"}, tmp_path)
+    store.save_resume_point(run, _state(10))
+    real_write = store.atomic_write
+
+    def killed_before_the_file(path, payload):
+        if path.suffix == ".pt":
+            raise KeyboardInterrupt
+        real_write(path, payload)
+
+    monkeypatch.setattr(store, "atomic_write", killed_before_the_file)
+    with pytest.raises(KeyboardInterrupt):
+        store.save_resume_point(run, _state(20))
+    monkeypatch.undo()
+    with store.lock(run):
+        assert store.latest_state(run, at_most=40)["step"] == 10
+    store.clear_resume_point(run, at_most=40)
+    assert not run.resume_path.exists()  # the orphan checksum went too
+
+
+def test_a_damaged_cached_result_is_recomputed(tmp_path):
+    assert store.cached({"kind": "r"}, lambda: {"v": 1}, tmp_path) == {"v": 1}
+    run = store.open_run({"kind": "r"}, tmp_path)
+    run.result_path.write_text('{"v": ')
+    with pytest.warns(UserWarning, match="discarded"):
+        assert store.cached({"kind": "r"}, lambda: {"v": 2}, tmp_path) == {"v": 2}
+
+
+def test_an_unreadable_run_record_is_a_clear_error(tmp_path):
+    run = store.open_run({"kind": "t"}, tmp_path)
+    (run.path / "config.json").write_text("{not json")
+    with pytest.raises(CacheError, match="cannot read the run record .*delete the folder"):
+        store.open_run({"kind": "t"}, tmp_path)
+
+
+def test_atomic_write_removes_the_folders_it_created_when_it_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(OSError(28, "No space")))
+    with pytest.raises(CacheError):
+        store.atomic_write(tmp_path / "a" / "b" / "x.json", b"{}")
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_write_fsyncs_the_file_and_then_its_folder(tmp_path, monkeypatch):
+    import stat
+
+    synced = []
+    real_fsync = os.fsync
+
+    def recording(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    store.atomic_write(tmp_path / "x.json", b"{}")
+    assert synced == [False, True]  # the file's bytes, then the rename in its folder
