@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PRESET ?= quick
 
-.PHONY: env book test clean-book
+.PHONY: env book test bench clean-book
 
 env: $(VENV)/.installed
 
@@ -25,6 +25,15 @@ book: env
 test: env
 	$(BIN)/lmc data fetch mnist fashion_mnist
 	$(BIN)/python -m pytest
+
+# Every benchmark, each printing its side-by-side figures (about 10 minutes on 2 CPU cores).
+bench: env
+	cd benchmarks && ../$(BIN)/python data_loading.py
+	cd benchmarks && ../$(BIN)/python population.py --members 18 6
+	cd benchmarks && ../$(BIN)/python interpolation.py --models lenet_300_100
+	cd benchmarks && ../$(BIN)/python interpolation.py --models fmnist_resnet_20_4 --alphas 11 --rounds 1
+	cd benchmarks && ../$(BIN)/python train_speed.py --steps 100 --only lenet_300_100 fmnist_resnet_20_4 cifar_resnet_20
+	cd benchmarks && ../$(BIN)/python checkpoint_overhead.py
 
 # Remove the rendered book and the executed chapter copies (results and the run cache stay).
 clean-book:

@@ -10,9 +10,17 @@ entry independently, so one optimizer over the stacked tensors performs each mem
 own update. A member's trajectory equals that of the same run trained alone up to
 floating-point rounding (batched and single matrix products round differently).
 
-On a GPU this turns many small, latency-bound runs into one large one. On a 2-core CPU
-the matrix products are already compute-bound and a population is no faster
-(``benchmarks/population.py``), so ``lmc`` trains populations on CUDA by default.
+On a GPU this turns many small, latency-bound runs into one large one, and populations
+are on by default there. On a CPU they are off by default, for two measured reasons
+(``benchmarks/population.py``, 2 cores): the gain is small where there is one (18
+LeNet-300-100s: 1.4× the model-steps/s of training them one after another) and negative
+for the convolutional stand-in (6 ResNet-20s of width 4: 0.5×, as vmap turns their
+convolutions into grouped ones); and a member's numbers depend, at the level of
+floating-point rounding, on the size of the population it trained in. Training then
+amplifies that rounding (it is the SGD noise this paper studies), so a run trained in a
+population is not bit-identical to the same run trained alone, or in a population of
+another size, though it is the same in distribution. A CPU run trained alone is
+bit-for-bit reproducible whatever else is in the cache; that is the default here.
 """
 
 from __future__ import annotations

@@ -389,8 +389,8 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
 
 
 def population_default(device) -> bool:
-    """Whether runs train as populations by default: on a GPU (on a 2-core CPU a population
-    is no faster than its members one after another; ``benchmarks/population.py``)."""
+    """Whether runs train as populations by default: on a GPU, not on a CPU (where the gain is
+    small or negative and solo runs stay bit-reproducible; see ``lmc.population``)."""
     return str(device).startswith("cuda")
 
 
