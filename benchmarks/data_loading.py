@@ -17,10 +17,10 @@ import argparse
 import torch
 import torch.nn.functional as F
 import torchvision
+from timing import interleaved, machine
 from torchvision import transforms
 
 from lmc import data, models, train
-from timing import interleaved, machine
 
 
 def main() -> None:
@@ -36,37 +36,34 @@ def main() -> None:
     tv = torchvision.datasets.MNIST(str(folder), train=True, download=False, transform=transforms.Compose(
         [transforms.ToTensor(), transforms.Normalize(info["mean"], info["std"])]))
 
-    def dataloader():
+    def plain_loop(optimizer_of, epochs):
+        """Train ``steps`` steps over the batches that ``epochs()`` yields, epoch after epoch."""
         net = models.build(hp.model, seed=0)
-        optimizer = torch.optim.Adam(net.parameters(), lr=hp.lr)
-        loader = torch.utils.data.DataLoader(tv, batch_size=hp.batch_size, shuffle=True)
+        optimizer = optimizer_of(net.parameters())
         done = 0
         while done < steps:
-            for x, y in loader:
+            for x, y in epochs():
                 loss = F.cross_entropy(net(x), y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                done += 1
-                if done == steps:
-                    break
-
-    def tensor_loop():
-        net = models.build(hp.model, seed=0)
-        optimizer = train.make_optimizer(hp, net.parameters())
-        x_all, y_all = mnist.train_x, mnist.train_y
-        done = 0
-        while done < steps:
-            order = torch.randperm(len(x_all))
-            for i in range(0, len(order), hp.batch_size):
-                idx = order[i:i + hp.batch_size]
-                loss = F.cross_entropy(net(x_all[idx]), y_all[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 done += 1
                 if done == steps:
-                    break
+                    return
+
+    loader = torch.utils.data.DataLoader(tv, batch_size=hp.batch_size, shuffle=True)
+
+    def dataloader():
+        plain_loop(lambda p: torch.optim.Adam(p, lr=hp.lr), lambda: loader)
+
+    def tensor_batches():
+        order = torch.randperm(len(mnist.train_x))
+        for i in range(0, len(order), hp.batch_size):
+            idx = order[i:i + hp.batch_size]
+            yield mnist.train_x[idx], mnist.train_y[idx]
+
+    def tensor_loop():
+        plain_loop(lambda p: train.make_optimizer(hp, p), tensor_batches)
 
     def lmc_loop():
         net = models.build(hp.model, seed=0)

@@ -10,9 +10,9 @@ and checks that both ways count the same errors.
 import argparse
 
 import numpy as np
+from timing import interleaved, machine
 
 from lmc import data, interpolate, models, paper
-from timing import interleaved, machine
 
 
 def main() -> None:

@@ -11,9 +11,9 @@ interleaved in one process. Prints model-steps/s for both and the ratio.
 import argparse
 
 import torch
+from timing import interleaved, machine
 
 from lmc import data, models, paper, population, train
-from timing import interleaved, machine
 
 
 def main() -> None:

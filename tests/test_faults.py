@@ -80,18 +80,14 @@ def test_training_killed_at_random_moments_resumes_to_identical_weights(mnist):
 
 
 @pytest.mark.slow
-def test_a_killed_cli_command_resumes_to_an_identical_netcdf(mnist):
-    result = _inject("--trials", "0", "--cli-trials", "1", "--chapter-trials", "0", "--seed", "2")
+@pytest.mark.parametrize("kind, seed", [("cli", 2), ("chapter", 3)])
+def test_a_killed_command_resumes_to_an_identical_netcdf(mnist, kind, seed):
+    """One ``lmc run instability`` command, or chapter 01 under papermill, killed and resumed."""
+    counts = {"cli": "0", "chapter": "0", kind: "1"}
+    result = _inject("--trials", "0", "--cli-trials", counts["cli"], "--chapter-trials", counts["chapter"],
+                     "--seed", str(seed))
     assert result.returncode == 0, result.stdout + result.stderr
-    summary = re.search(r"cli: 1/1 resumed to identical results \((\d+) kills", result.stdout)
-    assert summary and int(summary.group(1)) >= 1, result.stdout
-
-
-@pytest.mark.slow
-def test_a_chapter_killed_under_papermill_resumes_to_an_identical_netcdf(mnist):
-    result = _inject("--trials", "0", "--cli-trials", "0", "--chapter-trials", "1", "--seed", "3")
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = re.search(r"chapter: 1/1 resumed to identical results \((\d+) kills", result.stdout)
+    summary = re.search(rf"{kind}: 1/1 resumed to identical results \((\d+) kills", result.stdout)
     assert summary and int(summary.group(1)) >= 1, result.stdout
 
 
