@@ -211,7 +211,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     return ds
 
 
-SUBNETWORKS = ("imp", "random_prune", "random_reinit")  # Table 2's columns
+SUBNETWORKS = ("dense", "imp", "random_prune", "random_reinit")  # Table 2's columns
 
 
 def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS, device: str = "auto",
@@ -222,9 +222,10 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     For each initialization: IMP with rewinding to k (``config.rewind_step``) for ``levels``
     rounds, then pairs of copies of m ⊙ W_k trained to T on different data orders, for
     the IMP mask and for the random baselines at its density (``imp``): random pruning
-    (global, or ``layerwise``) from the same W_k, and random reinitialization. Returns
-    ``error``, ``loss`` and ``instability`` over (``subnetwork``, ``init_seed``, ``pair``,
-    ``split``[, ``alpha``]), the masks' ``density`` and the dense network's ``dense_error``.
+    (global, or ``layerwise``) from the same W_k, and random reinitialization; ``dense``
+    is the unpruned network's instability analysis at k (the runs of chapters 01-02).
+    Returns ``error``, ``loss`` and ``instability`` over (``subnetwork``, ``init_seed``,
+    ``pair``, ``split``[, ``alpha``]) and the masks' ``density``.
     """
     for name in subnetworks:
         if name not in SUBNETWORKS:
@@ -233,7 +234,7 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     hp, preset = config.hparams, presets.get(config.preset)
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
-    evaluation = _evaluation_data(hp, preset, device)
+    _evaluation_data(hp, preset, device)
     trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
               for i in config.init_seeds}
     train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
@@ -242,10 +243,10 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
         imp_mask = imp.masks(trunk, k, levels, device=device, progress=progress)[-1]
         if imp_mask is None:
             raise ConfigError("levels must be ≥ 1 for a sparse subnetwork (level 0 is the dense network)")
-        masks = {"imp": imp_mask, "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise),
-                 "random_reinit": imp_mask}
+        masks = {"dense": None, "imp": imp_mask, "random_reinit": imp_mask,
+                 "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise)}
         for name in subnetworks:
-            density[name, i] = prune.density(prune.load(masks[name]))
+            density[name, i] = 1.0 if masks[name] is None else prune.density(prune.load(masks[name]))
             for j in range(config.pairs):
                 seeds = [data_seed(i, j, c) for c in (0, 1)]
                 pairs[name, i, j] = ([imp.reinit_run(trunk, k, masks[name], data_seed=s) for s in seeds]
@@ -259,16 +260,44 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     ds["density"] = (("subnetwork", "init_seed"),
                      np.array([[density[n, i] for i in config.init_seeds] for n in subnetworks]),
                      {"long_name": "fraction of prunable weights remaining"})
-    net = models.build(hp.model).to(device)
-    dense = [[interpolate.evaluate(net, train.state_at(trunks[i], total, device, False)["model"],
-                                   evaluation.eval_batches(split))[0] for split in ("train", "test")]
-             for i in config.init_seeds]
-    ds["dense_error"] = (("init_seed", "split"), np.array(dense), {"units": "%"})
     ds.attrs.update(results.provenance({"experiment": "sparse_instability", **_config_dict(config),
                                         "levels": levels, "fraction": imp.FRACTION, "layerwise": layerwise,
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
                                         "training_iterations": total, **how}, device))
     return ds
+
+
+def table2(ds: xr.Dataset):
+    """Table 2 from a ``sparse_instability`` result: test accuracy of the full network, the IMP
+    subnetwork and both baselines (mean ± std over trained copies), Δ = full − IMP, whether IMP
+    is matching under both rules, each subnetwork's test instability; the paper's row beside."""
+    config = results.config_of(ds)
+    setting = paper.setting(config["model"], config["variant"])
+    accuracy = 100 - endpoint_error(ds).sel(split="test")
+    mean = accuracy.mean(("copy", "init_seed", "pair"))
+    std = accuracy.std(("copy", "init_seed", "pair"), ddof=1)
+    instability = ds.instability.sel(split="test").mean(("init_seed", "pair"))
+    density = float(ds.density.sel(subnetwork="imp").mean()) if "imp" in ds.subnetwork else float("nan")
+    full, full_std = float(mean.sel(subnetwork="dense")), float(std.sel(subnetwork="dense"))
+    ours = {"": "ours", "density (%)": 100 * density}
+    for name in ds.subnetwork.values:
+        ours[f"{name} (%)"] = results.mean_std(accuracy.sel(subnetwork=name))
+    if "imp" in ds.subnetwork:
+        sparse = float(mean.sel(subnetwork="imp"))
+        ours.update({"Δ IMP (pp)": full - sparse,
+                     "matching (1 std)": imp.matching(sparse, full, full_std),
+                     f"matching (drop < {paper.MATCHING_MARGIN} pp)": imp.matching(
+                         sparse, full, full_std, margin=paper.MATCHING_MARGIN)})
+    for name in ds.subnetwork.values:
+        ours[f"instability {name} (pp)"] = float(instability.sel(subnetwork=name))
+    rows = [ours]
+    reported = paper.TABLE2.get((config["model"], config["variant"]))
+    if reported is not None:
+        rows.append({"": "paper", "density (%)": setting.pruning_density, "dense (%)": f"{reported.full:g}",
+                     "imp (%)": f"{reported.imp:g}", "random_prune (%)": f"{reported.random_prune:g}",
+                     "random_reinit (%)": f"{reported.random_reinit:g}", "Δ IMP (pp)": reported.delta,
+                     "matching (1 std)": reported.matching})
+    return pd.DataFrame(rows).set_index("")
 
 
 def endpoint_error(ds: xr.Dataset) -> xr.DataArray:

@@ -42,11 +42,16 @@ def levels_for(density: float, fraction: float = FRACTION) -> int:
 
 def sparse_run(trunk: store.Run, rewind_step: int, mask: str | None, data_seed: int | None = None) -> store.Run:
     """The subnetwork m ⊙ W_k trained from k to T: the trunk's weights at step k with the
-    pruned ones zeroed and a new optimizer state (the trunk's own data order by default)."""
+    pruned ones zeroed and a new optimizer state (the trunk's own data order by default).
+
+    Without a mask it is the dense copy of instability analysis, which continues the
+    trunk's full training state (the same run chapters 01-02 train).
+    """
     hp = train.hparams_of(trunk)
     seed = trunk.config["data_seed"] if data_seed is None else data_seed
-    if mask is None and rewind_step == 0:
-        return store.open_run(train.run_config(hp, seed, parent=trunk, parent_step=0))
+    if mask is None:
+        return store.open_run(train.run_config(hp, seed, parent=trunk, parent_step=rewind_step,
+                                               precision=trunk.config.get("precision", "float32")))
     return store.open_run(train.run_config(hp, seed, parent=trunk, parent_step=rewind_step, mask=mask,
                                            fresh_optimizer=True,
                                            precision=trunk.config.get("precision", "float32")))
@@ -96,3 +101,15 @@ def reinit_run(trunk: store.Run, rewind_step: int, mask: str, draw: int = 1,
     init_seed = trunk.config["start"]["init_seed"]
     return store.open_run(train.run_config(hp, seed, init_seed=init_seed, parent_step=rewind_step, mask=mask,
                                            reinit=draw, precision=trunk.config.get("precision", "float32")))
+
+
+def matching(sparse_accuracy: float, full_mean: float, full_std: float, margin: float | None = None) -> bool:
+    """Whether a sparse subnetwork matches the full network's test accuracy (in %).
+
+    The paper's two rules: within one standard deviation of the full network's mean
+    (Table 2, Figure 7, Appendix B; the default), or, with ``margin``, an accuracy drop
+    smaller than that many percentage points (Figure 8; ``paper.MATCHING_MARGIN``).
+    """
+    if margin is not None:
+        return full_mean - sparse_accuracy < margin
+    return sparse_accuracy >= full_mean - full_std

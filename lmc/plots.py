@@ -82,3 +82,22 @@ def interpolation_by_rewind(ds: xr.Dataset, title: str = "") -> plt.Figure:
     if title:
         grid.figure.suptitle(title, y=1.02)
     return grid.figure
+
+
+SUBNETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6", "random_prune": "#fdae61", "random_reinit": "#1a9641"}
+
+
+def interpolation_by_subnetwork(ds: xr.Dataset, split: str = "test", title: str = "",
+                                ax: plt.Axes | None = None) -> plt.Figure:
+    """The paper's Figure 5 panel: error (%) along the path for the dense network, the IMP
+    subnetwork and both random baselines, mean and ±1 std over pairs (one ``split``)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frame = ds.error.sel(split=split).to_dataframe().reset_index()
+    sns.lineplot(frame, x="alpha", y="error", hue="subnetwork", hue_order=list(ds.subnetwork.values),
+                 palette=SUBNETWORK_PALETTE, errorbar="sd", marker="o", markersize=4, ax=ax)
+    ax.set(xlabel="interpolation coefficient α", ylabel=f"{split} error (%)", title=title, xlim=(0, 1))
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure

@@ -72,3 +72,18 @@ def test_a_bad_parameter_stops_the_chapter_with_a_clear_message(mnist, tmp_path)
     chapter = book.select(["01"])[0]
     with pytest.raises(papermill.PapermillExecutionError, match="unknown preset 'tiny'"):
         book.execute(chapter, tmp_path / chapter.name, {"preset": "tiny", "results_dir": str(tmp_path)}, progress=False)
+
+
+@pytest.mark.slow
+def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
+    chapter = book.select(["04"])[0]
+    out = book.execute(chapter, tmp_path / chapter.name,
+                       {"preset": "smoke", "results_dir": str(tmp_path / "results")}, progress=False)
+    nb = json.loads(out.read_text())
+    images = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) == 1  # Figure 5 panel
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "04_lottery_tickets_at_init.nc", engine="h5netcdf")
+    assert ds.error.dims == ("subnetwork", "init_seed", "pair", "split", "alpha")
+    assert abs(float(ds.density.sel(subnetwork="imp").mean()) - 0.8 ** 15) < 1e-3  # Table 1's 3.5%
+    assert json.loads(ds.attrs["config"])["levels"] == 15

@@ -54,12 +54,28 @@ def test_rewind_steps_must_be_a_list(bad):
 def test_sparse_instability_has_imp_and_both_baselines_at_one_density(mnist):
     config = experiments.instability_config(preset="smoke", rewind_step=0)
     ds = experiments.sparse_instability(config, levels=2, device="cpu", progress=False)
-    assert list(ds.subnetwork.values) == ["imp", "random_prune", "random_reinit"]
+    assert list(ds.subnetwork.values) == ["dense", "imp", "random_prune", "random_reinit"]
     assert ds.instability.dims == ("subnetwork", "init_seed", "pair", "split")
-    assert np.allclose(ds.density.values, ds.density.values[0, 0]) and abs(float(ds.density[0, 0]) - 0.64) < 1e-3
-    # three different kinds of network: their trained copies do not all reach the same error
+    assert float(ds.density.sel(subnetwork="dense")[0]) == 1.0
+    sparse = ds.density.sel(subnetwork=["imp", "random_prune", "random_reinit"]).values
+    assert np.allclose(sparse, 0.64, atol=1e-3)
+    # four different kinds of network: their trained copies do not all reach the same error
     ends = ds.error.isel(alpha=0).sel(split="test").values.ravel()
-    assert len(set(ends.tolist())) == 3
-    assert ds.dense_error.dims == ("init_seed", "split")
+    assert len(set(ends.tolist())) == 4
+    # the dense subnetwork is chapter 01's instability analysis: the same runs, the same path
+    dense = experiments.instability_analysis(config, device="cpu", progress=False)
+    assert np.array_equal(dense.error.values, ds.error.sel(subnetwork="dense").values)
+    table = experiments.table2(ds)
+    assert list(table.index) == ["ours", "paper"]
+    assert table.loc["ours", "Δ IMP (pp)"] == pytest.approx(
+        float((ds.error.sel(subnetwork="imp") - ds.error.sel(subnetwork="dense")).isel(alpha=[0, -1])
+              .sel(split="test").mean()))
     again = experiments.sparse_instability(config, levels=2, device="cpu", progress=False)  # all cached
     assert again.error.equals(ds.error)
+
+
+def test_matching_rules():
+    from lmc import imp
+
+    assert imp.matching(98.2, 98.3, 0.1) and not imp.matching(98.1, 98.3, 0.1)
+    assert imp.matching(98.15, 98.3, 0.0, margin=0.2) and not imp.matching(98.0, 98.3, 5.0, margin=0.2)
