@@ -72,20 +72,20 @@ def _inject(*args):
 
 
 def test_training_killed_at_random_moments_resumes_to_identical_weights(mnist):
-    result = _inject("--trials", "2", "--cli-trials", "0", "--chapter-trials", "0", "--damage", "0.5",
-                     "--seed", "1")
+    result = _inject("--trials", "2", "--cli-trials", "0", "--chapter-trials", "0", "--imp-trials", "0",
+                     "--damage", "0.5", "--seed", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     summary = re.search(r"training: 2/2 resumed to identical results \((\d+) kills", result.stdout)
     assert summary and int(summary.group(1)) >= 1, result.stdout  # something was really killed
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind, seed", [("cli", 2), ("chapter", 3)])
+@pytest.mark.parametrize("kind, seed", [("cli", 2), ("chapter", 3), ("imp", 4)])
 def test_a_killed_command_resumes_to_an_identical_netcdf(mnist, kind, seed):
-    """One ``lmc run instability`` command, or chapter 01 under papermill, killed and resumed."""
-    counts = {"cli": "0", "chapter": "0", kind: "1"}
+    """``lmc run instability``, chapter 01 or chapter 04's IMP sweep, killed and resumed."""
+    counts = {"cli": "0", "chapter": "0", "imp": "0", kind: "1"}
     result = _inject("--trials", "0", "--cli-trials", counts["cli"], "--chapter-trials", counts["chapter"],
-                     "--seed", str(seed))
+                     "--imp-trials", counts["imp"], "--seed", str(seed))
     assert result.returncode == 0, result.stdout + result.stderr
     summary = re.search(rf"{kind}: 1/1 resumed to identical results \((\d+) kills", result.stdout)
     assert summary and int(summary.group(1)) >= 1, result.stdout

@@ -6,10 +6,11 @@ at a random moment 1-3 times (sometimes also damaging the newest checkpoint file
 failing disk or an interrupted copy would), restarts it until it finishes, and compares
 the final weights and optimizer state bit for bit with an uninterrupted run. CLI trials
 do the same to ``lmc run instability --preset smoke``, chapter trials to chapter 01
-executed by papermill with the smoke preset (its kernel killed with it), and compare
-the netCDF results.
+executed by papermill with the smoke preset (its kernel killed with it), IMP trials to
+chapter 04 (an IMP sweep of 15 levels, then the sparse copies), and compare the netCDF
+results.
 
-    python -m tests.faults.inject          # 20 training trials, 3 CLI trials, 2 chapter trials
+    python -m tests.faults.inject          # 20 training, 3 CLI, 2 chapter and 2 IMP trials
     python -m tests.faults.inject --trials 3 --cli-trials 1 --chapter-trials 0 --seed 1
 """
 
@@ -30,6 +31,7 @@ HPARAMS = {"training_steps": "300it", "train_subset": 3000}
 RESUME_EVERY = 10
 CLI = ["run", "instability", "--preset", "smoke", "--rewind", "100", "--quiet"]
 CHAPTER = "chapters/01_instability_at_init.ipynb"
+IMP_CHAPTER = "chapters/04_lottery_tickets_at_init.ipynb"
 
 
 def cli_command(folder: Path) -> tuple[list[str], Path]:
@@ -38,11 +40,22 @@ def cli_command(folder: Path) -> tuple[list[str], Path]:
     return [sys.executable, "-m", "lmc.cli", *CLI, "--out", str(out)], out
 
 
+def _papermill(chapter: str, folder: Path) -> tuple[list[str], Path]:
+    """A chapter executed by papermill with the smoke preset, and the netCDF it writes."""
+    return ([sys.executable, "-m", "papermill", chapter, str(folder / Path(chapter).name), "-p", "preset",
+             "smoke", "-p", "results_dir", str(folder), "--no-progress-bar"],
+            folder / "smoke" / f"{Path(chapter).stem}.nc")
+
+
 def chapter_command(folder: Path) -> tuple[list[str], Path]:
     """The killed command and the netCDF it writes: chapter 01 through papermill (smoke)."""
-    return ([sys.executable, "-m", "papermill", CHAPTER, str(folder / "01.ipynb"), "-p", "preset",
-             "smoke", "-p", "results_dir", str(folder), "--no-progress-bar"],
-            folder / "smoke" / "01_instability_at_init.nc")
+    return _papermill(CHAPTER, folder)
+
+
+def imp_command(folder: Path) -> tuple[list[str], Path]:
+    """The killed command and the netCDF it writes: chapter 04 (smoke), an IMP sweep of 15
+    levels then the dense, IMP and random-baseline copies."""
+    return _papermill(IMP_CHAPTER, folder)
 
 
 def _env(cache: Path) -> dict:
@@ -200,6 +213,8 @@ def main(argv=None) -> int:
     p.add_argument("--trials", type=int, default=20, help="killed training runs (default 20)")
     p.add_argument("--cli-trials", type=int, default=3, help="killed `lmc run instability` commands")
     p.add_argument("--chapter-trials", type=int, default=2, help="killed papermill runs of chapter 01")
+    p.add_argument("--imp-trials", type=int, default=2,
+                   help="killed papermill runs of chapter 04 (an IMP sweep)")
     p.add_argument("--damage", type=float, default=0.25,
                    help="probability of damaging the newest checkpoint after a kill")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill times")
@@ -238,6 +253,8 @@ def main(argv=None) -> int:
         failed += command_trials("cli", cli_command, args.cli_trials, rng)
     if args.chapter_trials:
         failed += command_trials("chapter", chapter_command, args.chapter_trials, rng)
+    if args.imp_trials:
+        failed += command_trials("imp", imp_command, args.imp_trials, rng)
     return 1 if failed else 0
 
 
