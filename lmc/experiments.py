@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass
-
 from pathlib import Path
 
 import numpy as np
