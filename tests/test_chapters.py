@@ -19,15 +19,19 @@ def test_source_notebook_is_clean_and_parameters_come_first(chapter):
     assert "preset" in "".join(code[0]["source"]) and "results_dir" in "".join(code[0]["source"])
 
 
-@pytest.mark.slow
-def test_chapter_01_smoke_writes_its_netcdf(mnist, tmp_path):
-    chapter = book.select(["01"])[0]
+def _smoke(number: str, tmp_path) -> list:
+    """Execute a chapter with the smoke preset; returns the images it shows."""
+    chapter = book.select([number])[0]
     out = book.execute(chapter, tmp_path / chapter.name,
                        {"preset": "smoke", "results_dir": str(tmp_path / "results")}, progress=False)
     nb = json.loads(out.read_text())
-    images = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-              if "image/png" in o.get("data", {})]
-    assert len(images) == 1  # Figure 2 panel
+    return [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+
+
+@pytest.mark.slow
+def test_chapter_01_smoke_writes_its_netcdf(mnist, tmp_path):
+    assert len(_smoke("01", tmp_path)) == 1  # Figure 2 panel
     ds = xr.open_dataset(tmp_path / "results" / "smoke" / "01_instability_at_init.nc", engine="h5netcdf")
     assert ds.error.dims == ("init_seed", "pair", "split", "alpha")
     assert ds.instability.dims == ("init_seed", "pair", "split")
@@ -76,13 +80,7 @@ def test_a_bad_parameter_stops_the_chapter_with_a_clear_message(mnist, tmp_path)
 
 @pytest.mark.slow
 def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
-    chapter = book.select(["04"])[0]
-    out = book.execute(chapter, tmp_path / chapter.name,
-                       {"preset": "smoke", "results_dir": str(tmp_path / "results")}, progress=False)
-    nb = json.loads(out.read_text())
-    images = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-              if "image/png" in o.get("data", {})]
-    assert len(images) == 1  # Figure 5 panel
+    assert len(_smoke("04", tmp_path)) == 1  # Figure 5 panel
     ds = xr.open_dataset(tmp_path / "results" / "smoke" / "04_lottery_tickets_at_init.nc", engine="h5netcdf")
     assert ds.error.dims == ("subnetwork", "init_seed", "pair", "split", "alpha")
     assert abs(float(ds.density.sel(subnetwork="imp").mean()) - 0.8 ** 15) < 1e-3  # Table 1's 3.5%
