@@ -164,8 +164,8 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
 
     def snapshot(step: int):
         def of(i: int) -> dict:
-            state = {k: v.detach()[i].clone() for k, v in {**params, **buffers}.items()}
-            return {"step": step, "model": {k: state[k] for k in model_states[0]},
+            live = {**params, **buffers}
+            return {"step": step, "model": member({k: live[k].detach() for k in model_states[0]}, i),
                     "optimizer": member_optimizer(optimizer.state_dict(), i)}
         return of
 
