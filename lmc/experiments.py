@@ -213,6 +213,45 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 SUBNETWORKS = ("dense", "imp", "random_prune", "random_reinit")  # Table 2's columns
 
 
+def sparse_pairs(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS, device: str = "cpu",
+                 progress: bool = True, populate: bool = False, speed: train.Accel | None = None,
+                 layerwise: bool = False) -> tuple[dict, dict]:
+    """The runs behind ``sparse_instability``, untrained past what IMP needed.
+
+    Trains each initialization's trunk to T and IMP with rewinding to k for ``levels``
+    rounds, then returns ({(subnetwork, init_seed, pair): [copy 0, copy 1]}, {(subnetwork,
+    init_seed): density}). The copies are cached runs (``store.Run``); the appendices
+    measure distances between the same runs the chapters interpolate.
+    """
+    for name in subnetworks:
+        if name not in SUBNETWORKS:
+            raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(SUBNETWORKS)}")
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ConfigError(f"levels must be an integer ≥ 1 for a sparse subnetwork (level 0 is the dense "
+                          f"network), got {levels!r}")
+    speed = speed or train.accel_for(device)
+    precision = "bf16" if speed.bf16 else "float32"
+    hp = config.hparams
+    size = train.train_size(hp)
+    k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
+              for i in config.init_seeds}
+    train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
+    pairs, density = {}, {}
+    for i, trunk in trunks.items():
+        imp_mask = imp.masks(trunk, k, levels, device=device, progress=progress)[-1]
+        masks = {"dense": None, "imp": imp_mask, "random_reinit": imp_mask,
+                 "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise)}
+        for name in subnetworks:
+            density[name, i] = 1.0 if masks[name] is None else prune.density(prune.load(masks[name]))
+            for j in range(config.pairs):
+                seeds = [data_seed(i, j, c) for c in (0, 1)]
+                pairs[name, i, j] = ([imp.reinit_run(trunk, k, masks[name], data_seed=s) for s in seeds]
+                                     if name == "random_reinit" else
+                                     [imp.sparse_run(trunk, k, masks[name], data_seed=s) for s in seeds])
+    return pairs, density
+
+
 def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS, device: str = "auto",
                        progress: bool = True, populate: bool | None = None, accel: dict | None = None,
                        layerwise: bool = False) -> xr.Dataset:
@@ -226,31 +265,12 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     Returns ``error``, ``loss`` and ``instability`` over (``subnetwork``, ``init_seed``,
     ``pair``, ``split``[, ``alpha``]) and the masks' ``density``.
     """
-    for name in subnetworks:
-        if name not in SUBNETWORKS:
-            raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(SUBNETWORKS)}")
     device, speed, populate, precision = _speed(device, populate, accel)
     hp, preset = config.hparams, presets.get(config.preset)
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     _evaluation_data(hp, preset, device)
-    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
-              for i in config.init_seeds}
-    train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
-    pairs, density = {}, {}
-    for i, trunk in trunks.items():
-        imp_mask = imp.masks(trunk, k, levels, device=device, progress=progress)[-1]
-        if imp_mask is None:
-            raise ConfigError("levels must be ≥ 1 for a sparse subnetwork (level 0 is the dense network)")
-        masks = {"dense": None, "imp": imp_mask, "random_reinit": imp_mask,
-                 "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise)}
-        for name in subnetworks:
-            density[name, i] = 1.0 if masks[name] is None else prune.density(prune.load(masks[name]))
-            for j in range(config.pairs):
-                seeds = [data_seed(i, j, c) for c in (0, 1)]
-                pairs[name, i, j] = ([imp.reinit_run(trunk, k, masks[name], data_seed=s) for s in seeds]
-                                     if name == "random_reinit" else
-                                     [imp.sparse_run(trunk, k, masks[name], data_seed=s) for s in seeds])
+    pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, layerwise)
     paths, how = _paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
     shape = (len(subnetworks), len(config.init_seeds), config.pairs)
     ds = _path_dataset(list(paths.values()), shape, ("subnetwork", "init_seed", "pair"),
