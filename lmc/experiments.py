@@ -286,13 +286,143 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     return ds
 
 
+def _stacked(parts: list[xr.Dataset], dim: str, coords: dict, experiment: str, extra: dict) -> xr.Dataset:
+    """``parts`` concatenated along ``dim`` with the first part's provenance, renamed ``experiment``."""
+    ds = xr.concat([p.drop_attrs() for p in parts], dim=dim).assign_coords(coords)
+    first = results.config_of(parts[0])
+    for key in ("rewind_step", "rewind_iterations", "levels"):
+        first.pop(key, None)
+    first.update(experiment=experiment, **extra)
+    ds.attrs.update(results.provenance(first, parts[0].attrs["device"]))
+    return ds
+
+
+def _rewind_configs(config: InstabilityConfig, rewind_steps) -> tuple[list[InstabilityConfig], list[int]]:
+    """One validated config per rewind step, and the steps in iterations (each named once)."""
+    if isinstance(rewind_steps, (str, int)) or not len(rewind_steps):
+        raise ConfigError(f"rewind_steps must be a non-empty list of steps, got {rewind_steps!r}")
+    configs = [instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
+                                  config.pairs, config.n_alpha, config.reset_schedule) for k in rewind_steps]
+    iterations = [train.to_steps(c.rewind_step, c.hparams, train.train_size(c.hparams)) for c in configs]
+    if len(set(iterations)) != len(iterations):
+        raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice; give each rewind step once")
+    return configs, iterations
+
+
+def sparse_curve(config: InstabilityConfig, levels: int, rewind_steps, subnetworks=SUBNETWORKS,
+                 device: str = "auto", progress: bool = True, **speed) -> xr.Dataset:
+    """Figures 6 and 7: ``sparse_instability`` at every rewind step k in ``rewind_steps``.
+
+    IMP runs once per k (its masks depend on the weights it rewinds to); the trunk,
+    the dense copies and every level are shared with chapters 01-04 through the cache.
+    Returns ``sparse_instability``'s variables stacked along ``rewind_step`` (iterations;
+    ``rewind_label`` keeps the step strings).
+    """
+    configs, iterations = _rewind_configs(config, rewind_steps)
+    parts = [sparse_instability(c, levels, subnetworks, device, progress, **speed) for c in configs]
+    ds = _stacked(parts, "rewind_step", {"rewind_step": iterations,
+                                          "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
+                  "sparse_curve", {"levels": levels, "rewind_steps": [str(k) for k in rewind_steps]})
+    return ds.sortby("rewind_step")
+
+
+def sparsity_grid(config: InstabilityConfig, levels, rewind_steps, subnetworks=("dense", "imp", "random_prune"),
+                  device: str = "auto", progress: bool = True, **speed) -> xr.Dataset:
+    """Figure 8 and Appendix E: ``sparse_curve`` at every IMP level in ``levels``.
+
+    Stacked along ``level`` with the nominal ``density`` 0.8^level as a coordinate (the
+    measured densities stay in the ``density`` variable). Asking for more levels or
+    rewind steps later reuses everything already computed.
+    """
+    if isinstance(levels, (str, int)) or not len(levels) or len(set(levels)) != len(levels):
+        raise ConfigError(f"levels must be a non-empty list of distinct IMP rounds, got {levels!r}")
+    levels = sorted(levels)
+    parts = [sparse_curve(config, level, rewind_steps, subnetworks, device, progress, **speed)
+             for level in levels]
+    measured = xr.concat([p.density for p in parts], dim="level")
+    parts = [p.drop_vars("density") for p in parts]
+    ds = _stacked(parts, "level", {"level": levels,
+                                   "nominal_density": ("level", [imp.density_after(n) for n in levels])},
+                  "sparsity_grid", {"levels": levels, "rewind_steps": [str(k) for k in rewind_steps]})
+    ds["density"] = measured.assign_coords(level=levels)
+    ds.density.attrs["long_name"] = "fraction of prunable weights remaining"
+    return ds
+
+
+def test_accuracy(ds: xr.Dataset) -> xr.DataArray:
+    """Test accuracy (%) of every trained copy (the path's endpoints), along ``copy``."""
+    return 100 - endpoint_error(ds).sel(split="test")
+
+
+def full_accuracy(ds: xr.Dataset) -> tuple[float, float]:
+    """Mean and standard deviation of the unpruned network's test accuracy over every trained copy."""
+    dense = test_accuracy(ds).sel(subnetwork="dense")
+    return float(dense.mean()), float(dense.std(ddof=1)) if dense.size > 1 else 0.0
+
+
+def first_step(flags: xr.DataArray):
+    """The first rewind step from which ``flags`` (bool over ``rewind_step``) stays true, else None."""
+    steps = [int(k) for k in flags.rewind_step.values]
+    values = flags.values
+    for i, k in enumerate(steps):
+        if values[i:].all():
+            return k
+    return None
+
+
+def stability_and_matching(ds: xr.Dataset, margin: float | None = None) -> pd.DataFrame:
+    """Figure 8: per density and subnetwork, the first rewind step from which the subnetwork is
+    stable (test instability < 2 pp) and from which it is matching (median over initializations).
+
+    ``margin`` None uses the one-standard-deviation rule; a number, Figure 8's accuracy drop
+    below ``margin`` pp (``paper.MATCHING_MARGIN``). Steps are missing (NaN) where never reached in the grid.
+    """
+    full_mean, full_std = full_accuracy(ds)
+    rows = []
+    for level in ds.level.values:
+        part = ds.sel(level=level)
+        for name in part.subnetwork.values:
+            if name == "dense":
+                continue
+            sub = part.sel(subnetwork=name)
+            stable, matching = [], []
+            for seed in sub.init_seed.values:
+                one = sub.sel(init_seed=seed)
+                inst = one.instability.sel(split="test").mean("pair")
+                acc = test_accuracy(one).mean(("copy", "pair"))
+                stable.append(first_step(inst < interpolate.STABLE_BELOW))
+                matching.append(first_step(xr.apply_ufunc(
+                    lambda a: np.array([imp.matching(float(x), full_mean, full_std, margin) for x in a]), acc)))
+            rows.append({"level": int(level), "density (%)": 100 * float(part.density.sel(subnetwork=name).mean()),
+                         "subnetwork": str(name), "stable from k": _median_step(stable),
+                         "matching from k": _median_step(matching)})
+    return pd.DataFrame(rows)
+
+
+def _median_step(steps: list):
+    """The median of first steps, None counting as never (after every step)."""
+    ranked = sorted(steps, key=lambda k: float("inf") if k is None else k)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def sparsity_ranges(table: pd.DataFrame) -> pd.DataFrame:
+    """Section 4.4's ranges from ``stability_and_matching``: I where random pruning is matching at
+    some rewind step, II where only IMP is, III where neither is."""
+    rows = []
+    for level, part in table.groupby("level"):
+        found = {r.subnetwork: pd.notna(r["matching from k"]) for _, r in part.iterrows()}
+        name = "I" if found.get("random_prune") else "II" if found.get("imp") else "III"
+        rows.append({"level": level, "density (%)": float(part["density (%)"].iloc[0]), "range": name})
+    return pd.DataFrame(rows).sort_values("density (%)", ascending=False)
+
+
 def table2(ds: xr.Dataset):
     """Table 2 from a ``sparse_instability`` result: test accuracy of the full network, the IMP
     subnetwork and both baselines (mean ± std over trained copies), Δ = full − IMP, whether IMP
     is matching under both rules, each subnetwork's test instability; the paper's row beside."""
     config = results.config_of(ds)
     setting = paper.setting(config["model"], config["variant"])
-    accuracy = 100 - endpoint_error(ds).sel(split="test")
+    accuracy = test_accuracy(ds)
     mean = accuracy.mean(("copy", "init_seed", "pair"))
     std = accuracy.std(("copy", "init_seed", "pair"), ddof=1)
     instability = ds.instability.sel(split="test").mean(("init_seed", "pair"))
@@ -374,35 +504,17 @@ def instability_curve(config: InstabilityConfig, rewind_steps, device: str = "au
     shared: one run per initialization serves every k. ``speed``: ``populate`` and
     ``accel`` of ``instability_analysis``.
     """
-    if isinstance(rewind_steps, (str, int)) or not len(rewind_steps):
-        raise ConfigError(f"rewind_steps must be a non-empty list of steps, got {rewind_steps!r}")
-    configs = [instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
-                                  config.pairs, config.n_alpha, config.reset_schedule)
-               for k in rewind_steps]
-    iterations = [train.to_steps(c.rewind_step, c.hparams, train.train_size(c.hparams)) for c in configs]
-    if len(set(iterations)) != len(iterations):  # checked before anything is computed
-        raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice; "
-                          f"give each rewind step once")
+    configs, iterations = _rewind_configs(config, rewind_steps)
     parts = [instability_analysis(c, device, progress, **speed) for c in configs]
-    ds = xr.concat([p.drop_attrs() for p in parts], dim="rewind_step")
-    ds = ds.assign_coords(rewind_step=iterations, rewind_label=("rewind_step", [str(k) for k in rewind_steps]))
-    first = results.config_of(parts[0])
-    first.update(experiment="instability_curve", rewind_steps=[str(k) for k in rewind_steps])
-    for key in ("rewind_step", "rewind_iterations"):
-        first.pop(key)
-    ds.attrs.update(results.provenance(first, parts[0].attrs["device"]))
+    ds = _stacked(parts, "rewind_step", {"rewind_step": iterations,
+                                          "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
+                  "instability_curve", {"rewind_steps": [str(k) for k in rewind_steps]})
     return ds.sortby("rewind_step")
 
 
 def stable_from(ds: xr.Dataset, split: str = "test", threshold: float = interpolate.STABLE_BELOW):
     """The first rewind step from which mean instability stays below ``threshold`` (None if never)."""
-    mean = ds.instability.sel(split=split).mean(("init_seed", "pair"))
-    steps = [int(k) for k in mean.rewind_step.values]
-    stable = (mean < threshold).values
-    for i, k in enumerate(steps):
-        if stable[i:].all():
-            return k
-    return None
+    return first_step(ds.instability.sel(split=split).mean(("init_seed", "pair")) < threshold)
 
 
 def curve_path(results_dir, preset: str, chapter: str, config: InstabilityConfig):
