@@ -57,6 +57,37 @@ def _run_instability(args) -> None:
     print(f"wrote {out}")
 
 
+def _run_sparse(args) -> None:
+    config = experiments.instability_config(
+        model=args.model, variant=args.variant, rewind_step=args.rewind[0], preset=args.preset,
+        init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas)
+    if args.levels is None and args.density is None:
+        raise ConfigError("give --levels (IMP rounds of 20%) or --density (fraction of weights kept)")
+    if args.levels is not None and args.density is not None:
+        raise ConfigError("give --levels or --density, not both")
+    levels = args.levels or [experiments.pruning(config, density=args.density)[0] or 0]
+    speed = {"populate": args.population,
+             "accel": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}}
+    name = f"sparse_{args.model}_{args.variant}_L{'_'.join(map(str, levels))}_k{'_'.join(args.rewind)}.nc"
+    out = _writable_output(args.out or Path("results") / args.preset / name)
+    run = {"device": args.device, "progress": not args.quiet, **speed}
+    if len(levels) > 1:
+        ds = experiments.sparsity_grid(config, levels, args.rewind, **run)
+        table = experiments.stability_and_matching(ds)
+    elif len(args.rewind) > 1:
+        ds = experiments.sparse_curve(config, args.levels and levels[0], args.rewind, density=args.density, **run)
+        table = experiments.rewind_table(ds)
+    elif args.density is not None:
+        ds = experiments.sparse_instability(config, density=args.density, **run)
+        table = experiments.table2(ds)
+    else:
+        ds = experiments.sparse_instability(config, levels[0], **run)
+        table = experiments.table2(ds)
+    results.save(ds, out)
+    print(table.to_string(float_format=lambda v: f"{v:.2f}"))
+    print(f"wrote {out}")
+
+
 def _sweep(args) -> None:
     from . import sweep  # imports submitit
 
@@ -146,6 +177,24 @@ def parser() -> argparse.ArgumentParser:
     inst.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
     inst.add_argument("--quiet", action="store_true", help="no progress bars")
     inst.set_defaults(func=_run_instability)
+
+    sp = run_sub.add_parser("sparse", help="IMP subnetworks and random baselines: Table 2, Figures 5-8")
+    sp.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
+    sp.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
+    sp.add_argument("--levels", type=int, nargs="+",
+                    help="IMP rounds of 20%% (15: 3.5%% of weights); several give Figure 8's grid")
+    sp.add_argument("--density", type=float, help="fraction of weights kept instead of --levels (one-shot "
+                    "for the ImageNet networks, as in Table 1)")
+    sp.add_argument("--rewind", default=["0"], nargs="+", help="rewind step k; several give Figures 6-7")
+    sp.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
+    sp.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: preset's)")
+    sp.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
+    sp.add_argument("--alphas", type=int, help="points on the path (default: preset's; paper 30)")
+    sp.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_speed_options(sp)
+    sp.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=_run_sparse)
 
     sw = sub.add_parser("sweep", help="submit a chapter's grid of runs as jobs (local or Slurm)")
     sw.add_argument("experiment", choices=["instability", "schedule"],

@@ -213,22 +213,40 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 SUBNETWORKS = ("dense", "imp", "random_prune", "random_reinit")  # Table 2's columns
 
 
-def sparse_pairs(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS, device: str = "cpu",
-                 progress: bool = True, populate: bool = False, speed: train.Accel | None = None,
-                 layerwise: bool = False) -> tuple[dict, dict]:
+def pruning(config: InstabilityConfig, levels: int | None = None, density: float | None = None):
+    """(IMP rounds, one-shot density) for a sparse experiment: ``levels`` rounds of 20%, or
+    ``density`` reached the way Table 1 prunes this network (iteratively: the nearest number
+    of rounds, ``imp.levels_for``; one-shot, for the ImageNet networks: exactly)."""
+    if (levels is None) == (density is None):
+        raise ConfigError("give either levels (IMP rounds) or density (fraction of weights kept), not both")
+    if density is not None:
+        if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density < 1:
+            raise ConfigError(f"density must be a fraction of the weights in (0, 1), got {density!r}")
+        if paper.setting(config.model, config.variant).pruning_style == "one-shot":
+            return None, float(density)
+        return imp.levels_for(density), None
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise ConfigError(f"levels must be an integer ≥ 1 for a sparse subnetwork (level 0 is the dense "
+                          f"network), got {levels!r}")
+    return levels, None
+
+
+def sparse_pairs(config: InstabilityConfig, levels: int | None = None, subnetworks=SUBNETWORKS,
+                 device: str = "cpu", progress: bool = True, populate: bool = False,
+                 speed: train.Accel | None = None, layerwise: bool = False,
+                 density: float | None = None) -> tuple[dict, dict]:
     """The runs behind ``sparse_instability``, untrained past what IMP needed.
 
-    Trains each initialization's trunk to T and IMP with rewinding to k for ``levels``
-    rounds, then returns ({(subnetwork, init_seed, pair): [copy 0, copy 1]}, {(subnetwork,
+    Trains each initialization's trunk to T and prunes it: IMP with rewinding to k for
+    ``levels`` rounds, or to ``density`` (``pruning``: one-shot for the ImageNet
+    networks, as in Table 1); then returns ({(subnetwork, init_seed, pair): [copy 0, copy 1]}, {(subnetwork,
     init_seed): density}). The copies are cached runs (``store.Run``); the appendices
     measure distances between the same runs the chapters interpolate.
     """
     for name in subnetworks:
         if name not in SUBNETWORKS:
             raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(SUBNETWORKS)}")
-    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ConfigError(f"levels must be an integer ≥ 1 for a sparse subnetwork (level 0 is the dense "
-                          f"network), got {levels!r}")
+    levels, one_shot = pruning(config, levels, density)
     speed = speed or train.accel_for(device)
     precision = "bf16" if speed.bf16 else "float32"
     hp = config.hparams
@@ -239,7 +257,8 @@ def sparse_pairs(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS
     train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
     pairs, density = {}, {}
     for i, trunk in trunks.items():
-        imp_mask = imp.masks(trunk, k, levels, device=device, progress=progress)[-1]
+        imp_mask = (imp.one_shot(trunk, one_shot, device, progress) if one_shot else
+                    imp.masks(trunk, k, levels, device=device, progress=progress)[-1])
         masks = {"dense": None, "imp": imp_mask, "random_reinit": imp_mask,
                  "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise)}
         for name in subnetworks:
@@ -252,13 +271,14 @@ def sparse_pairs(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS
     return pairs, density
 
 
-def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNETWORKS, device: str = "auto",
-                       progress: bool = True, populate: bool | None = None, accel: dict | None = None,
-                       layerwise: bool = False) -> xr.Dataset:
+def sparse_instability(config: InstabilityConfig, levels: int | None = None, subnetworks=SUBNETWORKS,
+                       device: str = "auto", progress: bool = True, populate: bool | None = None,
+                       accel: dict | None = None, layerwise: bool = False,
+                       density: float | None = None) -> xr.Dataset:
     """Instability analysis of sparse subnetworks at IMP level ``levels`` (Table 2, Figures 5-7).
 
     For each initialization: IMP with rewinding to k (``config.rewind_step``) for ``levels``
-    rounds, then pairs of copies of m ⊙ W_k trained to T on different data orders, for
+    rounds (or to ``density``, one-shot where Table 1 prunes one-shot; ``pruning``), then pairs of copies of m ⊙ W_k trained to T on different data orders, for
     the IMP mask and for the random baselines at its density (``imp``): random pruning
     (global, or ``layerwise``) from the same W_k, and random reinitialization; ``dense``
     is the unpruned network's instability analysis at k (the runs of chapters 01-02).
@@ -270,7 +290,9 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     _evaluation_data(hp, preset, device)
-    pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, layerwise)
+    levels, one_shot = pruning(config, levels, density)
+    pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, layerwise,
+                                  one_shot)
     paths, how = _paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
     shape = (len(subnetworks), len(config.init_seeds), config.pairs)
     ds = _path_dataset(list(paths.values()), shape, ("subnetwork", "init_seed", "pair"),
@@ -280,7 +302,8 @@ def sparse_instability(config: InstabilityConfig, levels: int, subnetworks=SUBNE
                      np.array([[density[n, i] for i in config.init_seeds] for n in subnetworks]),
                      {"long_name": "fraction of prunable weights remaining"})
     ds.attrs.update(results.provenance({"experiment": "sparse_instability", **_config_dict(config),
-                                        "levels": levels, "fraction": imp.FRACTION, "layerwise": layerwise,
+                                        **({"levels": levels, "fraction": imp.FRACTION} if one_shot is None
+                                           else {"one_shot_density": one_shot}), "layerwise": layerwise,
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
                                         "training_iterations": total, **how}, device))
     return ds
@@ -309,8 +332,9 @@ def _rewind_configs(config: InstabilityConfig, rewind_steps) -> tuple[list[Insta
     return configs, iterations
 
 
-def sparse_curve(config: InstabilityConfig, levels: int, rewind_steps, subnetworks=SUBNETWORKS,
-                 device: str = "auto", progress: bool = True, **speed) -> xr.Dataset:
+def sparse_curve(config: InstabilityConfig, levels: int | None, rewind_steps, subnetworks=SUBNETWORKS,
+                 device: str = "auto", progress: bool = True, density: float | None = None,
+                 **speed) -> xr.Dataset:
     """Figures 6 and 7: ``sparse_instability`` at every rewind step k in ``rewind_steps``.
 
     IMP runs once per k (its masks depend on the weights it rewinds to); the trunk,
@@ -319,10 +343,12 @@ def sparse_curve(config: InstabilityConfig, levels: int, rewind_steps, subnetwor
     ``rewind_label`` keeps the step strings).
     """
     configs, iterations = _rewind_configs(config, rewind_steps)
-    parts = [sparse_instability(c, levels, subnetworks, device, progress, **speed) for c in configs]
+    parts = [sparse_instability(c, levels, subnetworks, device, progress, density=density, **speed)
+             for c in configs]
     ds = _stacked(parts, "rewind_step", {"rewind_step": iterations,
                                           "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
-                  "sparse_curve", {"levels": levels, "rewind_steps": [str(k) for k in rewind_steps]})
+                  "sparse_curve", {**({"levels": levels} if density is None else {"density": density}),
+                                   "rewind_steps": [str(k) for k in rewind_steps]})
     return ds.sortby("rewind_step")
 
 
@@ -396,7 +422,8 @@ def stability_and_matching(ds: xr.Dataset, margin: float | None = None) -> pd.Da
             rows.append({"level": int(level), "density (%)": 100 * float(part.density.sel(subnetwork=name).mean()),
                          "subnetwork": str(name), "stable from k": _median_step(stable),
                          "matching from k": _median_step(matching)})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table.astype({"stable from k": "Int64", "matching from k": "Int64"})
 
 
 def _median_step(steps: list):
@@ -604,13 +631,14 @@ def curve_configs(preset: str, model: str | None = None, variant: str = "standar
     return out
 
 
-def computed_or_archived(compute, path, config: InstabilityConfig, rewind_steps):
+def computed_or_archived(compute, path, config: InstabilityConfig, rewind_steps, command: str | None = None):
     """(result, note): ``compute()``, saved at ``path``; if the data set is not on this machine,
-    the result archived at ``path`` (note says so), or None with the command that computes it."""
+    the result archived at ``path`` (note says so), or None with ``command`` (default: the
+    ``lmc run instability`` one) that computes it."""
     try:
         ds = compute()
     except DataError as error:
-        command = cli_command(config, rewind_steps)
+        command = command or cli_command(config, rewind_steps)
         if Path(path).exists():
             ds = results.load(path)
             return ds, (f"{config.model}: rendered from the archived {path} (computed on "
@@ -618,3 +646,47 @@ def computed_or_archived(compute, path, config: InstabilityConfig, rewind_steps)
         return None, f"not computed yet: {config.model}: {error} — then run: {command}"
     results.save(ds, path)
     return ds, ""
+
+
+def sparse_plan(preset: str, model: str | None = None, variant: str = "standard", density: float | None = None,
+                rewind_steps=None, init_seeds=None, pairs: int | None = None, n_alpha: int | None = None,
+                levels=None) -> dict:
+    """For chapters 05-06: per network, its validated config, IMP rounds (from ``density``, default
+    Table 1's), rewind steps and density grid (``levels``); None takes the preset's sizes."""
+    size = presets.get(preset)
+    out = {}
+    for m in ([model] if model else list(size.models)):
+        setting = paper.setting(m, variant)
+        rounds = imp.levels_for(setting.pruning_density / 100 if density is None else density)
+        sizes = size.sparse(m, rounds)
+        config = instability_config(model=m, variant=variant, preset=preset, pairs=pairs,
+                                    init_seeds=sizes["init_seeds"] if init_seeds is None else init_seeds,
+                                    n_alpha=sizes["n_alpha"] if n_alpha is None else n_alpha)
+        grid = list(sizes["rewind_steps"] if rewind_steps is None else rewind_steps)
+        out[m] = {"config": config, "levels": rounds, "rewind_steps": grid,
+                  "grid_levels": list(sizes["grid_levels"] if levels is None else levels)}
+    return out
+
+
+def sparse_command(config: InstabilityConfig, rewind_steps, levels) -> str:
+    """The ``lmc run sparse`` command that computes a chapter 05-06 result."""
+    levels = " ".join(str(n) for n in (levels if isinstance(levels, (list, tuple)) else [levels]))
+    return (f"lmc run sparse --model {config.model} --variant {config.variant} --preset {config.preset} "
+            f"--levels {levels} --rewind {' '.join(str(k) for k in rewind_steps)}")
+
+
+def rewind_table(ds: xr.Dataset) -> pd.DataFrame:
+    """Figures 6-7 as numbers: per rewind step and subnetwork, test instability and accuracy
+    (mean ± std), whether stable (< 2 pp) and matching (1-std rule against the full network)."""
+    full_mean, full_std = full_accuracy(ds)
+    accuracy = test_accuracy(ds)
+    instability = ds.instability.sel(split="test")
+    rows = []
+    for k in ds.rewind_step.values:
+        for name in ds.subnetwork.values:
+            acc, inst = accuracy.sel(rewind_step=k, subnetwork=name), instability.sel(rewind_step=k, subnetwork=name)
+            rows.append({"k": int(k), "subnetwork": str(name), "test instability (pp)": results.mean_std(inst),
+                         "stable": bool(float(inst.mean()) < interpolate.STABLE_BELOW),
+                         "test accuracy (%)": results.mean_std(acc),
+                         "matching": imp.matching(float(acc.mean()), full_mean, full_std)})
+    return pd.DataFrame(rows)

@@ -85,6 +85,23 @@ def masks(trunk: store.Run, rewind_step: int, levels: int, fraction: float = FRA
     return out
 
 
+def one_shot(trunk: store.Run, density: float, device="cpu", progress: bool = True) -> str:
+    """One-shot magnitude pruning (the paper's ImageNet networks): the trunk trained to T,
+    pruned straight to ``density`` of its prunable weights by global magnitude."""
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density < 1:
+        raise ConfigError(f"a one-shot density must be in (0, 1), got {density!r}")
+    hp = train.hparams_of(trunk)
+    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+
+    def compute():
+        trained = train.state_at(trunk, total, device, progress)["model"]
+        names = models.pruned_layer_names(models.build(hp.model))
+        return prune.prune_to_density(trained, prune.ones(trained, names), float(density))
+
+    return prune.stored({"method": "one_shot", "pruned": trunk.hash, "step": total, "density": float(density)},
+                        compute)
+
+
 def random_prune(mask: str, seed: int, layerwise: bool = False) -> str:
     """A random mask with the density of the stored ``mask`` (per layer with ``layerwise``),
     drawn from the ``prune`` stream of ``seed``."""

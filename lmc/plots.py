@@ -56,7 +56,7 @@ def instability_vs_rewind(ds: xr.Dataset, title: str = "", paper_step: int | Non
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.8))
     frame = ds.instability.to_dataframe().reset_index()
-    palette = PALETTE if hue == "split" else None
+    palette = {"split": PALETTE, "subnetwork": SUBNETWORK_PALETTE}.get(hue)
     sns.lineplot(frame, x="rewind_step", y="instability", hue=hue, palette=palette, errorbar="sd",
                  marker="o", ax=ax)
     ax.axhline(2.0, color="grey", linestyle="--", linewidth=1, label="stable below 2 pp")
@@ -101,3 +101,80 @@ def interpolation_by_subnetwork(ds: xr.Dataset, split: str = "test", title: str 
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
+
+
+def error_vs_rewind(ds: xr.Dataset, full: tuple[float, float], title: str = "",
+                    ax: plt.Axes | None = None) -> plt.Figure:
+    """The paper's Figure 7 panel: test error (%) of the trained sparse copies against the
+    rewind step k, ±1 std, with the full network's error ± 1 std (``full``: mean, std of its
+    accuracy) as the grey band; a subnetwork is matching where its line is inside or below it."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    ends = xr.concat([ds.error.isel(alpha=0), ds.error.isel(alpha=-1)], dim="copy").sel(split="test")
+    frame = ends.drop_sel(subnetwork="dense").rename("error").to_dataframe().reset_index()
+    sns.lineplot(frame, x="rewind_step", y="error", hue="subnetwork", palette=SUBNETWORK_PALETTE,
+                 errorbar="sd", marker="o", ax=ax)
+    mean, std = 100 - full[0], full[1]
+    ax.axhspan(mean - std, mean + std, color=SUBNETWORK_PALETTE["dense"], alpha=0.15)
+    ax.axhline(mean, color=SUBNETWORK_PALETTE["dense"], linewidth=1.2, label="full network ± 1 std")
+    _rewind_axis(ax, sorted(int(k) for k in ds.rewind_step.values))
+    ax.set(xlabel="rewind step k (iterations)", ylabel="test error (%)", title=title)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def stability_matching_by_density(table, rewind_steps, title: str = "") -> plt.Figure:
+    """The paper's Figure 8: for each density, the rewind step from which IMP and randomly
+    pruned subnetworks are stable (solid) and matching (dashed); points at the top were never
+    stable or matching in the grid. ``table``: ``experiments.stability_and_matching``."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    steps = sorted(int(k) for k in rewind_steps)
+    never = steps[-1] * 2 if steps[-1] else 1
+    for name, part in table.groupby("subnetwork"):
+        part = part.sort_values("density (%)", ascending=False)
+        for column, style in (("stable from k", "-"), ("matching from k", "--")):
+            y = part[column].astype(float).fillna(never)
+            ax.plot(part["density (%)"], y, style, marker="o", color=SUBNETWORK_PALETTE[name],
+                    label=f"{name}: {column.replace(' from k', '')}")
+    ax.set_xscale("log")
+    densities = sorted(set(table["density (%)"].round(1)), reverse=True)
+    ax.set_xticks(densities)
+    ax.set_xticklabels([f"{d:g}" for d in densities])
+    ax.invert_xaxis()
+    ax.set_yscale("symlog", linthresh=max(1, min([s for s in steps if s > 0], default=1)))
+    ax.set_yticks([*steps, never])
+    ax.set_yticklabels([*(str(s) for s in steps), "never"])
+    ax.minorticks_off()
+    ax.set(xlabel="weights remaining (%)", ylabel="rewind step k (iterations)", title=title)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def by_density(ds: xr.Dataset, what: str = "instability", title: str = "") -> plt.Figure:
+    """Appendix E: test instability (pp) or test error (%) of each subnetwork against the rewind
+    step k, one panel per density of a ``sparsity_grid`` result."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if what == "instability":
+        values, label = ds.instability.sel(split="test"), "test instability (pp)"
+    else:
+        ends = xr.concat([ds.error.isel(alpha=0), ds.error.isel(alpha=-1)], dim="copy")
+        values, label = ends.sel(split="test").rename("error"), "test error (%)"
+    frame = values.rename("value").to_dataframe().reset_index()
+    remaining = {int(n): f"{100 * float(d):.1f}%" for n, d in zip(ds.level.values, ds.nominal_density.values)}
+    frame["weights remaining"] = frame["level"].map(remaining)
+    grid = sns.relplot(frame, x="rewind_step", y="value", hue="subnetwork", palette=SUBNETWORK_PALETTE,
+                       col="weights remaining", col_wrap=min(4, ds.sizes["level"]), kind="line",
+                       errorbar="sd", marker="o", height=2.6, aspect=1.1)
+    for ax in grid.axes.flat:
+        _rewind_axis(ax, sorted(int(k) for k in ds.rewind_step.values))
+        if what == "instability":
+            ax.axhline(2.0, color="grey", linestyle="--", linewidth=1)
+    grid.set_titles("{col_name} of weights")
+    grid.set_axis_labels("rewind step k", label)
+    if title:
+        grid.figure.suptitle(title, y=1.02)
+    return grid.figure

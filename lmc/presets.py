@@ -26,6 +26,7 @@ class Preset:
     models: tuple[str, ...] = ("lenet_300_100", "fmnist_resnet_20_4")  # networks chapters 02-03 show
     curves: dict = field(default_factory=dict)       # model -> sizes of its rewind curves (see curve)
     eval_train_subsets: dict = field(default_factory=dict)  # model -> measure train error on first N
+    sparse_curves: dict = field(default_factory=dict)  # model -> sizes of the IMP chapters 05-06 (see sparse)
 
     def curve(self, model: str) -> dict:
         """Sizes of the rewind curves of chapters 02-03 for ``model``: ``rewind_steps``,
@@ -34,6 +35,16 @@ class Preset:
                  "n_init": self.n_init, "n_alpha": self.n_alpha, **self.curves.get(model, {})}
         return {"rewind_steps": list(sizes["rewind_steps"]), "init_seeds": list(range(sizes["n_init"])),
                 "n_alpha": sizes["n_alpha"]}
+
+    def sparse(self, model: str, levels: int) -> dict:
+        """Sizes of the IMP chapters 05-06 for ``model`` pruned to ``levels`` rounds: the rewind
+        steps of Figures 6-7 and the IMP levels of Figure 8's density grid (default: the curve's
+        k grid and every level from 1 to ``levels`` + 4, past the Table 1 density into range III)."""
+        sizes = {**self.curve(model), "grid_levels": tuple(range(1, levels + 5)),
+                 **self.sparse_curves.get(model, {})}
+        if "n_init" in sizes:
+            sizes["init_seeds"] = list(range(sizes.pop("n_init")))
+        return {**sizes, "rewind_steps": list(sizes["rewind_steps"]), "grid_levels": list(sizes["grid_levels"])}
 
     def eval_train_subset(self, model: str) -> int | None:
         """How many training examples the train error is measured on (None: all used in training)."""
@@ -52,7 +63,8 @@ PRESETS = {
     "smoke": Preset("smoke", "300it", 3000, 1000, n_init=1, n_pairs=1, n_alpha=5,
                     models=("lenet_300_100",),
                     curves={"lenet_300_100": {"rewind_steps": ("0", "100")},
-                            "fmnist_resnet_20_4": {"rewind_steps": ("0", "100")}}),
+                            "fmnist_resnet_20_4": {"rewind_steps": ("0", "100")}},
+                    sparse_curves={"lenet_300_100": {"grid_levels": (5, 15)}}),
     # quick: chapter 01 at 3 seeds; the rewind curves at one seed, and the conv stand-in
     # (about 11 steps/s and 2,500 evaluated images/s on 2 CPU cores) on 11 α and a
     # 10,000-example train-error subset, so that the whole book fits in under an hour.
@@ -60,7 +72,10 @@ PRESETS = {
                     curves={"lenet_300_100": {"rewind_steps": ("0", "100", "500", "2000"), "n_init": 1},
                             "fmnist_resnet_20_4": {"rewind_steps": ("0", "100", "300"), "n_init": 1,
                                                    "n_alpha": 11}},
-                    eval_train_subsets={"fmnist_resnet_20_4": 10_000}),
+                    eval_train_subsets={"fmnist_resnet_20_4": 10_000},
+                    # IMP chapters: every k is 15 LeNet trainings (about 20 min here) before its copies
+                    sparse_curves={"lenet_300_100": {"rewind_steps": ("0", "500"), "grid_levels": (3, 7, 11, 15)},
+                                   "fmnist_resnet_20_4": {"rewind_steps": ("0", "100"), "grid_levels": (2, 4, 6)}}),
     "paper": Preset("paper", None, None, None, n_init=3, n_pairs=3, n_alpha=30,
                     models=("lenet_300_100", "cifar_resnet_20", "cifar_vgg_16",
                             "imagenet_resnet_50", "imagenet_inception_v3")),

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import xarray as xr
 
@@ -85,3 +86,19 @@ def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
     assert ds.error.dims == ("subnetwork", "init_seed", "pair", "split", "alpha")
     assert abs(float(ds.density.sel(subnetwork="imp").mean()) - 0.8 ** 15) < 1e-3  # Table 1's 3.5%
     assert json.loads(ds.attrs["config"])["levels"] == 15
+
+
+@pytest.mark.slow
+def test_chapters_05_and_06_smoke_share_imp_levels_and_write_their_grids(mnist, tmp_path):
+    assert len(_smoke("05", tmp_path)) == 3  # Figures 6 and 7, Appendix G
+    assert len(_smoke("06", tmp_path)) == 3  # Figure 8, Appendix E (instability, error)
+    curve = xr.open_dataset(tmp_path / "results" / "smoke" / "05_rewinding" / "lenet_300_100_standard.nc",
+                            engine="h5netcdf")
+    assert curve.instability.dims == ("rewind_step", "subnetwork", "init_seed", "pair", "split")
+    assert curve.rewind_step.values.tolist() == [0, 100]
+    grid = xr.open_dataset(tmp_path / "results" / "smoke" / "06_sparsity_ranges" / "lenet_300_100_standard.nc",
+                           engine="h5netcdf")
+    assert grid.level.values.tolist() == [5, 15] and list(grid.subnetwork.values) == ["dense", "imp", "random_prune"]
+    # level 15 of chapter 06 is chapter 05's subnetwork: the same cached runs, the same paths
+    assert np.array_equal(grid.error.sel(level=15).values, curve.error.sel(subnetwork=list(grid.subnetwork.values)).values)
+    assert json.loads(grid.attrs["config"])["experiment"] == "sparsity_grid"

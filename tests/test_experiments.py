@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -79,3 +80,49 @@ def test_matching_rules():
 
     assert imp.matching(98.2, 98.3, 0.1) and not imp.matching(98.1, 98.3, 0.1)
     assert imp.matching(98.15, 98.3, 0.0, margin=0.2) and not imp.matching(98.0, 98.3, 5.0, margin=0.2)
+
+
+def _grid(errors: dict, mid: dict) -> xr.Dataset:
+    """A sparsity_grid-shaped result: endpoint test error errors[level, k, subnetwork] and the error
+    at α = 0.5 raised by mid[level, k, subnetwork] (the instability)."""
+    levels, ks, subs = [1, 2, 3], [0, 100], ["dense", "imp", "random_prune"]
+    error = np.zeros((3, 2, 3, 1, 1, 2, 3))
+    for (li, level) in enumerate(levels):
+        for (ki, k) in enumerate(ks):
+            for (si, sub) in enumerate(subs):
+                e = errors.get((level, k, sub), 10.0)
+                error[li, ki, si, 0, 0, :, :] = e
+                error[li, ki, si, 0, 0, :, 1] = e + mid.get((level, k, sub), 0.0)
+    ds = xr.Dataset({"error": (("level", "rewind_step", "subnetwork", "init_seed", "pair", "split", "alpha"), error)},
+                    coords={"level": levels, "rewind_step": ks, "subnetwork": subs, "init_seed": [0], "pair": [0],
+                            "split": ["train", "test"], "alpha": [0.0, 0.5, 1.0],
+                            "nominal_density": ("level", [0.8, 0.64, 0.512])})
+    ds["instability"] = ds.error.max("alpha") - (ds.error.isel(alpha=0) + ds.error.isel(alpha=-1)) / 2
+    ds["density"] = xr.DataArray(np.broadcast_to(np.array([0.8, 0.64, 0.512])[:, None], (3, 3)),
+                                 dims=("level", "subnetwork"), coords={"level": levels, "subnetwork": subs})
+    return ds
+
+
+def test_figure_8_steps_and_the_three_ranges_on_a_known_grid():
+    errors = {(1, 0, "random_prune"): 10.1, (1, 100, "random_prune"): 10.1,    # level 1: all match
+              (2, 0, "imp"): 12.0, (2, 0, "random_prune"): 13.0, (2, 100, "random_prune"): 13.0,  # 2: IMP from 100
+              (3, 0, "imp"): 15.0, (3, 100, "imp"): 15.0, (3, 0, "random_prune"): 16.0,
+              (3, 100, "random_prune"): 16.0}                                  # level 3: nothing matches
+    mid = {(2, 0, "imp"): 5.0, (3, 0, "imp"): 5.0, (3, 100, "imp"): 5.0}   # unstable points
+    table = experiments.stability_and_matching(_grid(errors, mid), margin=0.2).set_index(["level", "subnetwork"])
+    assert table.loc[(1, "imp"), "stable from k"] == 0 and table.loc[(1, "random_prune"), "matching from k"] == 0
+    assert table.loc[(2, "imp"), "stable from k"] == 100 and table.loc[(2, "imp"), "matching from k"] == 100
+    assert table.loc[(2, "random_prune"), "matching from k"] is pd.NA
+    assert table.loc[(3, "imp"), "stable from k"] is pd.NA and table.loc[(3, "imp"), "matching from k"] is pd.NA
+    ranges = experiments.sparsity_ranges(table.reset_index())
+    assert ranges["range"].tolist() == ["I", "II", "III"]
+    assert ranges["density (%)"].tolist() == pytest.approx([80.0, 64.0, 51.2])
+    # the 1-std rule with one copy per point: no spread, so only an equal or better accuracy matches
+    strict = experiments.stability_and_matching(_grid(errors, mid)).set_index(["level", "subnetwork"])
+    assert strict.loc[(1, "random_prune"), "matching from k"] is pd.NA
+
+
+def test_first_step_needs_the_flag_to_stay_true():
+    flags = xr.DataArray([True, False, True, True], coords={"rewind_step": [0, 10, 100, 1000]})
+    assert experiments.first_step(flags) == 100
+    assert experiments.first_step(~flags.isel(rewind_step=[2, 3])) is None

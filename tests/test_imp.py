@@ -69,3 +69,33 @@ def test_rewinding_restores_survivors_at_k_and_the_baselines(trunk):
         for other in (init, at_k):  # uncorrelated with the original draw and with W_k
             pair = torch.stack([reinit[n][keep], other[n][keep]])
             assert abs(float(torch.corrcoef(pair)[0, 1])) < 0.05
+
+
+def test_one_shot_prunes_the_trained_trunk_straight_to_the_density(trunk):
+    hashes = {d: imp.one_shot(trunk, d, progress=False) for d in (0.3, 0.05)}
+    for target, h in hashes.items():
+        mask = prune.load(h)
+        total = sum(m.numel() for m in mask.values())
+        assert sum(int(m.sum()) for m in mask.values()) == round(target * total)  # exactly, no rounds
+    trained = train.state_at(trunk, 30, progress=False)["model"]
+    kept, dropped = [], []
+    for n, keep in prune.load(hashes[0.3]).items():
+        kept.append(trained[n][keep].abs().min())
+        dropped.append(trained[n][~keep].abs().max())
+    assert min(kept) >= max(dropped)  # global magnitude: every survivor at least as large as any pruned
+    assert imp.one_shot(trunk, 0.3, progress=False) == hashes[0.3]  # stored, found again
+    with pytest.raises(ConfigError, match=r"one-shot density must be in \(0, 1\)"):
+        imp.one_shot(trunk, 1.0)
+
+
+def test_the_pruning_style_follows_table_1():
+    from lmc import experiments
+
+    lenet = experiments.instability_config(preset="smoke")
+    assert experiments.pruning(lenet, density=0.035) == (15, None)  # iterative: 15 rounds of 20%
+    assert experiments.pruning(lenet, levels=3) == (3, None)
+    resnet50 = experiments.instability_config(model="imagenet_resnet_50", preset="paper")
+    assert experiments.pruning(resnet50, density=0.3) == (None, 0.3)  # one-shot, exactly 30%
+    for bad in ({}, {"levels": 2, "density": 0.5}, {"levels": 0}, {"density": 1.0}):
+        with pytest.raises(ConfigError, match="levels|density"):
+            experiments.pruning(lenet, **bad)
