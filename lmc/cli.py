@@ -62,9 +62,10 @@ def _run_sparse(args) -> None:
         model=args.model, variant=args.variant, rewind_step=args.rewind[0], preset=args.preset,
         init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas)
     if args.levels is None and args.density is None:
-        raise ConfigError("give --levels (IMP rounds of 20%) or --density (fraction of weights kept)")
+        raise ConfigError("no pruning level given; add --levels N (IMP rounds of 20%) or --density D "
+                          "(fraction of weights kept)")
     if args.levels is not None and args.density is not None:
-        raise ConfigError("give --levels or --density, not both")
+        raise ConfigError("--levels and --density both given; keep one of them")
     levels = args.levels or [experiments.pruning(config, density=args.density)[0] or 0]
     speed = {"populate": args.population,
              "accel": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}}

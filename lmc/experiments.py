@@ -218,16 +218,18 @@ def pruning(config: InstabilityConfig, levels: int | None = None, density: float
     ``density`` reached the way Table 1 prunes this network (iteratively: the nearest number
     of rounds, ``imp.levels_for``; one-shot, for the ImageNet networks: exactly)."""
     if (levels is None) == (density is None):
-        raise ConfigError("give either levels (IMP rounds) or density (fraction of weights kept), not both")
+        raise ConfigError("a sparse experiment needs exactly one of levels (IMP rounds) and density "
+                          "(fraction of weights kept); pass one of them")
     if density is not None:
         if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density < 1:
-            raise ConfigError(f"density must be a fraction of the weights in (0, 1), got {density!r}")
+            raise ConfigError(f"density must be a fraction of the weights in (0, 1), got {density!r}; "
+                              f"e.g. 0.035 for 3.5%")
         if paper.setting(config.model, config.variant).pruning_style == "one-shot":
             return None, float(density)
         return imp.levels_for(density), None
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
-        raise ConfigError(f"levels must be an integer ≥ 1 for a sparse subnetwork (level 0 is the dense "
-                          f"network), got {levels!r}")
+        raise ConfigError(f"levels must be an integer ≥ 1 for a sparse subnetwork, got {levels!r}; "
+                          f"level 0 is the dense network (15 rounds give 3.5%)")
     return levels, None
 
 
@@ -285,12 +287,12 @@ def sparse_instability(config: InstabilityConfig, levels: int | None = None, sub
     Returns ``error``, ``loss`` and ``instability`` over (``subnetwork``, ``init_seed``,
     ``pair``, ``split``[, ``alpha``]) and the masks' ``density``.
     """
+    levels, one_shot = pruning(config, levels, density)
     device, speed, populate, precision = _speed(device, populate, accel)
     hp, preset = config.hparams, presets.get(config.preset)
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     _evaluation_data(hp, preset, device)
-    levels, one_shot = pruning(config, levels, density)
     pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, layerwise,
                                   one_shot)
     paths, how = _paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
@@ -361,7 +363,8 @@ def sparsity_grid(config: InstabilityConfig, levels, rewind_steps, subnetworks=(
     rewind steps later reuses everything already computed.
     """
     if isinstance(levels, (str, int)) or not len(levels) or len(set(levels)) != len(levels):
-        raise ConfigError(f"levels must be a non-empty list of distinct IMP rounds, got {levels!r}")
+        raise ConfigError(f"levels must be a non-empty list of distinct IMP rounds, got {levels!r}; "
+                          f"e.g. [3, 7, 11, 15]")
     levels = sorted(levels)
     parts = [sparse_curve(config, level, rewind_steps, subnetworks, device, progress, **speed)
              for level in levels]

@@ -22,6 +22,7 @@ from lmc.errors import CacheError, ConfigError, LMCError
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 SMOKE = ["run", "instability", "--preset", "smoke", "--quiet"]
+SPARSE = ["run", "sparse", "--preset", "smoke", "--quiet"]
 
 
 def snapshot(root: Path) -> dict:
@@ -180,6 +181,17 @@ OTHER_COMMANDS = [
     pytest.param(["frobnicate"], "invalid choice: 'frobnicate'", id="unknown-command"),
     pytest.param(["run"], "the following arguments are required: experiment", id="no-experiment"),
     pytest.param(["run", "imp"], "invalid choice: 'imp'", id="unknown-experiment"),
+    pytest.param(SPARSE, "no pruning level given; add --levels N", id="sparse-no-pruning"),
+    pytest.param(SPARSE + ["--levels", "3", "--density", "0.5"], "--levels and --density both given; keep one",
+                 id="sparse-levels-and-density"),
+    pytest.param(SPARSE + ["--levels", "0"], "levels must be an integer ≥ 1", id="sparse-level-0"),
+    pytest.param(SPARSE + ["--density", "1.5"], r"density must be a fraction of the weights in \(0, 1\)",
+                 id="sparse-density"),
+    pytest.param(SPARSE + ["--levels", "3", "3"], "levels must be a non-empty list of distinct IMP rounds",
+                 id="sparse-repeated-level"),
+    pytest.param(SPARSE + ["--levels", "two"], "invalid int value: 'two'", id="sparse-levels-type"),
+    pytest.param(SPARSE + ["--levels", "2", "--rewind", "0", "0it"], "name the same step twice",
+                 id="sparse-repeated-rewind"),
     pytest.param(["data", "verify"], "needs a data set name; one of: mnist", id="data-no-name"),
     pytest.param(["data", "verify", "mnist2"], "unknown data set 'mnist2'; valid data sets: mnist",
                  id="unknown-data-set"),
