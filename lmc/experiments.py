@@ -213,6 +213,28 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 SUBNETWORKS = ("dense", "imp", "random_prune", "random_reinit")  # Table 2's columns
 
 
+def _trunks(config: InstabilityConfig, precision: str) -> dict:
+    """Each initialization's trunk: the run trained from init seed i on its data order."""
+    hp = config.hparams
+    return {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
+            for i in config.init_seeds}
+
+
+def _imp_in_lockstep(configs: list[InstabilityConfig], levels: int, device: str, progress: bool,
+                     populate: bool | None = None, accel: dict | None = None) -> None:
+    """IMP to ``levels`` for every initialization and rewind step of ``configs`` at once, so that
+    each level's runs can train as one population (on a GPU by default); the per-k analyses
+    then find their masks in the cache."""
+    device, speed, populate, precision = _speed(device, populate, accel)
+    hp = configs[0].hparams
+    size = train.train_size(hp)
+    trunks = _trunks(configs[0], precision)
+    train.train_runs(list(trunks.values()), train.to_steps(hp.training_steps, hp, size), device, progress,
+                     populate, accel=speed)
+    imp.masks_for([(trunk, train.to_steps(c.rewind_step, hp, size)) for c in configs for trunk in trunks.values()],
+                  levels, device=device, progress=progress, populate=populate, accel=speed)
+
+
 def pruning(config: InstabilityConfig, levels: int | None = None, density: float | None = None):
     """(IMP rounds, one-shot density) for a sparse experiment: ``levels`` rounds of 20%, or
     ``density`` reached the way Table 1 prunes this network (iteratively: the nearest number
@@ -254,13 +276,14 @@ def sparse_pairs(config: InstabilityConfig, levels: int | None = None, subnetwor
     hp = config.hparams
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
-    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
-              for i in config.init_seeds}
+    trunks = _trunks(config, precision)
     train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
+    if not one_shot:  # every initialization's IMP sweep in lockstep (populations where ``populate``)
+        swept = imp.masks_for([(trunk, k) for trunk in trunks.values()], levels, device=device,
+                              progress=progress, populate=populate, accel=speed)
     pairs, density = {}, {}
-    for i, trunk in trunks.items():
-        imp_mask = (imp.one_shot(trunk, one_shot, device, progress) if one_shot else
-                    imp.masks(trunk, k, levels, device=device, progress=progress)[-1])
+    for n, (i, trunk) in enumerate(trunks.items()):
+        imp_mask = imp.one_shot(trunk, one_shot, device, progress) if one_shot else swept[n][-1]
         masks = {"dense": None, "imp": imp_mask, "random_reinit": imp_mask,
                  "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise)}
         for name in subnetworks:
@@ -345,7 +368,10 @@ def sparse_curve(config: InstabilityConfig, levels: int | None, rewind_steps, su
     ``rewind_label`` keeps the step strings).
     """
     configs, iterations = _rewind_configs(config, rewind_steps)
-    parts = [sparse_instability(c, levels, subnetworks, device, progress, density=density, **speed)
+    levels, one_shot = pruning(config, levels, density)
+    if not one_shot:
+        _imp_in_lockstep(configs, levels, device, progress, **speed)
+    parts = [sparse_instability(c, levels, subnetworks, device, progress, density=one_shot, **speed)
              for c in configs]
     ds = _stacked(parts, "rewind_step", {"rewind_step": iterations,
                                           "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
@@ -366,6 +392,8 @@ def sparsity_grid(config: InstabilityConfig, levels, rewind_steps, subnetworks=(
         raise ConfigError(f"levels must be a non-empty list of distinct IMP rounds, got {levels!r}; "
                           f"e.g. [3, 7, 11, 15]")
     levels = sorted(levels)
+    if pruning(config, levels[0])[0] and pruning(config, levels[-1])[0]:  # every level valid
+        _imp_in_lockstep(_rewind_configs(config, rewind_steps)[0], levels[-1], device, progress, **speed)
     parts = [sparse_curve(config, level, rewind_steps, subnetworks, device, progress, **speed)
              for level in levels]
     measured = xr.concat([p.density for p in parts], dim="level")

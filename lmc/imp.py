@@ -64,24 +64,38 @@ def masks(trunk: store.Run, rewind_step: int, levels: int, fraction: float = FRA
     Level L's mask prunes level L − 1's run (``sparse_run``) at T; each level's run and
     mask are cached, so asking for more levels later continues from the last one.
     """
+    return masks_for([(trunk, rewind_step)], levels, fraction, device, progress)[0]
+
+
+def masks_for(sweeps: list[tuple[store.Run, int]], levels: int, fraction: float = FRACTION, device="cpu",
+              progress: bool = True, populate: bool | None = False, accel=None) -> list[list[str | None]]:
+    """``masks`` for several IMP sweeps (trunk, rewind step) in lockstep: each level's runs of
+    every sweep train together (``train.train_runs``: a population where ``populate``, e.g. the
+    3 initializations × the rewind steps of a paper-scale Figure 6 on a GPU), then each is pruned.
+    The runs and masks are the ones ``masks`` would make, found in the cache by either."""
     if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
         raise ConfigError(f"levels must be a non-negative integer, got {levels!r}")
-    hp = train.hparams_of(trunk)
-    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
-    names = models.pruned_layer_names(models.build(hp.model))
-    out: list[str | None] = [None]
-    run = trunk
+    out: list[list[str | None]] = [[None] for _ in sweeps]
+    runs = [trunk for trunk, _ in sweeps]
     for _ in range(levels):
-        previous = out[-1]
+        totals = [train.to_steps(train.hparams_of(r).training_steps, train.hparams_of(r),
+                                 train.train_size(train.hparams_of(r))) for r in runs]
+        configs = [{"method": "imp", "pruned": run.hash, "step": total, "previous": masks[-1], "fraction": fraction}
+                   for run, total, masks in zip(runs, totals, out)]
+        missing = [i for i, config in enumerate(configs) if not prune.is_stored(config)]
+        for total in sorted({totals[i] for i in missing}):  # only runs whose masks are missing train
+            train.train_runs([runs[i] for i in missing if totals[i] == total], total, device, progress, populate,
+                             accel=accel)
+        for i, (run, total, config) in enumerate(zip(runs, totals, configs)):
 
-        def compute(run=run, previous=previous):
-            trained = train.state_at(run, total, device, progress)["model"]
-            current = prune.load(previous, device) if previous else prune.ones(trained, names)
-            return prune.magnitude_prune(trained, current, fraction)
+            def compute(run=run, previous=config["previous"], total=total):
+                trained = train.state_at(run, total, device, progress)["model"]
+                names = models.pruned_layer_names(models.build(train.hparams_of(run).model))
+                current = prune.load(previous, device) if previous else prune.ones(trained, names)
+                return prune.magnitude_prune(trained, current, fraction)
 
-        out.append(prune.stored({"method": "imp", "pruned": run.hash, "step": total,
-                                 "previous": previous, "fraction": fraction}, compute))
-        run = sparse_run(trunk, rewind_step, out[-1])
+            out[i].append(prune.stored(config, compute))
+        runs = [sparse_run(trunk, k, masks[-1]) for (trunk, k), masks in zip(sweeps, out)]
     return out
 
 

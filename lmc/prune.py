@@ -113,6 +113,11 @@ def stored(config: dict, compute: Callable[[], Mask]) -> str:
     return run.hash
 
 
+def is_stored(config: dict) -> bool:
+    """Whether the mask described by ``config`` (as for ``stored``) is already stored and readable."""
+    return store.load_mask(store.open_run({"kind": "mask", **config})) is not None
+
+
 def load(mask_hash: str, device="cpu") -> Mask:
     """The stored mask with identity ``mask_hash``."""
     mask = store.load_mask(store.get(mask_hash), device)

@@ -99,3 +99,17 @@ def test_the_pruning_style_follows_table_1():
     for bad in ({}, {"levels": 2, "density": 0.5}, {"levels": 0}, {"density": 1.0}):
         with pytest.raises(ConfigError, match="levels|density"):
             experiments.pruning(lenet, **bad)
+
+
+def test_imp_sweeps_in_lockstep_train_each_level_as_one_population(trunk, monkeypatch):
+    other = store.open_run(train.run_config(train.hparams_of(trunk), 1, init_seed=1))
+    populations = []
+    real = train._train_together
+    monkeypatch.setattr(train, "_train_together",
+                        lambda runs, *a, **k: populations.append(len(runs)) or real(runs, *a, **k))
+    swept = imp.masks_for([(trunk, 5), (other, 5)], levels=2, populate=True, progress=False)
+    assert populations == [2, 2]  # the two trunks, then the two level-1 subnetworks
+    for masks in swept:
+        assert masks[0] is None and abs(prune.density(prune.load(masks[2])) - 0.64) < 1e-3
+    assert swept[0][1:] == imp.masks(trunk, 5, levels=2, progress=False)[1:]  # the same cached masks
+    assert populations == [2, 2]  # found, not trained again
