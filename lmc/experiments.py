@@ -685,15 +685,18 @@ def sparse_plan(preset: str, model: str | None = None, variant: str = "standard"
     """For chapters 05-06: per network, its validated config, IMP rounds (from ``density``, default
     Table 1's), rewind steps and density grid (``levels``); None takes the preset's sizes."""
     size = presets.get(preset)
+    if isinstance(rewind_steps, (str, int)) or isinstance(levels, (str, int)):
+        raise ConfigError(f"rewind_steps and levels are lists, e.g. ['0', '500'] and [3, 7, 15]; got "
+                          f"{rewind_steps!r} and {levels!r}")
     out = {}
     for m in ([model] if model else list(size.models)):
         setting = paper.setting(m, variant)
         rounds = imp.levels_for(setting.pruning_density / 100 if density is None else density)
         sizes = size.sparse(m, rounds)
-        config = instability_config(model=m, variant=variant, preset=preset, pairs=pairs,
-                                    init_seeds=sizes["init_seeds"] if init_seeds is None else init_seeds,
-                                    n_alpha=sizes["n_alpha"] if n_alpha is None else n_alpha)
         grid = list(sizes["rewind_steps"] if rewind_steps is None else rewind_steps)
+        config = instability_config(model=m, variant=variant, rewind_step=grid[0] if grid else 0, preset=preset,
+                                    pairs=pairs, init_seeds=sizes["init_seeds"] if init_seeds is None else init_seeds,
+                                    n_alpha=sizes["n_alpha"] if n_alpha is None else n_alpha)
         out[m] = {"config": config, "levels": rounds, "rewind_steps": grid,
                   "grid_levels": list(sizes["grid_levels"] if levels is None else levels)}
     return out

@@ -82,7 +82,8 @@ def test_a_bad_parameter_stops_the_chapter_with_a_clear_message(mnist, tmp_path)
 @pytest.mark.slow
 def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
     assert len(_smoke("04", tmp_path)) == 1  # Figure 5 panel
-    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "04_lottery_tickets_at_init.nc", engine="h5netcdf")
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "04_lottery_tickets_at_init" / "lenet_300_100_standard.nc",
+                         engine="h5netcdf")
     assert ds.error.dims == ("subnetwork", "init_seed", "pair", "split", "alpha")
     assert abs(float(ds.density.sel(subnetwork="imp").mean()) - 0.8 ** 15) < 1e-3  # Table 1's 3.5%
     assert json.loads(ds.attrs["config"])["levels"] == 15

@@ -40,11 +40,13 @@ def cli_command(folder: Path) -> tuple[list[str], Path]:
     return [sys.executable, "-m", "lmc.cli", *CLI, "--out", str(out)], out
 
 
-def _papermill(chapter: str, folder: Path) -> tuple[list[str], Path]:
-    """A chapter executed by papermill with the smoke preset, and the netCDF it writes."""
+def _papermill(chapter: str, folder: Path, result: str | None = None) -> tuple[list[str], Path]:
+    """A chapter executed by papermill with the smoke preset, and the netCDF it writes
+    (``result``: its path under the chapter's folder, for chapters that write one file per network)."""
+    stem = Path(chapter).stem
     return ([sys.executable, "-m", "papermill", chapter, str(folder / Path(chapter).name), "-p", "preset",
              "smoke", "-p", "results_dir", str(folder), "--no-progress-bar"],
-            folder / "smoke" / f"{Path(chapter).stem}.nc")
+            folder / "smoke" / (f"{stem}/{result}" if result else f"{stem}.nc"))
 
 
 def chapter_command(folder: Path) -> tuple[list[str], Path]:
@@ -55,7 +57,7 @@ def chapter_command(folder: Path) -> tuple[list[str], Path]:
 def imp_command(folder: Path) -> tuple[list[str], Path]:
     """The killed command and the netCDF it writes: chapter 04 (smoke), an IMP sweep of 15
     levels then the dense, IMP and random-baseline copies."""
-    return _papermill(IMP_CHAPTER, folder)
+    return _papermill(IMP_CHAPTER, folder, "lenet_300_100_standard.nc")
 
 
 def _env(cache: Path) -> dict:
