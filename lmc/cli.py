@@ -40,8 +40,7 @@ def _run_instability(args) -> None:
         model=args.model, variant=args.variant, rewind_step=args.rewind[0], preset=args.preset,
         init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas,
         reset_schedule=args.reset_schedule)
-    speed = {"populate": args.population,
-             "accel": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}}
+    speed = _speed_args(args)
     ks = "_".join(args.rewind)
     out = _writable_output(
         args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc")
@@ -67,8 +66,7 @@ def _run_sparse(args) -> None:
     if args.levels is not None and args.density is not None:
         raise ConfigError("--levels and --density both given; keep one of them")
     levels = args.levels or [experiments.pruning(config, density=args.density)[0] or 0]
-    speed = {"populate": args.population,
-             "accel": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}}
+    speed = _speed_args(args)
     name = f"sparse_{args.model}_{args.variant}_L{'_'.join(map(str, levels))}_k{'_'.join(args.rewind)}.nc"
     out = _writable_output(args.out or Path("results") / args.preset / name)
     run = {"device": args.device, "progress": not args.quiet, **speed}
@@ -154,6 +152,27 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action=on_off, help="torch.compile single runs")
 
 
+def add_run_options(p: argparse.ArgumentParser, rewind_help: str) -> None:
+    """The options every ``lmc run`` experiment takes: network, sizes, device, speed, output."""
+    p.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
+    p.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
+    p.add_argument("--rewind", default=["0"], nargs="+", help=rewind_help)
+    p.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
+    p.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: preset's)")
+    p.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
+    p.add_argument("--alphas", type=int, help="points on the path (default: preset's; paper 30)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    add_speed_options(p)
+    p.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _speed_args(args) -> dict:
+    """``populate`` and ``accel`` of the experiment functions, from the speed options."""
+    return {"populate": args.population,
+            "accel": {"bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile}}
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``lmc`` command."""
     p = _Parser(prog="lmc", description=__doc__.splitlines()[0])
@@ -163,38 +182,17 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="compute an experiment's results (cached)")
     run_sub = run.add_subparsers(dest="experiment", required=True)
     inst = run_sub.add_parser("instability", help="instability analysis at rewind step k")
-    inst.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
-    inst.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
-    inst.add_argument("--rewind", default=["0"], nargs="+",
-                      help="rewind step k, e.g. 0, 500it, 2ep; several give the curve of Figure 3")
+    add_run_options(inst, "rewind step k, e.g. 0, 500it, 2ep; several give the curve of Figure 3")
     inst.add_argument("--reset-schedule", action="store_true",
                       help="Figure 4: copies train T steps with the schedule restarted at 0")
-    inst.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
-    inst.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: preset's)")
-    inst.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
-    inst.add_argument("--alphas", type=int, help="points on the path (default: preset's; paper 30)")
-    inst.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    add_speed_options(inst)
-    inst.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
-    inst.add_argument("--quiet", action="store_true", help="no progress bars")
     inst.set_defaults(func=_run_instability)
 
     sp = run_sub.add_parser("sparse", help="IMP subnetworks and random baselines: Table 2, Figures 5-8")
-    sp.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
-    sp.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
+    add_run_options(sp, "rewind step k; several give Figures 6-7")
     sp.add_argument("--levels", type=int, nargs="+",
                     help="IMP rounds of 20%% (15: 3.5%% of weights); several give Figure 8's grid")
     sp.add_argument("--density", type=float, help="fraction of weights kept instead of --levels (one-shot "
                     "for the ImageNet networks, as in Table 1)")
-    sp.add_argument("--rewind", default=["0"], nargs="+", help="rewind step k; several give Figures 6-7")
-    sp.add_argument("--preset", default=presets.DEFAULT, help=f"one of {', '.join(presets.PRESETS)}")
-    sp.add_argument("--init-seeds", type=int, nargs="+", help="initialization seeds (default: preset's)")
-    sp.add_argument("--pairs", type=int, help="data-order pairs per initialization (default: preset's)")
-    sp.add_argument("--alphas", type=int, help="points on the path (default: preset's; paper 30)")
-    sp.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    add_speed_options(sp)
-    sp.add_argument("--out", type=Path, help="netCDF file to write (default results/<preset>/...)")
-    sp.add_argument("--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=_run_sparse)
 
     sw = sub.add_parser("sweep", help="submit a chapter's grid of runs as jobs (local or Slurm)")
