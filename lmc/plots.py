@@ -101,3 +101,45 @@ def interpolation_by_subnetwork(ds: xr.Dataset, split: str = "test", title: str 
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
+
+
+def instability_diagram() -> plt.Figure:
+    """The paper's Figure 1 idea, drawn as a schematic (no data): one initialization W₀
+    trained to step k, two copies trained to T on different data orders, and the error
+    along the straight line between them (instability = peak minus mean of the ends)."""
+    import numpy as np
+
+    sns.set_theme(style="white", context="notebook")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.15, 1]})
+    trunk = np.array([[0.0, 0.0], [0.25, 0.22], [0.45, 0.3]])
+    left.plot(*trunk.T, color="#404040", linewidth=2.5)
+    ends = {"copy 1: data order 1": (np.array([0.62, 0.8, 0.98]), np.array([0.5, 0.7, 0.8])),
+            "copy 2: data order 2": (np.array([0.62, 0.8, 1.0]), np.array([0.16, 0.02, -0.05]))}
+    for (label, (x, y)), colour in zip(ends.items(), ("#2c7bb6", "#fdae61")):
+        x, y = np.r_[0.45, x], np.r_[0.3, y]
+        left.plot(x, y, color=colour, linewidth=2.5, label=label)
+    left.plot([0.98, 1.0], [0.8, -0.05], color=PALETTE["test"], linestyle="--", linewidth=1.8,
+              label="linear path W(α)")
+    points = {"$W_0$ (init)": (0.0, 0.0), "$W_k$": (0.45, 0.3), "$W_T^1$": (0.98, 0.8), "$W_T^2$": (1.0, -0.05)}
+    for name, (x, y) in points.items():
+        left.plot(x, y, "o", color="black", markersize=6)
+        left.annotate(name, (x, y), textcoords="offset points", xytext=(-6, 9), ha="right")
+    left.annotate("train to step k", (0.22, 0.2), textcoords="offset points", xytext=(4, -18), fontsize=9)
+    left.set(xlim=(-0.25, 1.3), ylim=(-0.3, 1.05), xticks=[], yticks=[],
+             title="instability analysis at step k (schematic)")
+    left.legend(frameon=False, loc="upper left", fontsize=9)
+    sns.despine(ax=left, left=True, bottom=True)
+
+    alpha = np.linspace(0, 1, 30)
+    unstable = 8 + 70 * np.sin(np.pi * alpha) ** 2
+    stable = 8 + 0.6 * np.sin(np.pi * alpha)
+    right.plot(alpha, unstable, color=PALETTE["test"], marker="o", markersize=3, label="unstable: error rises")
+    right.plot(alpha, stable, color=SUBNETWORK_PALETTE["imp"], marker="o", markersize=3,
+               label="stable: rise < 2 pp")
+    right.annotate("", xy=(0.5, 78), xytext=(0.5, 8), arrowprops={"arrowstyle": "<->", "color": "black"})
+    right.text(0.53, 18, "instability =\nmax − mean(ends)", fontsize=9)
+    right.set(xlabel="interpolation coefficient α", ylabel="test error (%)", xlim=(0, 1), ylim=(0, 92),
+              title="error along the path (schematic)")
+    right.legend(frameon=False, loc="upper right", fontsize=9)
+    fig.tight_layout()
+    return fig
