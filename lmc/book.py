@@ -267,8 +267,9 @@ def toc_documents(root: Path = ROOT) -> set[str]:
 
 
 def write_front_matter(root: Path = ROOT, results_dir: Path | None = None) -> Path:
-    """Write what the introduction includes: the status table (from the results) and the
-    instability-analysis diagram, into ``book/_generated/``; returns that folder."""
+    """Write what the frame pages include into ``book/_generated/``: the status table (from the
+    results) and the instability-analysis diagram for the introduction, and the outline of every
+    chapter (parameters, functions called) for the "Modify a chapter" page; returns that folder."""
     import matplotlib.pyplot as plt
 
     from . import plots, status
@@ -278,6 +279,7 @@ def write_front_matter(root: Path = ROOT, results_dir: Path | None = None) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     table = status.status_markdown(Path(results_dir or root / "results"), chapters(root), toc_documents(root))
     (folder / "status.md").write_text(table)
+    (folder / "chapter_outline.md").write_text(status.outline_markdown(chapters(root)))
     fig = plots.instability_diagram()
     fig.savefig(folder / "instability_diagram.png", dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -203,3 +203,28 @@ def status_markdown(results_dir: Path, chapter_paths: list[Path], linked: set[st
                      f"{mark[row['quick']]} | {mark[row['paper']]} | {row['paper value']} | "
                      f"{row['ours'].replace('|', '/')} |")
     return "\n".join(lines) + "\n"
+
+
+def chapter_outline(notebook: Path) -> dict:
+    """What a chapter declares and calls: its parameters (the ``parameters`` cell), and the
+    ``lmc`` functions its code cells call, figures (``lmc.plots``) apart from the rest."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    code = [("".join(c["source"]), c.get("metadata", {}).get("tags", [])) for c in cells
+            if c["cell_type"] == "code"]
+    parameters = [re.match(r"\s*(\w+)\s*=", line).group(1) for source, tags in code if "parameters" in tags
+                  for line in source.splitlines() if re.match(r"\s*\w+\s*=", line)]
+    called = list(dict.fromkeys(re.findall(r"\b(lmc\.\w+\.\w+)\s*\(", "\n".join(s for s, _ in code))))
+    return {"parameters": parameters, "figures": [c for c in called if c.startswith("lmc.plots.")],
+            "computes": [c for c in called if not c.startswith("lmc.plots.")]}
+
+
+def outline_markdown(chapter_paths: list[Path]) -> str:
+    """For every chapter: the paper items it redraws, its parameters, the functions it calls."""
+    lines = ["| chapter | paper | parameters | computes with | draws with |", "|---|---|---|---|---|"]
+    for path in chapter_paths:
+        outline = chapter_outline(path)
+        names = lambda calls: ", ".join(f"`{c}`" for c in calls) or "—"  # noqa: E731
+        lines.append(f"| `{path.name}` | {', '.join(claims(paper_line(path))) or '—'} | "
+                     f"{names(outline['parameters'])} | {names(outline['computes'])} | "
+                     f"{names(outline['figures'])} |")
+    return "\n".join(lines) + "\n"
