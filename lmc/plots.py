@@ -1,7 +1,10 @@
 """Figures, one helper per figure kind, drawn from result Datasets with seaborn.
 
-Shared conventions: train error purple and test error red (the paper's colours),
-error in %, the paper's reported value as a dotted reference line where it has one.
+Shared conventions: train error purple and test error red (the paper's colours), one
+colour per subnetwork (``SUBNETWORK_PALETTE``) and per schedule (``SCHEDULE_PALETTE``),
+error in %, instability in percentage points (pp), rewind steps in iterations, the 2%
+stability threshold dashed and the paper's reported value as a dotted reference line where
+it has one.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ def instability_vs_rewind(ds: xr.Dataset, title: str = "", paper_step: int | Non
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.8))
     frame = ds.instability.to_dataframe().reset_index()
-    palette = PALETTE if hue == "split" else None
+    palette = PALETTES.get(hue)
+    if palette is not None and not set(map(str, frame[hue].unique())) <= set(palette):
+        palette = None  # values this convention does not name: seaborn's default colours
     sns.lineplot(frame, x="rewind_step", y="instability", hue=hue, palette=palette, errorbar="sd",
                  marker="o", ax=ax)
     ax.axhline(2.0, color="grey", linestyle="--", linewidth=1, label="stable below 2 pp")
@@ -64,7 +69,8 @@ def instability_vs_rewind(ds: xr.Dataset, title: str = "", paper_step: int | Non
         ax.axvline(paper_step, color="black", linestyle=":", linewidth=1.2,
                    label=f"paper: stable from k = {paper_step}")
     _rewind_axis(ax, sorted(int(k) for k in ds.rewind_step.values))
-    ax.set(xlabel="rewind step k (iterations)", ylabel="instability (pp)", title=title)
+    split = f"{ds.split.values[0]} " if "split" in ds.dims and ds.sizes["split"] == 1 else ""
+    ax.set(xlabel="rewind step k (iterations)", ylabel=f"{split}instability (pp)", title=title)
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
@@ -85,18 +91,30 @@ def interpolation_by_rewind(ds: xr.Dataset, title: str = "") -> plt.Figure:
 
 
 SUBNETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6", "random_prune": "#fdae61", "random_reinit": "#1a9641"}
+# Figure 4: copies trained the remaining T − k steps (Chapter 2's curve) or T steps with the
+# schedule restarted (keys: lmc.experiments.SCHEDULES)
+SCHEDULE_PALETTE = {"T − k steps": PALETTE["test"], "T steps, schedule reset": "#2c7bb6"}
+PALETTES = {"split": PALETTE, "subnetwork": SUBNETWORK_PALETTE, "schedule": SCHEDULE_PALETTE}
 
 
 def interpolation_by_subnetwork(ds: xr.Dataset, split: str = "test", title: str = "",
-                                ax: plt.Axes | None = None) -> plt.Figure:
+                                ax: plt.Axes | None = None, paper_error: dict | None = None) -> plt.Figure:
     """The paper's Figure 5 panel: error (%) along the path for the dense network, the IMP
-    subnetwork and both random baselines, mean and ±1 std over pairs (one ``split``)."""
+    subnetwork and both random baselines, mean and ±1 std over pairs (one ``split``).
+
+    ``paper_error``: subnetwork → the paper's test error (%) of its trained networks (100 minus
+    Table 2's accuracy), drawn as a dotted line in the subnetwork's colour.
+    """
     sns.set_theme(style="whitegrid", context="notebook")
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.8))
     frame = ds.error.sel(split=split).to_dataframe().reset_index()
     sns.lineplot(frame, x="alpha", y="error", hue="subnetwork", hue_order=list(ds.subnetwork.values),
                  palette=SUBNETWORK_PALETTE, errorbar="sd", marker="o", markersize=4, ax=ax)
+    for name, error in (paper_error or {}).items():
+        if name in ds.subnetwork.values:
+            ax.axhline(error, color=SUBNETWORK_PALETTE.get(name, "black"), linestyle=":", linewidth=1.2,
+                       label=f"paper: {name} {error:.1f}%")
     ax.set(xlabel="interpolation coefficient α", ylabel=f"{split} error (%)", title=title, xlim=(0, 1))
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
