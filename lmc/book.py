@@ -179,6 +179,13 @@ def expected_times(chapter: str, preset: str, results_dir: Path | None = None) -
     return text
 
 
+def _size_flags(parameters: dict) -> str:
+    """``lmc run`` flags for the chapter parameters that change sizes (seeds, pairs, α)."""
+    flags = {"init_seeds": "--init-seeds", "pairs": "--pairs", "n_alpha": "--alphas"}
+    return "".join(f" {flag} {' '.join(map(str, parameters[name])) if name == 'init_seeds' else parameters[name]}"
+                   for name, flag in flags.items() if parameters.get(name) is not None)
+
+
 def _curve_commands(preset: str, parameters: dict, reset: bool) -> list[str]:
     from . import experiments
 
@@ -187,7 +194,7 @@ def _curve_commands(preset: str, parameters: dict, reset: bool) -> list[str]:
                                      parameters.get("pairs"), parameters.get("n_alpha"))
     commands = []
     for config, grid in plan.values():
-        commands.append(experiments.cli_command(config, grid))
+        commands.append(experiments.cli_command(config, grid) + _size_flags(parameters))
         if reset:
             commands.append(commands[-1] + " --reset-schedule")
     return commands
@@ -197,7 +204,7 @@ def _curve_commands(preset: str, parameters: dict, reset: bool) -> list[str]:
 CLI = {
     "01_instability_at_init": lambda preset, p: [
         f"lmc run instability --model {p.get('model', 'lenet_300_100')} --variant "
-        f"{p.get('variant', 'standard')} --preset {preset} --rewind 0"],
+        f"{p.get('variant', 'standard')} --preset {preset} --rewind 0{_size_flags(p)}"],
     "02_instability_during_training": lambda preset, p: _curve_commands(preset, p, reset=False),
     "03_training_time_or_schedule": lambda preset, p: _curve_commands(preset, p, reset=True),
 }
@@ -215,7 +222,7 @@ def rerun_box(chapter: str, preset: str = presets.DEFAULT, parameters: dict | No
              f"This page was built with `preset = \"{preset}\"`"
              + (f" and {', '.join(f'`{k} = {v!r}`' for k, v in parameters.items())}" if parameters else "")
              + ". To run it again (from the repository root):", "",
-             f"    papermill chapters/{chapter}.ipynb {chapter}.out.ipynb -p preset {preset}{flags}",
+             f"    papermill chapters/{chapter}.ipynb out.ipynb -p preset {preset}{flags}",
              f"    lmc book --chapters {chapter[:2]} --preset {preset}"
              + "".join(f" --param {shlex.quote(f'{k}={v if isinstance(v, str) else repr(v)}')}"
                        for k, v in parameters.items())]
