@@ -315,10 +315,10 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     if run:
         from .experiments import resolve_device
 
-        device = resolve_device((parameters or {}).get("device", "auto"))
         chosen = select(only, root)
         for chapter in chosen:  # every chapter's parameters are checked before any runs
             check_parameters(chapter, {"preset": preset, "results_dir": "", **(parameters or {})})
+        device = resolve_device((parameters or {}).get("device", "auto"))  # recorded with the times
         for chapter in chosen:
             start = time.time()
             print(f"executing {chapter.name} with preset {preset!r} ...", flush=True)

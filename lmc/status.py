@@ -141,12 +141,19 @@ def _figure5(files):
 
 
 _LENET = paper.setting("lenet_300_100")
+
+
+def _k(setting: paper.Setting) -> str:
+    """The step from which the paper finds a setting stable, as written (iterations bare)."""
+    return setting.stable_from.removesuffix("it")
+
+
 # item name -> (the paper's value as text, reader of our value from the result files)
 VALUES = {
     "Figure 2": (f"LeNet-300-100: < {_LENET.instability_at_init:g} pp", _figure2),
-    "Figure 3": (f"LeNet-300-100: stable from k = {_LENET.stable_from}; ResNet-20 k = "
-                 f"{paper.setting('cifar_resnet_20').stable_from}; VGG-16 k = "
-                 f"{paper.setting('cifar_vgg_16').stable_from}", _figure3),
+    "Figure 3": (f"LeNet-300-100: stable from k = {_k(_LENET)}; ResNet-20 k = "
+                 f"{_k(paper.setting('cifar_resnet_20'))}; VGG-16 k = {_k(paper.setting('cifar_vgg_16'))}",
+                 _figure3),
     "Figure 4": ("indistinguishable (no number)", _figure4),
     "Table 2": (f"LeNet-300-100: IMP {paper.TABLE2[('lenet_300_100', 'standard')].imp:g}% at "
                 f"{_LENET.pruning_density:g}% density", _table2),
