@@ -119,7 +119,9 @@ def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True
 #   Chapter 01 is measured: about 6 minutes on 2 cores from an empty cache (README.md). The
 #   provenance of the archived results/quick agrees with the estimate for 02: its LeNet result
 #   was written 9 minutes after chapter 01's when both were recomputed from an empty cache.
-# - paper, chapter 01 (LeNet, 9 pairs = 18 runs): the same per-run estimate. Chapters 02-04
+# - paper, chapters 01 and 04 with their default network, LeNet: the same per-run estimate
+#   (01: 9 pairs = 18 runs; 04: 3 seeds × 16 IMP trainings + 3 subnetworks × 9 pairs × 2
+#   copies = 102 runs). Chapters 02-03
 #   at `paper` train CIFAR-10 and ImageNet networks: 6 h (ResNet-20) to 45 h (VGG-16) per run
 #   on this CPU (benchmarks/train_speed.py), i.e. GPU work.
 # No GPU has been lent to this project yet: the GPU column fills in from timings.json once
@@ -135,6 +137,7 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("03_training_time_or_schedule", "quick"): (25, None),
     ("04_lottery_tickets_at_init", "quick"): (25, None),
     ("01_instability_at_init", "paper"): (20, None),
+    ("04_lottery_tickets_at_init", "paper"): (110, None),
     ("02_instability_during_training", "paper"): (DAYS, None),
     ("03_training_time_or_schedule", "paper"): (DAYS, None),
 }
@@ -172,10 +175,11 @@ def expected_times(chapter: str, preset: str, results_dir: Path | None = None) -
     text = {"cpu": _duration(cpu), "gpu": _duration(gpu)}
     path = Path(results_dir or ROOT / "results") / preset / TIMINGS
     recorded = json.loads(path.read_text()).get(chapter, {}) if path.exists() else {}
-    for device, entry in recorded.items():
-        kind = "gpu" if device.startswith("cuda") else "cpu"
-        text[kind] = (f"{_duration(entry['seconds'] / 60)} (measured {entry['date'][:10]}, "
-                      f"{entry['cpus']} CPU cores; a warm cache is faster)")
+    for device, entry in recorded.items():  # a measured time says when and how; runs found in
+        kind = "gpu" if device.startswith("cuda") else "cpu"  # the cache made it shorter, if any
+        last = f"last `lmc book` here: {_duration(entry['seconds'] / 60).removeprefix('about ')} " \
+               f"({entry['date'][:10]}, {entry['cpus']} CPU cores, cache as it was)"
+        text[kind] = last if text[kind] == "not measured" else f"{text[kind]}; {last}"
     return text
 
 
