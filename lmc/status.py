@@ -227,11 +227,14 @@ def chapter_outline(notebook: Path) -> dict:
 
 def outline_markdown(chapter_paths: list[Path]) -> str:
     """For every chapter: the paper items it redraws, its parameters, the functions it calls."""
-    lines = ["| chapter | paper | parameters | computes with | draws with |", "|---|---|---|---|---|"]
+    def names(calls):
+        return ", ".join(f"`{c}`" for c in calls) or "none"
+
+    blocks = []
     for path in chapter_paths:
         outline = chapter_outline(path)
-        names = lambda calls: ", ".join(f"`{c}`" for c in calls) or "—"  # noqa: E731
-        lines.append(f"| `{path.name}` | {', '.join(claims(paper_line(path))) or '—'} | "
-                     f"{names(outline['parameters'])} | {names(outline['computes'])} | "
-                     f"{names(outline['figures'])} |")
-    return "\n".join(lines) + "\n"
+        blocks.append(f"**`chapters/{path.name}`** ({', '.join(claims(paper_line(path))) or 'beyond the paper'})\n\n"
+                      f"- parameters: {names(outline['parameters'])}\n"
+                      f"- computes with: {names(outline['computes'])}\n"
+                      f"- draws with: {names(outline['figures'])}\n")
+    return "\n".join(blocks)
