@@ -8,7 +8,10 @@ one place that knows how notebooks are run, so the runner can be swapped.
 from __future__ import annotations
 
 import ast
+import datetime
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,6 +22,7 @@ from . import presets
 from .errors import ConfigError, LMCError
 
 ROOT = Path(__file__).resolve().parent.parent
+GENERATED = Path("book") / "_generated"  # written by every build: the intro's status table and diagram
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
@@ -101,6 +105,222 @@ def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True
     return output
 
 
+# ---- the "Re-run this chapter" box that `lmc book` puts under every chapter's title
+
+# Minutes a chapter takes from an empty run cache: (CPU, GPU); None: not measured yet.
+# CPU is the project's 2-core x86_64 machine. Where each number comes from:
+# - smoke: measured, `lmc book --preset smoke` on 2026-11-25 with another job using the cores
+#   (22, 23, 20 and 67 s; the "done in" lines of lmc book, now kept in timings.json).
+# - quick: estimated from benchmarks/README.md (LeNet-300-100 335-435 steps/s, so about 65 s
+#   per 24K-step run; stand-in ResNet 9-12 steps/s, about 2 min per 1,200-step run, and 2,500
+#   evaluated images/s) times the runs each chapter trains: 01 six LeNet runs; 02 six more
+#   LeNet copies plus a stand-in trunk and six copies evaluated at 11 α on 3 k; 03 the same
+#   copies again with the schedule reset; 04 fifteen LeNet IMP levels and six sparse copies
+#   (25 min) plus four stand-in levels and six copies (25 min); 05 the same again at a second
+#   k; 06 sixteen LeNet copies (20 min) and eight stand-in copies (20 min). Smoke 05 and 06 were
+#   measured by their tests (110 s and 65 s with other jobs on the cores).
+#   Chapter 01 is measured: about 6 minutes on 2 cores from an empty cache (README.md). The
+#   provenance of the archived results/quick agrees with the estimate for 02: its LeNet result
+#   was written 9 minutes after chapter 01's when both were recomputed from an empty cache.
+# - paper, chapters 01 and 04 with their default network, LeNet: the same per-run estimate
+#   (01: 9 pairs = 18 runs; 04: 3 seeds × 16 IMP trainings + 3 subnetworks × 9 pairs × 2
+#   copies = 102 runs). Chapters 02-03
+#   at `paper` train CIFAR-10 and ImageNet networks: 6 h (ResNet-20) to 45 h (VGG-16) per run
+#   on this CPU (benchmarks/train_speed.py), i.e. GPU work.
+# No GPU has been lent to this project yet: the GPU column fills in from timings.json once
+# `lmc book` has run a chapter on one.
+DAYS = "days to weeks: CIFAR-10 and ImageNet networks (GPU work)"
+EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | None]] = {
+    ("01_instability_at_init", "smoke"): (0.4, None),
+    ("02_instability_during_training", "smoke"): (0.4, None),
+    ("03_training_time_or_schedule", "smoke"): (0.4, None),
+    ("04_lottery_tickets_at_init", "smoke"): (1.1, None),
+    ("05_rewinding", "smoke"): (1.8, None),
+    ("06_sparsity_ranges", "smoke"): (1.1, None),
+    ("01_instability_at_init", "quick"): (6, None),
+    ("02_instability_during_training", "quick"): (25, None),
+    ("03_training_time_or_schedule", "quick"): (25, None),
+    ("04_lottery_tickets_at_init", "quick"): (50, None),
+    ("05_rewinding", "quick"): (50, None),
+    ("06_sparsity_ranges", "quick"): (40, None),
+    ("01_instability_at_init", "paper"): (20, None),
+    ("04_lottery_tickets_at_init", "paper"): (110, None),
+    ("02_instability_during_training", "paper"): (DAYS, None),
+    ("03_training_time_or_schedule", "paper"): (DAYS, None),
+}
+TIMINGS = "timings.json"  # <results_dir>/<preset>/timings.json: measured execution times
+
+
+def _duration(minutes: float | str | None) -> str:
+    if minutes is None:
+        return "not measured"
+    if isinstance(minutes, str):
+        return minutes
+    if minutes < 1:
+        return f"about {max(5, round(minutes * 60, -1)):.0f} s"
+    return f"about {minutes:.0f} min" if minutes < 120 else f"about {minutes / 60:.0f} h"
+
+
+def record_time(results_dir: Path, preset: str, chapter: str, seconds: float, device: str) -> Path:
+    """Add one chapter's measured execution time to ``<results_dir>/<preset>/timings.json``."""
+    from . import store
+
+    path = Path(results_dir) / preset / TIMINGS
+    times = json.loads(path.read_text()) if path.exists() else {}
+    times.setdefault(chapter, {})[device] = {
+        "seconds": round(seconds, 1), "cpus": os.cpu_count(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(path, json.dumps(times, indent=1, sort_keys=True).encode())
+    return path
+
+
+def expected_times(chapter: str, preset: str, results_dir: Path | None = None) -> dict[str, str]:
+    """Expected time of one chapter with ``preset`` on a CPU and on a GPU, as text: the last
+    time recorded in ``timings.json`` if there is one, else :data:`EXPECTED_MINUTES`."""
+    cpu, gpu = EXPECTED_MINUTES.get((chapter, preset), (None, None))
+    text = {"cpu": _duration(cpu), "gpu": _duration(gpu)}
+    path = Path(results_dir or ROOT / "results") / preset / TIMINGS
+    recorded = json.loads(path.read_text()).get(chapter, {}) if path.exists() else {}
+    for device, entry in recorded.items():  # a measured time says when and how; runs found in
+        kind = "gpu" if device.startswith("cuda") else "cpu"  # the cache made it shorter, if any
+        last = f"last `lmc book` here: {_duration(entry['seconds'] / 60).removeprefix('about ')} " \
+               f"({entry['date'][:10]}, {entry['cpus']} CPU cores, cache as it was)"
+        text[kind] = last if text[kind] == "not measured" else f"{text[kind]}; {last}"
+    return text
+
+
+def _size_flags(parameters: dict) -> str:
+    """``lmc run`` flags for the chapter parameters that change sizes (seeds, pairs, α)."""
+    flags = {"init_seeds": "--init-seeds", "pairs": "--pairs", "n_alpha": "--alphas"}
+    return "".join(f" {flag} {' '.join(map(str, parameters[name])) if name == 'init_seeds' else parameters[name]}"
+                   for name, flag in flags.items() if parameters.get(name) is not None)
+
+
+def _curve_commands(preset: str, parameters: dict, reset: bool) -> list[str]:
+    from . import experiments
+
+    plan = experiments.curve_configs(preset, parameters.get("model"), parameters.get("variant", "standard"),
+                                     parameters.get("rewind_steps"), parameters.get("init_seeds"),
+                                     parameters.get("pairs"), parameters.get("n_alpha"))
+    commands = []
+    for config, grid in plan.values():
+        commands.append(experiments.cli_command(config, grid) + _size_flags(parameters))
+        if reset:
+            commands.append(commands[-1] + " --reset-schedule")
+    return commands
+
+
+def _sparse_commands(preset: str, parameters: dict, kind: str) -> list[str]:
+    """``lmc run sparse`` for chapters 04 (one k), 05 (the k grid) and 06 (the density grid)."""
+    from . import experiments
+
+    rewind = [parameters.get("rewind_step", "0")] if kind == "table2" else parameters.get("rewind_steps")
+    plan = experiments.sparse_plan(preset, parameters.get("model"), parameters.get("variant", "standard"),
+                                   parameters.get("density"), rewind, parameters.get("init_seeds"),
+                                   parameters.get("pairs"), parameters.get("n_alpha"), parameters.get("levels"))
+    return [experiments.sparse_command(p["config"], p["rewind_steps"],
+                                       p["grid_levels"] if kind == "grid" else p["levels"]) + _size_flags(parameters)
+            for p in plan.values()]
+
+
+# chapter -> the `lmc run` commands that compute its results without the notebook
+CLI = {
+    "01_instability_at_init": lambda preset, p: [
+        f"lmc run instability --model {p.get('model', 'lenet_300_100')} --variant "
+        f"{p.get('variant', 'standard')} --preset {preset} --rewind 0{_size_flags(p)}"],
+    "02_instability_during_training": lambda preset, p: _curve_commands(preset, p, reset=False),
+    "03_training_time_or_schedule": lambda preset, p: _curve_commands(preset, p, reset=True),
+    "04_lottery_tickets_at_init": lambda preset, p: _sparse_commands(preset, p, "table2"),
+    "05_rewinding": lambda preset, p: _sparse_commands(preset, p, "curve"),
+    "06_sparsity_ranges": lambda preset, p: _sparse_commands(preset, p, "grid"),
+}
+
+
+def rerun_box(chapter: str, preset: str = presets.DEFAULT, parameters: dict | None = None,
+              results_dir: Path | None = None) -> str:
+    """The "Re-run this chapter" box (MyST markdown): the papermill and CLI commands with the
+    chapter's parameters, its expected time on a CPU and a GPU, and the source notebook."""
+    presets.get(preset)
+    parameters = {k: v for k, v in (parameters or {}).items() if k not in ("preset", "results_dir")}
+    flags = "".join(f" -p {k} {shlex.quote(v if isinstance(v, str) else json.dumps(v))}"
+                    for k, v in parameters.items())
+    lines = ["```{admonition} Re-run this chapter", ":class: tip rerun-box",
+             f"This page was built with `preset = \"{preset}\"`"
+             + (f" and {', '.join(f'`{k} = {v!r}`' for k, v in parameters.items())}" if parameters else "")
+             + ". To run it again (from the repository root):", "",
+             f"    papermill chapters/{chapter}.ipynb out.ipynb -p preset {preset}{flags}",
+             f"    lmc book --chapters {chapter[:2]} --preset {preset}"
+             + "".join(f" --param {shlex.quote(f'{k}={v if isinstance(v, str) else repr(v)}')}"
+                       for k, v in parameters.items())]
+    try:
+        commands = CLI[chapter](preset, parameters) if chapter in CLI else []
+    except LMCError:
+        commands = []
+    if commands:
+        lines += ["", "The same results without the notebook (same run cache):", ""]
+        lines += [f"    {c}" for c in commands]
+    lines += ["", "Replace `" + preset + "` by `paper` for the paper's protocol (3 initializations × "
+              "3 data-order pairs, every network of Table 1; see {doc}`/book/how_to_reproduce`).", "",
+              "| preset | on a CPU (2 cores) | on a GPU |", "|---|---|---|"]
+    for name in dict.fromkeys([preset, "quick", "paper"]):
+        times = expected_times(chapter, name, results_dir)
+        lines.append(f"| `{name}` | {times['cpu']} | {times['gpu']} |")
+    lines += ["", "Times are from an empty run cache; every run is cached, so a second execution only "
+              "re-draws the figures.", "",
+              f"Source notebook: {{download}}`{chapter}.ipynb </chapters/{chapter}.ipynb>`", "```"]
+    return "\n".join(lines)
+
+
+def add_rerun_box(executed: Path, box: str) -> None:
+    """Put ``box`` under the title of an executed chapter (replacing an earlier box)."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    nb.cells = [c for c in nb.cells if "rerun-box" not in c.metadata.get("tags", [])]
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    nb.cells.insert(first + 1, nbformat.v4.new_markdown_cell(box, metadata={"tags": ["rerun-box"]}))
+    nbformat.write(nb, str(executed))
+
+
+def toc_documents(root: Path = ROOT) -> set[str]:
+    """The documents listed in ``_toc.yml`` (``book/intro``, ``book/chapters/01_...``)."""
+    import yaml
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield str(node["file"]).removesuffix(".md").removesuffix(".ipynb")
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    return {str(toc["root"]).removesuffix(".md")} | set(walk(toc.get("parts", toc.get("chapters", []))))
+
+
+def write_front_matter(root: Path = ROOT, results_dir: Path | None = None) -> Path:
+    """Write what the frame pages include into ``book/_generated/``: the status table (from the
+    results) and the instability-analysis diagram for the introduction, and the outline of every
+    chapter (parameters, functions called) for the "Modify a chapter" page; returns that folder."""
+    import matplotlib.pyplot as plt
+
+    from . import plots, status
+
+    root = Path(root)
+    folder = root / GENERATED
+    folder.mkdir(parents=True, exist_ok=True)
+    table = status.status_markdown(Path(results_dir or root / "results"), chapters(root), toc_documents(root))
+    (folder / "status.md").write_text(table)
+    (folder / "chapter_outline.md").write_text(status.outline_markdown(chapters(root)))
+    fig = plots.instability_diagram()
+    fig.savefig(folder / "instability_diagram.png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return folder
+
+
 def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=None,
           run: bool = True, strict: bool = False, parameters: dict | None = None,
           root: Path = ROOT) -> Path:
@@ -120,9 +340,12 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     shown = os.path.relpath(results_dir, root)
     shown = results_dir if shown.startswith("..") else shown
     if run:
+        from .experiments import resolve_device
+
         chosen = select(only, root)
         for chapter in chosen:  # every chapter's parameters are checked before any runs
             check_parameters(chapter, {"preset": preset, "results_dir": "", **(parameters or {})})
+        device = resolve_device((parameters or {}).get("device", "auto"))  # recorded with the times
         for chapter in chosen:
             start = time.time()
             print(f"executing {chapter.name} with preset {preset!r} ...", flush=True)
@@ -132,11 +355,15 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
             except PapermillExecutionError as e:
                 raise LMCError(f"{chapter.name} failed: {e.ename}: {e.evalue}; the executed copy "
                                f"with the traceback is {output}") from e
-            print(f"  done in {time.time() - start:.0f} s", flush=True)
+            seconds = time.time() - start
+            record_time(results_dir, preset, chapter.stem, seconds, device)
+            add_rerun_box(output, rerun_box(chapter.stem, preset, parameters, results_dir))
+            print(f"  done in {seconds:.0f} s", flush=True)
     missing = [p.name for p in chapters(root) if not (out / "chapters" / p.name).exists()]
     if missing:
         raise LMCError(f"chapters not executed yet: {', '.join(missing)}; run `lmc book` "
                        f"without --no-execute")
+    write_front_matter(root, results_dir)
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
     command = [jb, "build", str(root), "--path-output", str(out)]
     if strict:

@@ -1,7 +1,10 @@
 """Figures, one helper per figure kind, drawn from result Datasets with seaborn.
 
-Shared conventions: train error purple and test error red (the paper's colours),
-error in %, the paper's reported value as a dotted reference line where it has one.
+Shared conventions: train error purple and test error red (the paper's colours), one
+colour per subnetwork (``SUBNETWORK_PALETTE``) and per schedule (``SCHEDULE_PALETTE``),
+error in %, instability in percentage points (pp), rewind steps in iterations, the 2%
+stability threshold dashed and the paper's reported value as a dotted reference line where
+it has one.
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ def instability_vs_rewind(ds: xr.Dataset, title: str = "", paper_step: int | Non
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.8))
     frame = ds.instability.to_dataframe().reset_index()
-    palette = {"split": PALETTE, "subnetwork": SUBNETWORK_PALETTE}.get(hue)
+    palette = PALETTES.get(hue)
+    if palette is not None and not set(map(str, frame[hue].unique())) <= set(palette):
+        palette = None  # values this convention does not name: seaborn's default colours
     sns.lineplot(frame, x="rewind_step", y="instability", hue=hue, palette=palette, errorbar="sd",
                  marker="o", ax=ax)
     ax.axhline(2.0, color="grey", linestyle="--", linewidth=1, label="stable below 2 pp")
@@ -64,7 +69,8 @@ def instability_vs_rewind(ds: xr.Dataset, title: str = "", paper_step: int | Non
         ax.axvline(paper_step, color="black", linestyle=":", linewidth=1.2,
                    label=f"paper: stable from k = {paper_step}")
     _rewind_axis(ax, sorted(int(k) for k in ds.rewind_step.values))
-    ax.set(xlabel="rewind step k (iterations)", ylabel="instability (pp)", title=title)
+    split = f"{ds.split.values[0]} " if "split" in ds.dims and ds.sizes["split"] == 1 else ""
+    ax.set(xlabel="rewind step k (iterations)", ylabel=f"{split}instability (pp)", title=title)
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
@@ -85,18 +91,30 @@ def interpolation_by_rewind(ds: xr.Dataset, title: str = "") -> plt.Figure:
 
 
 SUBNETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6", "random_prune": "#fdae61", "random_reinit": "#1a9641"}
+# Figure 4: copies trained the remaining T − k steps (Chapter 2's curve) or T steps with the
+# schedule restarted (keys: lmc.experiments.SCHEDULES)
+SCHEDULE_PALETTE = {"T − k steps": PALETTE["test"], "T steps, schedule reset": "#2c7bb6"}
+PALETTES = {"split": PALETTE, "subnetwork": SUBNETWORK_PALETTE, "schedule": SCHEDULE_PALETTE}
 
 
 def interpolation_by_subnetwork(ds: xr.Dataset, split: str = "test", title: str = "",
-                                ax: plt.Axes | None = None) -> plt.Figure:
+                                ax: plt.Axes | None = None, paper_error: dict | None = None) -> plt.Figure:
     """The paper's Figure 5 panel: error (%) along the path for the dense network, the IMP
-    subnetwork and both random baselines, mean and ±1 std over pairs (one ``split``)."""
+    subnetwork and both random baselines, mean and ±1 std over pairs (one ``split``).
+
+    ``paper_error``: subnetwork → the paper's test error (%) of its trained networks (100 minus
+    Table 2's accuracy), drawn as a dotted line in the subnetwork's colour.
+    """
     sns.set_theme(style="whitegrid", context="notebook")
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.8))
     frame = ds.error.sel(split=split).to_dataframe().reset_index()
     sns.lineplot(frame, x="alpha", y="error", hue="subnetwork", hue_order=list(ds.subnetwork.values),
                  palette=SUBNETWORK_PALETTE, errorbar="sd", marker="o", markersize=4, ax=ax)
+    for name, error in (paper_error or {}).items():
+        if name in ds.subnetwork.values:
+            ax.axhline(error, color=SUBNETWORK_PALETTE.get(name, "black"), linestyle=":", linewidth=1.2,
+                       label=f"paper: {name} {error:.1f}%")
     ax.set(xlabel="interpolation coefficient α", ylabel=f"{split} error (%)", title=title, xlim=(0, 1))
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
@@ -178,3 +196,45 @@ def by_density(ds: xr.Dataset, what: str = "instability", title: str = "") -> pl
     if title:
         grid.figure.suptitle(title, y=1.02)
     return grid.figure
+
+
+def instability_diagram() -> plt.Figure:
+    """The paper's Figure 1 idea, drawn as a schematic (no data): one initialization W₀
+    trained to step k, two copies trained to T on different data orders, and the error
+    along the straight line between them (instability = peak minus mean of the ends)."""
+    import numpy as np
+
+    sns.set_theme(style="white", context="notebook")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.15, 1]})
+    trunk = np.array([[0.0, 0.0], [0.25, 0.22], [0.45, 0.3]])
+    left.plot(*trunk.T, color="#404040", linewidth=2.5)
+    ends = {"copy 1: data order 1": (np.array([0.62, 0.8, 0.98]), np.array([0.5, 0.7, 0.8])),
+            "copy 2: data order 2": (np.array([0.62, 0.8, 1.0]), np.array([0.16, 0.02, -0.05]))}
+    for (label, (x, y)), colour in zip(ends.items(), ("#2c7bb6", "#fdae61")):
+        x, y = np.r_[0.45, x], np.r_[0.3, y]
+        left.plot(x, y, color=colour, linewidth=2.5, label=label)
+    left.plot([0.98, 1.0], [0.8, -0.05], color=PALETTE["test"], linestyle="--", linewidth=1.8,
+              label="linear path W(α)")
+    points = {"$W_0$ (init)": (0.0, 0.0), "$W_k$": (0.45, 0.3), "$W_T^1$": (0.98, 0.8), "$W_T^2$": (1.0, -0.05)}
+    for name, (x, y) in points.items():
+        left.plot(x, y, "o", color="black", markersize=6)
+        left.annotate(name, (x, y), textcoords="offset points", xytext=(-6, 9), ha="right")
+    left.annotate("train to step k", (0.22, 0.2), textcoords="offset points", xytext=(4, -18), fontsize=9)
+    left.set(xlim=(-0.25, 1.3), ylim=(-0.3, 1.05), xticks=[], yticks=[],
+             title="instability analysis at step k (schematic)")
+    left.legend(frameon=False, loc="upper left", fontsize=9)
+    sns.despine(ax=left, left=True, bottom=True)
+
+    alpha = np.linspace(0, 1, 30)
+    unstable = 8 + 70 * np.sin(np.pi * alpha) ** 2
+    stable = 8 + 0.6 * np.sin(np.pi * alpha)
+    right.plot(alpha, unstable, color=PALETTE["test"], marker="o", markersize=3, label="unstable: error rises")
+    right.plot(alpha, stable, color=SUBNETWORK_PALETTE["imp"], marker="o", markersize=3,
+               label="stable: rise < 2 pp")
+    right.annotate("", xy=(0.5, 78), xytext=(0.5, 8), arrowprops={"arrowstyle": "<->", "color": "black"})
+    right.text(0.53, 18, "instability =\nmax − mean(ends)", fontsize=9)
+    right.set(xlabel="interpolation coefficient α", ylabel="test error (%)", xlim=(0, 1), ylim=(0, 92),
+              title="error along the path (schematic)")
+    right.legend(frameon=False, loc="upper right", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -75,7 +75,7 @@ PRESETS = {
                     eval_train_subsets={"fmnist_resnet_20_4": 10_000},
                     # IMP chapters: every k is 15 LeNet trainings (about 20 min here) before its copies
                     sparse_curves={"lenet_300_100": {"rewind_steps": ("0", "500"), "grid_levels": (3, 7, 15)},
-                                   "fmnist_resnet_20_4": {"rewind_steps": ("0", "100"), "grid_levels": (2, 4, 6)}}),
+                                   "fmnist_resnet_20_4": {"rewind_steps": ("0", "100"), "grid_levels": (2, 4)}}),
     "paper": Preset("paper", None, None, None, n_init=3, n_pairs=3, n_alpha=30,
                     models=("lenet_300_100", "cifar_resnet_20", "cifar_vgg_16",
                             "imagenet_resnet_50", "imagenet_inception_v3")),

@@ -42,3 +42,26 @@ def small_hparams():
     from lmc.train import Hparams
 
     return Hparams(training_steps="60it", train_subset=3000)
+
+
+@pytest.fixture(scope="session")
+def smoke_book(mnist, tmp_path_factory):
+    """The book built once per session from `smoke` results, with warnings as errors, in a
+    copy of the sources (so a book built in the checkout is never replaced) and with its own
+    run cache; returns the source copy (``root``) and its HTML folder (``html``)."""
+    import shutil
+
+    from lmc import book
+
+    base = tmp_path_factory.mktemp("book")
+    root = base / "src"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(book.ROOT / name, root / name)
+    shutil.copytree(book.ROOT / "chapters", root / "chapters")
+    shutil.copytree(book.ROOT / "book", root / "book",
+                    ignore=shutil.ignore_patterns("_build", "chapters", "_generated"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMC_CACHE_DIR", str(base / "cache"))
+        html = book.build(preset="smoke", results_dir=base / "results", root=root, strict=True)
+    return {"root": root, "html": html, "results": base / "results"}

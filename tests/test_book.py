@@ -1,7 +1,9 @@
-"""The book builds with warnings as errors, and chapter 01's page shows its figure."""
+"""The book builds with warnings as errors, and its pages hold what readers come for:
+chapter 01's figure, a re-run box on every chapter, the generated status table, the API
+reference and the bibliography. The build is shared with tests/test_browser.py."""
 
+import json
 import re
-import shutil
 
 import pytest
 
@@ -10,15 +12,8 @@ from lmc import book
 pytestmark = pytest.mark.slow
 
 
-def test_book_builds_strict_and_chapter_01_shows_its_figure(mnist, tmp_path):
-    root = tmp_path / "src"  # a copy, so a book the user built in the checkout is never replaced
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(book.ROOT / name, root / name)
-    shutil.copytree(book.ROOT / "chapters", root / "chapters")
-    shutil.copytree(book.ROOT / "book", root / "book",
-                    ignore=shutil.ignore_patterns("_build", "chapters"))
-    html = book.build(preset="smoke", results_dir=tmp_path / "results", root=root, strict=True)
+def test_book_builds_strict_and_chapter_01_shows_its_figure(smoke_book):
+    html = smoke_book["html"]
     page = (html / "book" / "chapters" / "01_instability_at_init.html").read_text()
     sources = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
     assert sources, "chapter 01 has no figure"
@@ -26,3 +21,41 @@ def test_book_builds_strict_and_chapter_01_shows_its_figure(mnist, tmp_path):
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 10_000
     assert "What we see" in page and "{glue" not in page
     assert (html / "index.html").exists() and (html / "book" / "intro.html").exists()
+
+
+def test_every_chapter_opens_with_its_rerun_box(smoke_book):
+    for chapter in book.chapters(smoke_book["root"]):
+        page = (smoke_book["html"] / "book" / "chapters" / f"{chapter.stem}.html").read_text()
+        article = page[page.find('class="headerlink"'):]  # from the chapter's title (its h1) on
+        box = article.find("Re-run this chapter")
+        assert box != -1, f"{chapter.stem} has no re-run box"
+        assert box < article.find("<h2"), f"{chapter.stem}: the box is not under the title"
+        assert f"papermill chapters/{chapter.stem}.ipynb" in page
+        assert f"lmc book --chapters {chapter.stem[:2]} --preset smoke" in page
+        link = re.search(rf'href="([^"]*_downloads/[^"]*/{chapter.stem}\.ipynb)"', page)
+        assert link, f"{chapter.stem}: no link to download its source notebook"
+        source = json.loads((smoke_book["html"] / "book" / "chapters" / link.group(1)).resolve().read_text())
+        assert not any(c.get("outputs") for c in source["cells"] if c["cell_type"] == "code"), \
+            "the download is the executed copy, not the source"
+    timings = json.loads((smoke_book["results"] / "smoke" / book.TIMINGS).read_text())
+    assert set(timings) == {p.stem for p in book.chapters(smoke_book["root"])}
+
+
+def test_intro_shows_the_generated_status_table_and_diagram(smoke_book):
+    page = (smoke_book["html"] / "book" / "intro.html").read_text()
+    for item in ("Figure 2", "Figure 8", "Table 2", "Appendix H"):
+        assert f"{item} (" in page, f"status table has no row for {item}"
+    assert "instability_diagram.png" in page
+    assert (smoke_book["html"] / "_images" / "instability_diagram.png").stat().st_size > 10_000
+
+
+def test_api_reference_and_bibliography(smoke_book):
+    api = (smoke_book["html"] / "book" / "api.html").read_text()
+    for name in ("lmc.experiments.instability_analysis", "lmc.interpolate", "lmc.book.rerun_box",
+                 "lmc.status.claims"):
+        assert f'id="{name}' in api, f"API reference lacks {name}"
+    references = (smoke_book["html"] / "book" / "references.html").read_text().lower()  # the style lowercases
+    for title in ("Linear Mode Connectivity", "The Lottery Ticket Hypothesis", "OpenLTH",
+                  "The Early Phase", "Sanity Checks", "Weight Correlation", "Fashion-MNIST",
+                  "Gradient-Based Learning", "Tiny Images", "ImageNet Large Scale"):
+        assert title.lower() in references, f"bibliography lacks {title}"

@@ -1,0 +1,240 @@
+"""What is reproduced: every figure and table of the paper, the chapter that redraws it,
+whether ``quick`` and ``paper`` results exist, and the paper's value beside ours.
+
+The introduction of the book shows :func:`status_markdown`, written by ``lmc book``
+before every build, so the table always says what ``results/`` holds.
+
+A chapter claims the items named on the "*Paper: ...*" line of its first markdown cell
+(e.g. ``*Paper: Section 3, Figure 3 and Appendix F.*``); :func:`claims` reads it. Its
+results are found under ``results/<preset>/<chapter>.nc`` or ``results/<preset>/<chapter>/``.
+Where the paper reports a number, :data:`VALUES` says how to read the paper's and ours.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paper
+
+
+@dataclass(frozen=True)
+class Item:
+    """One figure or table of the paper (an appendix counts as one item for its figures)."""
+
+    name: str                  # "Figure 2", "Table 2", "Appendix C"
+    section: str               # where it is in the paper
+    shows: str                 # what it shows, in a few words
+    figures: tuple[int, ...]   # the paper's figure numbers it consists of
+    table: int | None = None   # the paper's table number, for a table
+
+
+# Every figure and table of the paper with results (Figure 1 is the diagram of the
+# method and Table 1 the hyperparameters: lmc.paper.TABLE1, not results).
+ITEMS: tuple[Item, ...] = (
+    Item("Figure 2", "§3", "error along the path between copies trained from initialization", (2,)),
+    Item("Figure 3", "§3", "instability against the rewind step k", (3,)),
+    Item("Figure 4", "§3", "instability with the learning-rate schedule reset", (4,)),
+    Item("Table 2", "§4.2", "accuracy of IMP, random pruning and random reinitialization", (), table=2),
+    Item("Figure 5", "§4.2", "error along the path for sparse subnetworks at k = 0", (5,)),
+    Item("Figure 6", "§4.3", "instability of sparse subnetworks against the rewind step", (6,)),
+    Item("Figure 7", "§4.3", "accuracy of IMP subnetworks against the rewind step", (7,)),
+    Item("Figure 8", "§4.4", "when subnetworks become stable and matching, across sparsities", (8,)),
+    Item("Appendix B", "App. B", "selecting the most extreme matching sparsity", (9,)),
+    Item("Appendix C", "App. C", "error and distances of the network at the rewind step", (10, 11, 12)),
+    Item("Appendix D", "App. D", "instability throughout training", (13, 14)),
+    Item("Appendix E", "App. E", "instability and error at all sparsities", (15, 16, 17)),
+    Item("Appendix F", "App. F", "the interpolation curves behind Figures 3 and 6", (18, 19, 20, 21)),
+    Item("Appendix G", "App. G", "train instability of sparse subnetworks", (22, 23)),
+    Item("Appendix H", "App. H", "other distances between the trained copies", tuple(range(24, 31))),
+)
+
+_FIGURES = re.compile(r"Fig(?:ure|s?\.|ures)?\s*(\d+)(?:\s*(?:–|-|to)\s*(\d+))?((?:\s*(?:,|and)\s*\d+)*)")
+_TABLES = re.compile(r"Tables?\s*(\d+)((?:\s*(?:,|and)\s*\d+)*)")
+_APPENDICES = re.compile(r"App(?:endix|endices|s?\.)\s*([A-H](?:\s*(?:,|–|-|and)\s*[A-H])*)\b")
+
+
+def paper_line(notebook: Path) -> str:
+    """The "*Paper: ...*" line of a chapter's first markdown cell ("" when there is none)."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    first = next((c for c in cells if c["cell_type"] == "markdown"), None)
+    text = "".join(first["source"]) if first else ""
+    found = re.search(r"^\*?Paper:\s*(.+?)\*?\s*$", text, flags=re.MULTILINE)
+    return found.group(1).rstrip(".* ") if found else ""
+
+
+def claims(line: str) -> list[str]:
+    """The items (``Item.name``) a chapter's paper line names: figures, tables, appendices.
+
+    >>> claims("Section 3, Figure 3 and Appendix F")
+    ['Figure 3', 'Appendix F']
+    """
+    figures, tables, letters = set(), set(), set()
+    for first, last, more in _FIGURES.findall(line):
+        figures.update(range(int(first), int(last or first) + 1))
+        figures.update(int(n) for n in re.findall(r"\d+", more))
+    for first, more in _TABLES.findall(line):
+        tables.update([int(first)] + [int(n) for n in re.findall(r"\d+", more)])
+    for group in _APPENDICES.findall(line):
+        ends = re.findall(r"[A-H]", group)
+        if re.search(r"–|-", group) and len(ends) == 2:
+            ends = [chr(c) for c in range(ord(ends[0]), ord(ends[1]) + 1)]
+        letters.update(ends)
+    return [item.name for item in ITEMS
+            if figures & set(item.figures) or item.table in tables
+            or (item.name.startswith("Appendix") and item.name[-1] in letters)]
+
+
+def result_files(results_dir: Path, preset: str, chapter: str) -> list[Path]:
+    """The netCDF results a chapter wrote for ``preset``: ``<chapter>.nc`` or ``<chapter>/*.nc``."""
+    base = Path(results_dir) / preset
+    return sorted([p for p in [base / f"{chapter}.nc"] if p.exists()] + list((base / chapter).glob("*.nc")))
+
+
+# ---- the paper's value and ours, where the paper reports a number (LeNet-300-100: the
+# one Table 1 network that every preset computes). Each reader gets the chapter's result
+# files for one preset and returns text.
+
+def _lenet(files: list[Path]) -> Path | None:
+    return next((f for f in files if f.stem.startswith("lenet_300_100")), files[0] if files else None)
+
+
+def _figure2(files):
+    from . import results
+
+    ds = results.load(files[0])
+    test = ds.instability.sel(split="test")
+    return f"{paper.setting(results.config_of(ds)['model']).network}: {float(test.mean()):.2f} pp"
+
+
+def _figure3(files):
+    from . import experiments, results
+
+    ds = results.load(_lenet(files))
+    k = experiments.stable_from(ds)
+    return f"{paper.setting(results.config_of(ds)['model']).network}: stable from k = {k}" if k is not None \
+        else "never stable on our grid"
+
+
+def _figure4(files):
+    from . import experiments, results
+
+    ds = results.load(_lenet(files))
+    table = experiments.schedule_table({(results.config_of(ds)["model"], "standard"): ds})
+    return f"largest difference {table['largest |difference| (pp)'].max():.2f} pp"
+
+
+def _table2(files):
+    from . import experiments, results
+
+    ours = experiments.table2(results.load(files[0])).loc["ours"]
+    return f"IMP {ours['imp (%)']}% at {ours['density (%)']:.1f}% density"
+
+
+def _figure5(files):
+    from . import experiments, results
+
+    ours = experiments.table2(results.load(files[0])).loc["ours"]
+    return f"IMP test instability {ours['instability imp (pp)']:.2f} pp"
+
+
+_LENET = paper.setting("lenet_300_100")
+
+
+def _k(setting: paper.Setting) -> str:
+    """The step from which the paper finds a setting stable, as written (iterations bare)."""
+    return setting.stable_from.removesuffix("it")
+
+
+# item name -> (the paper's value as text, reader of our value from the result files)
+VALUES = {
+    "Figure 2": (f"LeNet-300-100: < {_LENET.instability_at_init:g} pp", _figure2),
+    "Figure 3": (f"LeNet-300-100: stable from k = {_k(_LENET)}; ResNet-20 k = "
+                 f"{_k(paper.setting('cifar_resnet_20'))}; VGG-16 k = {_k(paper.setting('cifar_vgg_16'))}",
+                 _figure3),
+    "Figure 4": ("indistinguishable (no number)", _figure4),
+    "Table 2": (f"LeNet-300-100: IMP {paper.TABLE2[('lenet_300_100', 'standard')].imp:g}% at "
+                f"{_LENET.pruning_density:g}% density", _table2),
+    "Figure 5": ("LeNet-300-100 IMP: stable (< 2 pp)", _figure5),
+}
+
+
+def _ours(item: Item, found: dict) -> str:
+    """Our value from the ``paper`` results if there are any, else ``quick``'s."""
+    if item.name not in VALUES:
+        return ""
+    for preset in ("paper", "quick"):
+        if found.get(preset):
+            try:
+                return f"{VALUES[item.name][1](found[preset])} (`{preset}`)"
+            except Exception as e:  # a chapter changed its result format: say so, do not hide it
+                return f"cannot read {found[preset][0].name}: {type(e).__name__}: {e}"
+    return ""
+
+
+def status(results_dir: Path, chapter_paths: list[Path]) -> list[dict]:
+    """One row per item of :data:`ITEMS`: the chapters that claim it, whether ``quick`` and
+    ``paper`` results exist, the paper's value and ours."""
+    owners = {item.name: [] for item in ITEMS}
+    for path in chapter_paths:
+        for name in claims(paper_line(path)):
+            owners[name].append(path.stem)
+    rows = []
+    for item in ITEMS:
+        found = {preset: [f for ch in owners[item.name] for f in result_files(results_dir, preset, ch)]
+                 for preset in ("quick", "paper")}
+        rows.append({"item": item, "chapters": owners[item.name],
+                     "quick": bool(found["quick"]), "paper": bool(found["paper"]),
+                     "paper value": VALUES[item.name][0] if item.name in VALUES else "",
+                     "ours": _ours(item, found)})
+    return rows
+
+
+def status_markdown(results_dir: Path, chapter_paths: list[Path], linked: set[str] = frozenset()) -> str:
+    """The status table as MyST markdown; chapters in ``linked`` (document names such as
+    ``book/chapters/01_instability_at_init``) become links."""
+    def chapter_cell(stems):
+        if not stems:
+            return "not written yet"
+        return ", ".join(f"{{doc}}`{s[:2]} </book/chapters/{s}>`" if f"book/chapters/{s}" in linked
+                         else s for s in stems)
+
+    mark = {True: "yes", False: "—"}
+    lines = ["| paper | what it shows | chapter | `quick` | `paper` | paper's value | ours |",
+             "|---|---|---|:-:|:-:|---|---|"]
+    for row in status(results_dir, chapter_paths):
+        item = row["item"]
+        lines.append(f"| {item.name} ({item.section}) | {item.shows} | {chapter_cell(row['chapters'])} | "
+                     f"{mark[row['quick']]} | {mark[row['paper']]} | {row['paper value']} | "
+                     f"{row['ours'].replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def chapter_outline(notebook: Path) -> dict:
+    """What a chapter declares and calls: its parameters (the ``parameters`` cell), and the
+    ``lmc`` functions its code cells call, figures (``lmc.plots``) apart from the rest."""
+    cells = json.loads(Path(notebook).read_text())["cells"]
+    code = [("".join(c["source"]), c.get("metadata", {}).get("tags", [])) for c in cells
+            if c["cell_type"] == "code"]
+    parameters = [re.match(r"\s*(\w+)\s*=", line).group(1) for source, tags in code if "parameters" in tags
+                  for line in source.splitlines() if re.match(r"\s*\w+\s*=", line)]
+    called = list(dict.fromkeys(re.findall(r"\b(lmc\.\w+\.\w+)\s*\(", "\n".join(s for s, _ in code))))
+    return {"parameters": parameters, "figures": [c for c in called if c.startswith("lmc.plots.")],
+            "computes": [c for c in called if not c.startswith("lmc.plots.")]}
+
+
+def outline_markdown(chapter_paths: list[Path]) -> str:
+    """For every chapter: the paper items it redraws, its parameters, the functions it calls."""
+    def names(calls):
+        return ", ".join(f"`{c}`" for c in calls) or "none"
+
+    blocks = []
+    for path in chapter_paths:
+        outline = chapter_outline(path)
+        blocks.append(f"**`chapters/{path.name}`** ({', '.join(claims(paper_line(path))) or 'beyond the paper'})\n\n"
+                      f"- parameters: {names(outline['parameters'])}\n"
+                      f"- computes with: {names(outline['computes'])}\n"
+                      f"- draws with: {names(outline['figures'])}\n")
+    return "\n".join(blocks)
