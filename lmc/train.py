@@ -247,7 +247,7 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
                augment_seed: int | None = None, reset_schedule: bool = False,
                precision: str = "float32", mask: str | None = None,
-               fresh_optimizer: bool = False, reinit: int = 0) -> dict:
+               fresh_optimizer: bool = False, reinit: int = 0, perturb: dict | None = None) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
@@ -265,6 +265,8 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     rewinding resets weights, not the optimizer; the schedule still resumes at the step).
     ``reinit`` > 0 with ``init_seed``: random reinitialization (Table 2), the
     ``reinit``-th independent draw of new weights, trained from step ``parent_step``.
+    ``perturb``: a perturbation of the starting weights (``lmc.early_phase.perturbation``),
+    applied after the mask; only a given one enters the identity.
     """
     choose("precision", precision, PRECISIONS)
     if (init_seed is None) == (parent is None):
@@ -281,6 +283,12 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
         start["reset_schedule"] = True
     if fresh_optimizer:
         start["fresh_optimizer"] = True
+    if perturb is not None:
+        if parent is None:
+            raise ConfigError("a perturbation applies to a run that starts from a parent's state at a step")
+        from . import early_phase  # early_phase builds on this module
+
+        start["perturb"] = early_phase.perturbation(**perturb)
     config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
     if augment_seed is not None and augment_seed != data_seed:
         config["augment_seed"] = int(augment_seed)
@@ -333,6 +341,14 @@ def _initial_state(run: store.Run, device) -> dict:
     mask = mask_of(run, device)
     if mask is not None:  # m ⊙ W_k: the survivors keep exactly their values at step k
         prune.apply(state["model"], mask)
+    if "perturb" in start:  # the early-phase perturbations: pruned weights stay zero
+        from . import early_phase
+
+        origin = None
+        if early_phase.needs_origin(start["perturb"]):
+            origin = state_at(store.get(start["parent"]), 0, device, progress=False)["model"]
+        state = {**state, "model": early_phase.perturb(state["model"], start["perturb"],
+                                                      hparams_of(run).model, mask, origin)}
     return {**state, "step": 0} if start.get("reset_schedule") else state
 
 
