@@ -367,6 +367,8 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
         raise ConfigError(f"rewind step k={rewind} ({k} iterations) must be before the end of training "
                           f"({total} iterations); choose a smaller k")
     iterations = tuple(sorted({train.to_steps(s, hp, n) for s in steps}))
+    if telemetry_steps is None:  # the preset's steps, cut at this network's T
+        iterations = tuple(s for s in iterations if s <= total)
     if iterations[-1] > total:
         raise ConfigError(f"telemetry step {iterations[-1]} is after the end of training ({total}); "
                           f"choose smaller steps")

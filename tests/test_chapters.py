@@ -85,3 +85,17 @@ def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
     assert ds.error.dims == ("subnetwork", "init_seed", "pair", "split", "alpha")
     assert abs(float(ds.density.sel(subnetwork="imp").mean()) - 0.8 ** 15) < 1e-3  # Table 1's 3.5%
     assert json.loads(ds.attrs["config"])["levels"] == 15
+
+
+@pytest.mark.slow
+def test_chapter_b1_smoke_writes_telemetry_perturbations_and_three_figures(mnist, tmp_path):
+    assert len(_smoke("b1", tmp_path)) == 3  # telemetry, accuracy per perturbation, size vs accuracy
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "b1_early_phase.nc", engine="h5netcdf")
+    assert ds.trained_accuracy.dims == ("perturbation",) and ds.sizes["perturbation"] == 8
+    assert str(ds.perturbation.values[0]) == "none" and float(ds.distance[0]) == 0
+    assert (ds.distance[1:] > 0).all()
+    assert ds.sign_changed.dims == ("network", "step")
+    assert float(ds.sign_changed.sel(step=0).max()) == 0 and float(ds.distance_init.sel(step=0).max()) == 0
+    assert abs(float(ds.density) - 0.8 ** 15) < 1e-3  # Chapter 4's mask at Table 1's 3.5%
+    config = json.loads(ds.attrs["config"])
+    assert config["preset"] == "smoke" and config["levels"] == 15 and config["rewind_iterations"] == 100
