@@ -16,7 +16,9 @@ Two tools and one experiment built from them:
   weights stay zero.
 * ``perturbation_study``: the IMP subnetwork of chapter 04 (same trunk, same masks, same
   cache entries), rewound to k, perturbed in each way, trained to T and compared with the
-  unperturbed one, together with the telemetry of the dense network and the subnetwork.
+  unperturbed one, together with the telemetry of the dense network and the subnetwork,
+  and the data-dependence runs: the early phase 0..k trained on random labels, rotation
+  prediction or blurred images (``task_data``), then the subnetwork trained normally to T.
 
 What is perturbed: the weights of every conv and linear layer (``models.prunable_layer_names``,
 the output layer included); biases and batch-norm parameters are left alone.
@@ -24,6 +26,7 @@ the output layer included); biases and batch-norm parameters are left alone.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 
@@ -185,6 +188,55 @@ def perturbed_run(trunk: store.Run, rewind_step: int, mask: str | None, spec: di
                                            precision=trunk.config.get("precision", "float32")))
 
 
+# --- data-dependence: the early phase on an altered task ---------------------------------------
+
+TASKS = ("random_labels", "rotation", "blur")  # Frankle et al. 2020 §5
+BLUR_FACTOR = 4   # "downsampling by 4x then upsampling back to the full size"
+ROTATIONS = 4     # rotation by 90·n degrees, n in 0..3: predicted with the first 4 logits of the head
+
+
+def task_data(dataset: data.DeviceData, task: str, seed: int) -> data.DeviceData:
+    """The training set altered for ``task`` (the test set is left as it is).
+
+    ``random_labels``: every training example gets a label drawn uniformly at random, fixed for
+    the whole run. ``rotation``: every example is rotated by 90·n degrees (n uniform in 0..3,
+    fixed per example) and labelled n; the network predicts n with the first 4 of its 10
+    logits (the same head, no new layer). ``blur``: every image is average-pooled by 4 and
+    upsampled back (bilinear), labels kept. Draws come from the ``task`` stream of ``seed``.
+    """
+    choose("task", task, TASKS)
+    if not isinstance(dataset, data.DeviceData):
+        raise ConfigError(f"task {task!r} needs an in-memory data set, not the streamed {dataset.name!r}")
+    x, y = dataset.train_x, dataset.train_y
+    g = generator("task", int(seed), TASKS.index(task))
+    if task == "random_labels":
+        y = torch.randint(0, dataset.num_classes, (len(y),), generator=g).to(y.device)
+    elif task == "rotation":
+        n = torch.randint(0, ROTATIONS, (len(y),), generator=g).to(y.device)
+        x = x.clone()
+        for r in range(1, ROTATIONS):
+            x[n == r] = torch.rot90(x[n == r], r, dims=(2, 3))
+        y = n
+    else:
+        size = x.shape[-2:]
+        x = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, BLUR_FACTOR), size=size,
+                                            mode="bilinear", align_corners=False)
+    return dataclasses.replace(dataset, train_x=x, train_y=y)
+
+
+def pretrained_run(trunk: store.Run, rewind_step: int, mask: str | None, task: str,
+                   data_seed: int | None = None) -> store.Run:
+    """The subnetwork m ⊙ W'_k, where W'_k is the trunk's initialization trained to k on ``task``
+    instead of the real labels (same data order); it then trains normally from k to T."""
+    hp = train.hparams_of(trunk)
+    seed = trunk.config["data_seed"] if data_seed is None else data_seed
+    precision = trunk.config.get("precision", "float32")
+    early = store.open_run(train.run_config(hp, trunk.config["data_seed"], init_seed=trunk.config["start"]["init_seed"],
+                                            task=task, precision=precision))
+    return store.open_run(train.run_config(hp, seed, parent=early, parent_step=rewind_step, mask=mask,
+                                           fresh_optimizer=mask is not None, precision=precision))
+
+
 # --- telemetry --------------------------------------------------------------------------------
 
 def origin_state(run: store.Run, device="cpu") -> dict:
@@ -270,12 +322,14 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
 
 # Per preset: the rewind step k where the perturbations are applied, the telemetry steps, and
 # the noise scales n (multiples of σ). The paper uses k = 500 and 2000 on ResNet-20.
+# ``skip``: perturbations left out of the preset's list (quick: to stay within 15 CPU minutes).
 SIZES = {
-    "smoke": {"rewind_step": "100", "telemetry_steps": (0, 25, 50, 100, 200), "noise_scales": (1.0,)},
+    "smoke": {"rewind_step": "100", "telemetry_steps": (0, 25, 50, 100, 200), "noise_scales": (1.0,),
+              "tasks": TASKS, "skip": ()},
     "quick": {"rewind_step": "500", "telemetry_steps": (0, 25, 50, 100, 250, 500, 1000, 2000),
-              "noise_scales": (0.5, 1.0, 2.0)},
+              "noise_scales": (1.0, 2.0), "tasks": TASKS, "skip": ("signs 0, magnitudes k",)},
     "paper": {"rewind_step": "500", "telemetry_steps": (0, 25, 50, 100, 250, 500, 1000, 2000, 4000),
-              "noise_scales": (0.5, 1.0, 2.0, 3.0)},
+              "noise_scales": (0.5, 1.0, 2.0, 3.0), "tasks": TASKS, "skip": ()},
 }
 
 
@@ -291,6 +345,14 @@ def standard_perturbations(noise_scales=(1.0,), seed: int = 0) -> dict[str, dict
     for n in noise_scales:
         out[f"noise {n:g}σ"] = perturbation("noise", scale=float(n), seed=seed)
     return out
+
+
+DATA_FAMILY = "early phase on another task"
+
+
+def task_label(task: str) -> str:
+    """The label of the data-dependence run for ``task`` in a study's ``perturbation`` dimension."""
+    return f"early phase: {task.replace('_', ' ')}"
 
 
 def family(spec: dict) -> str:
@@ -315,6 +377,7 @@ class EarlyPhaseConfig:
     rewind_step: str            # k: the subnetwork m ⊙ W_k that is perturbed and trained to T
     telemetry_steps: tuple[int, ...]
     perturbations: tuple[tuple[str, dict], ...]  # (label, spec), the unperturbed one first
+    tasks: tuple[str, ...] = ()  # data-dependence: the early phase (0..k) trained on these tasks
 
     @property
     def hparams(self) -> train.Hparams:
@@ -332,7 +395,7 @@ def _instability_config(config: EarlyPhaseConfig):
 def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", preset: str = presets.DEFAULT,
                        init_seed: int = 0, density: float | None = None, mask_rewind_step: str | int = 0,
                        rewind_step: str | int | None = None, telemetry_steps=None, noise_scales=None,
-                       perturbations: dict | None = None) -> EarlyPhaseConfig:
+                       perturbations: dict | None = None, tasks=None) -> EarlyPhaseConfig:
     """A validated EarlyPhaseConfig; None values take the preset's sizes (``SIZES``) and Table 1's density."""
     presets.get(preset)
     setting = paper.setting(model, variant)
@@ -350,16 +413,21 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
         scales = sizes["noise_scales"] if noise_scales is None else noise_scales
         if isinstance(scales, (int, float, str)):
             raise ConfigError(f"noise_scales must be a list of numbers, got {scales!r}; pass e.g. [0.5, 1, 2]")
-        perturbations = standard_perturbations(scales)
+        perturbations = {label: spec for label, spec in standard_perturbations(scales).items()
+                         if label not in sizes["skip"]}
     if not isinstance(perturbations, dict) or not perturbations:
         raise ConfigError(f"perturbations must be a non-empty dict label -> specification, got {perturbations!r}")
     specs = tuple((str(label), perturbation(**spec)) for label, spec in perturbations.items())
+    tasks = sizes["tasks"] if tasks is None else tasks
+    if isinstance(tasks, str) or len(set(tasks)) != len(tasks):
+        raise ConfigError(f"tasks must be a list of distinct tasks, got {tasks!r}; pass e.g. {list(TASKS)} or []")
+    tasks = tuple(choose("task", t, TASKS) for t in tasks)
     rewind = str(sizes["rewind_step"] if rewind_step is None else rewind_step)
     steps = sizes["telemetry_steps"] if telemetry_steps is None else telemetry_steps
     if isinstance(steps, (int, str)) or not len(steps):
         raise ConfigError(f"telemetry_steps must be a non-empty list of steps, got {steps!r}")
     config = EarlyPhaseConfig(model, variant, preset, int(init_seed), levels, str(mask_rewind_step), rewind,
-                              (), specs)
+                              (), specs, tasks)
     hp = config.hparams  # validates the mask's rewind step against T
     n = train.train_size(hp)
     k, total = train.to_steps(rewind, hp, n), train.to_steps(hp.training_steps, hp, n)
@@ -373,7 +441,7 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
         raise ConfigError(f"telemetry step {iterations[-1]} is after the end of training ({total}); "
                           f"choose smaller steps")
     return EarlyPhaseConfig(model, variant, preset, int(init_seed), levels, str(mask_rewind_step), rewind,
-                            iterations, specs)
+                            iterations, specs, tasks)
 
 
 def _test_metrics(model: nn.Module, state: dict, dataset) -> tuple[float, float]:
@@ -386,7 +454,8 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
 
     The trunk and IMP masks are chapter 04's (same configuration, same cache entries). Returns
     ``accuracy`` and ``loss`` (test, at T), ``distance`` and ``effective_sigma``
-    (``perturbation_size``) over ``perturbation`` (with its ``family``); the references
+    (``perturbation_size``) over ``perturbation`` (with its ``family``; the ``tasks`` come last,
+    labelled by ``task_label``, family ``DATA_FAMILY``); the references
     ``dense_accuracy`` (the trunk at T) and ``rewind_accuracy`` (the IMP subnetwork rewound to
     the mask's own k, trained by IMP itself); and the ``telemetry`` variables over
     (``network``, ``step``) for the dense trunk and that IMP subnetwork.
@@ -406,12 +475,13 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     ticket = imp.sparse_run(trunk, mask_k, mask)  # IMP's own last-level run (chapter 04's)
     seed = experiments.data_seed(config.init_seed, 0, 0)  # copy 0 of chapter 04's first pair
     runs = {label: perturbed_run(trunk, k, mask, spec, seed) for label, spec in config.perturbations}
+    runs.update({task_label(t): pretrained_run(trunk, k, mask, t, seed) for t in config.tasks})
+    families = [family(spec) for _, spec in config.perturbations] + [DATA_FAMILY] * len(config.tasks)
     model = models.build(hp.model).to(device)
     base = train._initial_state(imp.sparse_run(trunk, k, mask, seed), device)["model"]  # unperturbed m ⊙ W_k
     loaded = prune.load(mask, device)
     accuracy, loss, distance, sigma = [], [], [], []
-    for label, spec in tqdm(config.perturbations, desc="perturbations", disable=not progress):
-        run = runs[label]
+    for label, run in tqdm(runs.items(), desc="perturbations", disable=not progress):
         start = train._initial_state(run, device)["model"]
         size = perturbation_size(base, start, hp.model, loaded)
         a, l = _test_metrics(model, train.state_at(run, total, device, progress)["model"], evaluation)
@@ -421,7 +491,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
         sigma.append(size["effective_sigma"])
     dense_accuracy, _ = _test_metrics(model, train.state_at(trunk, total, device, progress)["model"], evaluation)
     rewind_accuracy, _ = _test_metrics(model, train.state_at(ticket, total, device, progress)["model"], evaluation)
-    labels = [label for label, _ in config.perturbations]
+    labels = list(runs)
     ds = xr.Dataset(
         {"trained_accuracy": ("perturbation", np.array(accuracy), {"long_name": "test accuracy at T", "units": "%"}),
          "trained_loss": ("perturbation", np.array(loss), {"long_name": "test loss at T", "units": "nats"}),
@@ -433,7 +503,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
          "rewind_accuracy": ((), rewind_accuracy, {"long_name": f"test accuracy of the IMP subnetwork rewound "
                                                                 f"to k = {mask_k} at T", "units": "%"}),
          "density": ((), prune.density(loaded), {"long_name": "fraction of prunable weights remaining"})},
-        coords={"perturbation": labels, "family": ("perturbation", [family(s) for _, s in config.perturbations])})
+        coords={"perturbation": labels, "family": ("perturbation", families)})
     parts = []
     for name, run in (("dense", trunk), ("imp", ticket)):
         steps = [s for s in config.telemetry_steps if s >= train.start_step(run)]
@@ -444,6 +514,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     record = asdict(config)
     record["perturbations"] = [[label, spec] for label, spec in config.perturbations]
     record["telemetry_steps"] = list(config.telemetry_steps)
+    record["tasks"] = list(config.tasks)
     ds.attrs.update(results.provenance({"experiment": "early_phase", **record, "hparams": hp.as_dict(),
                                         "rewind_iterations": k, "mask_rewind_iterations": mask_k,
                                         "training_iterations": total, "mask": mask,
@@ -462,9 +533,11 @@ def changes(ds: xr.Dataset) -> dict[str, float]:
 
 
 def size_correlation(ds: xr.Dataset) -> float:
-    """Pearson r between effective perturbation size (init σ) and accuracy at T (perturbed runs only;
-    NaN with fewer than three)."""
-    sizes, accs = ds.effective_sigma.values[1:], ds.trained_accuracy.values[1:]
+    """Pearson r between effective perturbation size (init σ) and accuracy at T over the weight
+    perturbations (not the unperturbed run, not the data-dependence runs; NaN with fewer than three)."""
+    chosen = (ds.family != DATA_FAMILY).values
+    chosen[0] = False
+    sizes, accs = ds.effective_sigma.values[chosen], ds.trained_accuracy.values[chosen]
     if len(sizes) < 3 or np.std(sizes) == 0 or np.std(accs) == 0:
         return float("nan")
     return float(np.corrcoef(sizes, accs)[0, 1])
@@ -538,6 +611,29 @@ def claims_table(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN):
     r = size_correlation(ds)
     paper_r = ", ".join(f"{v:g} (k = {s})" for s, v in PAPER_R.items())
     rows.append((f"Larger perturbations cost more accuracy: r = {paper_r} between effective size and accuracy",
-                 f"r = {r:.2f} over {ds.sizes['perturbation'] - 1} perturbations, one seed each",
+                 f"r = {r:.2f} over {int((ds.family != DATA_FAMILY).sum()) - 1} perturbations, one seed each",
                  "not enough perturbations" if r != r else "agrees (negative)" if r < 0 else "does not agree"))
+    own = float(ds.rewind_accuracy)
+    gain = float(ds.trained_accuracy[0]) - own  # what the real early phase adds over step 0
+
+    def data_row(task: str, claim: str, helps: bool) -> None:
+        label = task_label(task)
+        if label not in delta:
+            rows.append((claim, "not run", "not run"))
+            return
+        acc = float(ds.trained_accuracy.sel(perturbation=label))
+        measured = (f"{acc:.2f}% vs {float(ds.trained_accuracy[0]):.2f}% after the real early phase and "
+                    f"{own:.2f}% rewound to step {config['mask_rewind_iterations']}")
+        if gain <= margin:
+            verdict = f"not testable here: the real early phase itself adds {gain:+.2f} pp over step 0"
+        elif helps:
+            verdict = "agrees" if acc - own > margin else "does not agree"
+        else:
+            verdict = "agrees" if acc - own <= margin else "does not agree"
+        rows.append((claim, measured, verdict))
+
+    data_row("random_labels", "An early phase on random labels brings no improvement (and hurts if longer)", False)
+    data_row("rotation", "An early phase on self-supervised rotation prediction helps (needs longer: 40 vs 1.25 epochs)",
+             True)
+    data_row("blur", "An early phase on 4x-blurred images helps (also needs longer: 40 vs 1.25 epochs)", True)
     return pd.DataFrame(rows, columns=["claim (Frankle, Schwab & Morcos 2020)", "ours", "verdict"])

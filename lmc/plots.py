@@ -104,7 +104,8 @@ def interpolation_by_subnetwork(ds: xr.Dataset, split: str = "test", title: str 
 
 
 FAMILY_PALETTE = {"none": "#404040", "signs / magnitudes": "#7b3294", "permute": "#d7191c",
-                  "permute (same sign)": "#fdae61", "noise": "#2c7bb6"}
+                  "permute (same sign)": "#fdae61", "noise": "#2c7bb6",
+                  "early phase on another task": "#1a9641"}
 NETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6"}
 
 
@@ -158,7 +159,8 @@ def perturbation_accuracy(ds: xr.Dataset, title: str = "", ax: plt.Axes | None =
 
 def perturbation_size_vs_accuracy(ds: xr.Dataset, title: str = "", ax: plt.Axes | None = None) -> plt.Figure:
     """Frankle et al. 2020 Figure 8: effective size of each perturbation (RMS change of the kept
-    weights in units of the layer's initialization σ) against test accuracy at T."""
+    weights in units of the layer's initialization σ) against test accuracy at T. The
+    data-dependence runs are drawn too (their size: how far their W'_k lies from the real W_k)."""
     sns.set_theme(style="whitegrid", context="notebook")
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.8))

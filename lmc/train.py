@@ -247,7 +247,8 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
                augment_seed: int | None = None, reset_schedule: bool = False,
                precision: str = "float32", mask: str | None = None,
-               fresh_optimizer: bool = False, reinit: int = 0, perturb: dict | None = None) -> dict:
+               fresh_optimizer: bool = False, reinit: int = 0, perturb: dict | None = None,
+               task: str | None = None) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
@@ -266,7 +267,10 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     ``reinit`` > 0 with ``init_seed``: random reinitialization (Table 2), the
     ``reinit``-th independent draw of new weights, trained from step ``parent_step``.
     ``perturb``: a perturbation of the starting weights (``lmc.early_phase.perturbation``),
-    applied after the mask; only a given one enters the identity.
+    applied after the mask; only a given one enters the identity. ``task``: train on an altered
+    task instead of the data set's labels (``lmc.early_phase.TASKS``: random labels, rotation
+    prediction, blurred images; the early phase of Frankle et al. 2020 §5); only a given one
+    enters the identity.
     """
     choose("precision", precision, PRECISIONS)
     if (init_seed is None) == (parent is None):
@@ -296,6 +300,10 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
         config["precision"] = precision
     if mask is not None:
         config["mask"] = str(mask)
+    if task is not None:
+        from . import early_phase
+
+        config["task"] = choose("task", task, early_phase.TASKS)
     return config
 
 
@@ -352,6 +360,17 @@ def _initial_state(run: store.Run, device) -> dict:
     return {**state, "step": 0} if start.get("reset_schedule") else state
 
 
+def training_data(run: store.Run, device="cpu"):
+    """The data the run trains on: its data set, or the altered task of ``run_config(task=...)``."""
+    hp = hparams_of(run)
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    if "task" in run.config:
+        from . import early_phase
+
+        dataset = early_phase.task_data(dataset, run.config["task"], run.config["data_seed"])
+    return dataset
+
+
 def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = True,
              resume_every: int = 2000, accel: Accel | None = None) -> dict:
     """The run's full state (``model``, ``optimizer``, ``step``) at ``step``, computed if needed.
@@ -363,7 +382,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
     (default: the device's; ``run_accel``).
     """
     hp = hparams_of(run)
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    dataset = training_data(run, device)
     n = dataset.train_size
     step = to_steps(step, hp, n)
     first, total = start_step(run), to_steps(hp.training_steps, hp, n)
@@ -430,7 +449,7 @@ def train_runs(runs: list[store.Run], step: int | str, device="cpu", progress: b
     if populate and len(pending) > 1:
         groups: dict = {}
         for run in pending:
-            key = (canonical_hparams(run), run.config.get("precision"),
+            key = (canonical_hparams(run), run.config.get("precision"), run.config.get("task"),
                    run.config["start"].get("fresh_optimizer", False))
             groups.setdefault(key, []).append(run)
         for members in groups.values():
@@ -457,7 +476,7 @@ def _train_together(runs: list[store.Run], step: int, device, progress: bool, ac
                     resume_every: int = 2000) -> None:
     """Train ``runs`` (same hyperparameters) to ``step`` as populations and save their checkpoints."""
     hp = hparams_of(runs[0])
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    dataset = training_data(runs[0], device)  # a population shares one task (train_runs groups by it)
     if isinstance(dataset, data.StreamData):
         return  # streamed data sets train one run at a time (state_at)
     with contextlib.ExitStack() as held:

@@ -177,3 +177,51 @@ def test_bad_study_configurations_are_refused():
     config = early_phase.early_phase_config(preset="quick")
     assert config.levels == 15 and config.rewind_step == "500"
     assert config.perturbations[0][0] == "none" and early_phase.is_identity(config.perturbations[0][1])
+
+
+def _tiny_data(n: int = 64):
+    from lmc import data
+
+    g = torch.Generator().manual_seed(0)
+    return data.DeviceData("mnist", torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g),
+                           torch.randn(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g),
+                           num_classes=10)
+
+
+def test_rotation_task_rotates_each_image_by_its_label_times_90_degrees():
+    d = _tiny_data()
+    t = early_phase.task_data(d, "rotation", seed=3)
+    assert set(t.train_y.tolist()) <= {0, 1, 2, 3} and len(set(t.train_y.tolist())) == 4
+    for i, n in enumerate(t.train_y.tolist()):
+        assert torch.equal(t.train_x[i], torch.rot90(d.train_x[i], n, dims=(1, 2)))
+    assert torch.equal(t.test_x, d.test_x) and torch.equal(t.test_y, d.test_y)  # evaluation is untouched
+
+
+def test_random_labels_keep_images_and_are_fixed_by_the_seed():
+    d = _tiny_data(2000)
+    a, b = (early_phase.task_data(d, "random_labels", seed=s) for s in (1, 1))
+    c = early_phase.task_data(d, "random_labels", seed=2)
+    assert torch.equal(a.train_x, d.train_x) and torch.equal(a.train_y, b.train_y)
+    assert not torch.equal(a.train_y, c.train_y)
+    assert 0.85 < float((a.train_y != d.train_y).double().mean()) < 0.95  # 9 in 10 labels change
+
+
+def test_blur_keeps_a_constant_image_and_the_labels_and_smooths_noise():
+    d = _tiny_data()
+    t = early_phase.task_data(d, "blur", seed=0)
+    assert torch.equal(t.train_y, d.train_y) and t.train_x.shape == d.train_x.shape
+    assert float(t.train_x.std()) < 0.5 * float(d.train_x.std())  # white noise averaged over 4x4 blocks
+    flat = early_phase.task_data(__import__("dataclasses").replace(d, train_x=torch.full_like(d.train_x, 0.7)),
+                                 "blur", seed=0)
+    assert torch.allclose(flat.train_x, torch.full_like(d.train_x, 0.7))
+
+
+def test_a_task_enters_the_identity_only_when_given(small_hparams):
+    plain = train.run_config(small_hparams, 0, init_seed=0)
+    assert "task" not in plain
+    rotated = train.run_config(small_hparams, 0, init_seed=0, task="rotation")
+    assert rotated["task"] == "rotation" and store.config_hash(rotated) != store.config_hash(plain)
+    with pytest.raises(ConfigError, match="unknown task 'jigsaw'"):
+        train.run_config(small_hparams, 0, init_seed=0, task="jigsaw")
+    with pytest.raises(ConfigError, match="unknown task"):
+        early_phase.early_phase_config(preset="smoke", tasks=["blurr"])
