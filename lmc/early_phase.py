@@ -477,6 +477,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     runs = {label: perturbed_run(trunk, k, mask, spec, seed) for label, spec in config.perturbations}
     runs.update({task_label(t): pretrained_run(trunk, k, mask, t, seed) for t in config.tasks})
     families = [family(spec) for _, spec in config.perturbations] + [DATA_FAMILY] * len(config.tasks)
+    train.train_runs(list(runs.values()), total, device, progress)  # as populations on a GPU (train_runs)
     model = models.build(hp.model).to(device)
     base = train._initial_state(imp.sparse_run(trunk, k, mask, seed), device)["model"]  # unperturbed m ⊙ W_k
     loaded = prune.load(mask, device)

@@ -225,3 +225,24 @@ def test_a_task_enters_the_identity_only_when_given(small_hparams):
         train.run_config(small_hparams, 0, init_seed=0, task="jigsaw")
     with pytest.raises(ConfigError, match="unknown task"):
         early_phase.early_phase_config(preset="smoke", tasks=["blurr"])
+
+
+def test_perturbed_and_pretrained_runs_train_as_populations_from_their_own_start(
+        mnist, small_hparams, tmp_path, monkeypatch):
+    def runs():
+        trunk = store.open_run(train.run_config(small_hparams, 0, init_seed=0))
+        mask = imp.masks(trunk, 0, 1, progress=False)[-1]
+        return [early_phase.perturbed_run(trunk, 20, mask, {"kind": "noise", "scale": s}, data_seed=1)
+                for s in (1.0, 2.0)] + [early_phase.pretrained_run(trunk, 20, mask, "rotation", data_seed=1)]
+
+    monkeypatch.setenv("LMC_CACHE_DIR", str(tmp_path / "population"))
+    together = runs()
+    train.train_runs(together, 60, populate=True, progress=False)
+    monkeypatch.setenv("LMC_CACHE_DIR", str(tmp_path / "solo"))
+    alone = runs()
+    for a, b in zip(together, alone, strict=True):
+        assert a.hash == b.hash and a.path != b.path
+        wa = store.load_checkpoint(a, 60)["model"]  # trained in the population
+        wb = train.state_at(b, 60, progress=False)["model"]  # trained alone in the other cache
+        for k in wa:
+            assert torch.allclose(wa[k], wb[k], atol=1e-4), k
