@@ -457,7 +457,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     (``perturbation_size``) over ``perturbation`` (with its ``family``; the ``tasks`` come last,
     labelled by ``task_label``, family ``DATA_FAMILY``); the references
     ``dense_accuracy`` (the trunk at T) and ``rewind_accuracy`` (the IMP subnetwork rewound to
-    the mask's own k, trained by IMP itself); and the ``telemetry`` variables over
+    the mask's own k: chapter 04's first copy, same data order); and the ``telemetry`` variables over
     (``network``, ``step``) for the dense trunk and that IMP subnetwork.
     """
     from . import experiments
@@ -472,8 +472,8 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     trunk = store.open_run(train.run_config(hp, experiments.data_seed(config.init_seed),
                                             init_seed=config.init_seed))
     mask = imp.masks(trunk, mask_k, config.levels, device=device, progress=progress)[-1]
-    ticket = imp.sparse_run(trunk, mask_k, mask)  # IMP's own last-level run (chapter 04's)
     seed = experiments.data_seed(config.init_seed, 0, 0)  # copy 0 of chapter 04's first pair
+    ticket = imp.sparse_run(trunk, mask_k, mask, seed)  # that copy: chapter 04 trained it already
     runs = {label: perturbed_run(trunk, k, mask, spec, seed) for label, spec in config.perturbations}
     runs.update({task_label(t): pretrained_run(trunk, k, mask, t, seed) for t in config.tasks})
     families = [family(spec) for _, spec in config.perturbations] + [DATA_FAMILY] * len(config.tasks)
