@@ -203,6 +203,8 @@ def task_data(dataset: data.DeviceData, task: str, seed: int) -> data.DeviceData
     fixed per example) and labelled n; the network predicts n with the first 4 of its 10
     logits (the same head, no new layer). ``blur``: every image is average-pooled by 4 and
     upsampled back (bilinear), labels kept. Draws come from the ``task`` stream of ``seed``.
+    Rotation switches off the horizontal-flip augmentation (a flip turns a 90° rotation into a
+    270° one, so the label would be wrong); random crops stay.
     """
     choose("task", task, TASKS)
     if not isinstance(dataset, data.DeviceData):
@@ -217,6 +219,7 @@ def task_data(dataset: data.DeviceData, task: str, seed: int) -> data.DeviceData
         for r in range(1, ROTATIONS):
             x[n == r] = torch.rot90(x[n == r], r, dims=(2, 3))
         y = n
+        return dataclasses.replace(dataset, train_x=x, train_y=y, flip=False)
     else:
         size = x.shape[-2:]
         x = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, BLUR_FACTOR), size=size,

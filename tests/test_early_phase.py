@@ -195,6 +195,8 @@ def test_rotation_task_rotates_each_image_by_its_label_times_90_degrees():
     for i, n in enumerate(t.train_y.tolist()):
         assert torch.equal(t.train_x[i], torch.rot90(d.train_x[i], n, dims=(1, 2)))
     assert torch.equal(t.test_x, d.test_x) and torch.equal(t.test_y, d.test_y)  # evaluation is untouched
+    flipped = early_phase.task_data(__import__("dataclasses").replace(d, flip=True), "rotation", seed=3)
+    assert not flipped.flip  # a flip would turn 90° into 270°
 
 
 def test_random_labels_keep_images_and_are_fixed_by_the_seed():
