@@ -381,6 +381,7 @@ class EarlyPhaseConfig:
     telemetry_steps: tuple[int, ...]
     perturbations: tuple[tuple[str, dict], ...]  # (label, spec), the unperturbed one first
     tasks: tuple[str, ...] = ()  # data-dependence: the early phase (0..k) trained on these tasks
+    instability: bool = False    # also train a second copy of each and measure its instability
 
     @property
     def hparams(self) -> train.Hparams:
@@ -398,7 +399,7 @@ def _instability_config(config: EarlyPhaseConfig):
 def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", preset: str = presets.DEFAULT,
                        init_seed: int = 0, density: float | None = None, mask_rewind_step: str | int = 0,
                        rewind_step: str | int | None = None, telemetry_steps=None, noise_scales=None,
-                       perturbations: dict | None = None, tasks=None) -> EarlyPhaseConfig:
+                       perturbations: dict | None = None, tasks=None, instability: bool = False) -> EarlyPhaseConfig:
     """A validated EarlyPhaseConfig; None values take the preset's sizes (``SIZES``) and Table 1's density."""
     presets.get(preset)
     setting = paper.setting(model, variant)
@@ -425,12 +426,14 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
     if isinstance(tasks, str) or len(set(tasks)) != len(tasks):
         raise ConfigError(f"tasks must be a list of distinct tasks, got {tasks!r}; pass e.g. {list(TASKS)} or []")
     tasks = tuple(choose("task", t, TASKS) for t in tasks)
+    if not isinstance(instability, bool):
+        raise ConfigError(f"instability must be True or False, got {instability!r}")
     rewind = str(sizes["rewind_step"] if rewind_step is None else rewind_step)
     steps = sizes["telemetry_steps"] if telemetry_steps is None else telemetry_steps
     if isinstance(steps, (int, str)) or not len(steps):
         raise ConfigError(f"telemetry_steps must be a non-empty list of steps, got {steps!r}")
     config = EarlyPhaseConfig(model, variant, preset, int(init_seed), levels, str(mask_rewind_step), rewind,
-                              (), specs, tasks)
+                              (), specs, tasks, instability)
     hp = config.hparams  # validates the mask's rewind step against T
     n = train.train_size(hp)
     k, total = train.to_steps(rewind, hp, n), train.to_steps(hp.training_steps, hp, n)
@@ -444,7 +447,7 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
         raise ConfigError(f"telemetry step {iterations[-1]} is after the end of training ({total}); "
                           f"choose smaller steps")
     return EarlyPhaseConfig(model, variant, preset, int(init_seed), levels, str(mask_rewind_step), rewind,
-                            iterations, specs, tasks)
+                            iterations, specs, tasks, instability)
 
 
 def _test_metrics(model: nn.Module, state: dict, dataset) -> tuple[float, float]:
@@ -461,7 +464,9 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     labelled by ``task_label``, family ``DATA_FAMILY``); the references
     ``dense_accuracy`` (the trunk at T) and ``rewind_accuracy`` (the IMP subnetwork rewound to
     the mask's own k: chapter 04's first copy, same data order); and the ``telemetry`` variables over
-    (``network``, ``step``) for the dense trunk and that IMP subnetwork.
+    (``network``, ``step``) for the dense trunk and that IMP subnetwork. With ``config.instability``
+    a second copy of every run trains on chapter 04's second data order, adding ``instability``
+    over (``perturbation``, ``split``) and ``path_error`` over (``perturbation``, ``split``, ``alpha``).
     """
     from . import experiments
 
@@ -480,6 +485,12 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     runs = {label: perturbed_run(trunk, k, mask, spec, seed) for label, spec in config.perturbations}
     runs.update({task_label(t): pretrained_run(trunk, k, mask, t, seed) for t in config.tasks})
     families = [family(spec) for _, spec in config.perturbations] + [DATA_FAMILY] * len(config.tasks)
+    pairs = {}
+    if config.instability:  # a second copy of each, on chapter 04's second data order, then the path between
+        other = experiments.data_seed(config.init_seed, 0, 1)
+        second = {label: perturbed_run(trunk, k, mask, spec, other) for label, spec in config.perturbations}
+        second.update({task_label(t): pretrained_run(trunk, k, mask, t, other) for t in config.tasks})
+        pairs = {label: [runs[label], second[label]] for label in runs}
     train.train_runs(list(runs.values()), total, device, progress)  # as populations on a GPU (train_runs)
     model = models.build(hp.model).to(device)
     base = train._initial_state(imp.sparse_run(trunk, k, mask, seed), device)["model"]  # unperturbed m ⊙ W_k
@@ -515,6 +526,14 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
                      .reindex(step=list(config.telemetry_steps)))
     tele = xr.concat(parts, dim="network").assign_coords(network=["dense", "imp"])
     ds = ds.merge(tele)
+    if pairs:
+        speed = train.accel_for(device, bf16=False)
+        paths, _ = experiments._paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
+                                      train.population_default(device), speed)
+        path = experiments._path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
+                                         {"perturbation": list(runs)}, inst.n_alpha)
+        ds["instability"] = path.instability
+        ds["path_error"] = path.error.rename("path_error")
     record = asdict(config)
     record["perturbations"] = [[label, spec] for label, spec in config.perturbations]
     record["telemetry_steps"] = list(config.telemetry_steps)

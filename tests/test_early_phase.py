@@ -248,3 +248,21 @@ def test_perturbed_and_pretrained_runs_train_as_populations_from_their_own_start
         wb = train.state_at(b, 60, progress=False)["model"]  # trained alone in the other cache
         for k in wa:
             assert torch.allclose(wa[k], wb[k], atol=1e-4), k
+
+
+@pytest.mark.slow
+def test_a_small_study_measures_each_perturbation_and_its_instability(mnist):
+    config = early_phase.early_phase_config(
+        preset="smoke", density=0.8, telemetry_steps=[0, 100], tasks=["blur"], instability=True,
+        perturbations={"none": {"kind": "noise", "scale": 0.0}, "noise 2σ": {"kind": "noise", "scale": 2.0}})
+    assert config.levels == 1
+    ds = early_phase.perturbation_study(config, device="cpu", progress=False)
+    assert list(ds.perturbation.values) == ["none", "noise 2σ", "early phase: blur"]
+    assert list(ds.family.values) == ["none", "noise", early_phase.DATA_FAMILY]
+    assert float(ds.distance[0]) == 0 and float(ds.effective_sigma[1]) == pytest.approx(2.0, rel=0.05)
+    assert ds.instability.dims == ("perturbation", "split") and ds.path_error.sizes["alpha"] == 5
+    assert ((ds.trained_accuracy > 10) & (ds.trained_accuracy <= 100)).all()
+    assert float(ds.density) == pytest.approx(0.8, abs=1e-3)
+    assert float(ds.sign_changed.sel(network="dense", step=0)) == 0
+    again = early_phase.perturbation_study(config, device="cpu", progress=False)  # all from the cache
+    assert again.drop_attrs().equals(ds.drop_attrs())
