@@ -422,6 +422,9 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
     if not isinstance(perturbations, dict) or not perturbations:
         raise ConfigError(f"perturbations must be a non-empty dict label -> specification, got {perturbations!r}")
     specs = tuple((str(label), perturbation(**spec)) for label, spec in perturbations.items())
+    if not is_identity(specs[0][1]):
+        raise ConfigError(f"the first perturbation must be the unperturbed reference (e.g. 'none': "
+                          f"{{'kind': 'noise', 'scale': 0}}), got {specs[0][0]!r}: {specs[0][1]}")
     tasks = sizes["tasks"] if tasks is None else tasks
     if isinstance(tasks, str) or len(set(tasks)) != len(tasks):
         raise ConfigError(f"tasks must be a list of distinct tasks, got {tasks!r}; pass e.g. {list(TASKS)} or []")
@@ -459,7 +462,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     """Perturbations of the IMP subnetwork m ⊙ W_k, each trained to T, and early-phase telemetry.
 
     The trunk and IMP masks are chapter 04's (same configuration, same cache entries). Returns
-    ``accuracy`` and ``loss`` (test, at T), ``distance`` and ``effective_sigma``
+    ``trained_accuracy`` and ``trained_loss`` (test, at T), ``distance`` and ``effective_sigma``
     (``perturbation_size``) over ``perturbation`` (with its ``family``; the ``tasks`` come last,
     labelled by ``task_label``, family ``DATA_FAMILY``); the references
     ``dense_accuracy`` (the trunk at T) and ``rewind_accuracy`` (the IMP subnetwork rewound to

@@ -174,6 +174,8 @@ def test_bad_study_configurations_are_refused():
         early_phase.early_phase_config(model="fmnist_resnet_20_4", preset="smoke")
     with pytest.raises(ConfigError, match="noise_scales must be a list"):
         early_phase.early_phase_config(preset="smoke", noise_scales=1.0)
+    with pytest.raises(ConfigError, match="first perturbation must be the unperturbed reference"):
+        early_phase.early_phase_config(preset="smoke", perturbations={"noise": {"kind": "noise", "scale": 1.0}})
     config = early_phase.early_phase_config(preset="quick")
     assert config.levels == 15 and config.rewind_step == "500"
     assert config.perturbations[0][0] == "none" and early_phase.is_identity(config.perturbations[0][1])
