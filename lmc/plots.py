@@ -238,3 +238,73 @@ def instability_diagram() -> plt.Figure:
     right.legend(frameon=False, loc="upper right", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+FAMILY_PALETTE = {"none": "#404040", "signs / magnitudes": "#7b3294", "permute": "#d7191c",
+                  "permute (same sign)": "#fdae61", "noise": "#2c7bb6",
+                  "early phase on another task": "#1a9641"}
+NETWORK_PALETTE = {k: SUBNETWORK_PALETTE[k] for k in ("dense", "imp")}
+
+
+def early_phase_telemetry(ds: xr.Dataset, rewind_step: int | None = None, title: str = "") -> plt.Figure:
+    """Frankle et al. 2020 Figure 3: the state of the dense network and the IMP subnetwork over
+    the first steps (test accuracy and loss, mean |w|, signs changed since initialization,
+    gradient norm, distance from the initial and the final weights, cosine to the final
+    weights); the dotted line marks the rewind step k of the perturbations."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    panels = [("accuracy", "test accuracy (%)"), ("loss", "test loss (nats)"), ("magnitude", "mean |w|"),
+              ("sign_changed", "signs changed (%)"), ("grad_norm", "gradient norm"),
+              ("distance_init", "L2 distance from init"), ("distance_final", "L2 distance from final"),
+              ("cosine_final", "cosine to final")]
+    fig, axes = plt.subplots(2, 4, figsize=(13, 5.6))
+    steps = sorted(int(s) for s in ds.step.values)
+    for ax, (name, label) in zip(axes.flat, panels, strict=True):
+        frame = ds[name].to_dataframe().reset_index().dropna(subset=[name])
+        sns.lineplot(frame, x="step", y=name, hue="network", palette=NETWORK_PALETTE, marker="o",
+                     markersize=4, ax=ax, legend=ax is axes.flat[0])
+        _rewind_axis(ax, steps)
+        if rewind_step is not None:
+            ax.axvline(rewind_step, color="black", linestyle=":", linewidth=1)
+        ax.set(xlabel="step (iterations)", ylabel=label)
+    axes.flat[0].legend(title=None, frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def perturbation_accuracy(ds: xr.Dataset, title: str = "", ax: plt.Axes | None = None) -> plt.Figure:
+    """Frankle et al. 2020 Figures 4-7 in one panel: test accuracy at T of the subnetwork after
+    each perturbation at k, coloured by kind; dashed: the unperturbed subnetwork, dotted: the
+    dense network and the subnetwork rewound to the IMP run's own k."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.35 * ds.sizes["perturbation"] + 1.6))
+    frame = ds[["trained_accuracy", "family"]].to_dataframe().reset_index()
+    sns.scatterplot(frame, x="trained_accuracy", y="perturbation", hue="family", palette=FAMILY_PALETTE,
+                    s=60, ax=ax)
+    ax.axvline(float(ds.trained_accuracy.isel(perturbation=0)), color=FAMILY_PALETTE["none"], linestyle="--",
+               linewidth=1, label="unperturbed at k")
+    ax.axvline(float(ds.dense_accuracy), color="black", linestyle=":", linewidth=1.2, label="dense network")
+    ax.axvline(float(ds.rewind_accuracy), color="#1a9641", linestyle=":", linewidth=1.2,
+               label="IMP subnetwork, its own k")
+    ax.set(xlabel="test accuracy at T (%)", ylabel="", title=title)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def perturbation_size_vs_accuracy(ds: xr.Dataset, title: str = "", ax: plt.Axes | None = None) -> plt.Figure:
+    """Frankle et al. 2020 Figure 8: effective size of each perturbation (RMS change of the kept
+    weights in units of the layer's initialization σ) against test accuracy at T. The
+    data-dependence runs are drawn too (their size: how far their W'_k lies from the real W_k)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frame = ds[["trained_accuracy", "effective_sigma", "family"]].to_dataframe().reset_index()
+    sns.scatterplot(frame, x="effective_sigma", y="trained_accuracy", hue="family", palette=FAMILY_PALETTE,
+                    s=60, ax=ax)
+    ax.set(xlabel="effective perturbation size (init σ)", ylabel="test accuracy at T (%)", title=title)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,7 +1,8 @@
 """Named random streams: every source of randomness has its own seeded stream.
 
 One experiment seed gives independent streams for ``init`` (weights), ``data_order``
-(the permutation of the training set in each epoch), ``augment`` and ``prune``.
+(the permutation of the training set in each epoch), ``augment``, ``prune``,
+``perturb`` and ``task`` (the early-phase perturbations and altered tasks of ``lmc.early_phase``).
 Extra integer keys (an initialization index, a copy, an epoch) give independent
 sub-streams, so changing one never shifts the numbers drawn by another.
 """
@@ -13,7 +14,7 @@ import zlib
 import numpy as np
 import torch
 
-STREAMS = ("init", "data_order", "augment", "prune")
+STREAMS = ("init", "data_order", "augment", "prune", "perturb", "task")
 
 
 def derive(stream: str, *keys: int) -> int:

@@ -247,7 +247,8 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
                augment_seed: int | None = None, reset_schedule: bool = False,
                precision: str = "float32", mask: str | None = None,
-               fresh_optimizer: bool = False, reinit: int = 0) -> dict:
+               fresh_optimizer: bool = False, reinit: int = 0, perturb: dict | None = None,
+               task: str | None = None) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the full
@@ -265,6 +266,11 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     rewinding resets weights, not the optimizer; the schedule still resumes at the step).
     ``reinit`` > 0 with ``init_seed``: random reinitialization (Table 2), the
     ``reinit``-th independent draw of new weights, trained from step ``parent_step``.
+    ``perturb``: a perturbation of the starting weights (``lmc.early_phase.perturbation``),
+    applied after the mask; only a given one enters the identity. ``task``: train on an altered
+    task instead of the data set's labels (``lmc.early_phase.TASKS``: random labels, rotation
+    prediction, blurred images; the early phase of Frankle et al. 2020 §5); only a given one
+    enters the identity.
     """
     choose("precision", precision, PRECISIONS)
     if (init_seed is None) == (parent is None):
@@ -281,6 +287,12 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
         start["reset_schedule"] = True
     if fresh_optimizer:
         start["fresh_optimizer"] = True
+    if perturb is not None:
+        if parent is None:
+            raise ConfigError("a perturbation applies to a run that starts from a parent's state at a step")
+        from . import early_phase  # early_phase builds on this module
+
+        start["perturb"] = early_phase.perturbation(**perturb)
     config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
     if augment_seed is not None and augment_seed != data_seed:
         config["augment_seed"] = int(augment_seed)
@@ -288,6 +300,10 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
         config["precision"] = precision
     if mask is not None:
         config["mask"] = str(mask)
+    if task is not None:
+        from . import early_phase
+
+        config["task"] = choose("task", task, early_phase.TASKS)
     return config
 
 
@@ -333,7 +349,26 @@ def _initial_state(run: store.Run, device) -> dict:
     mask = mask_of(run, device)
     if mask is not None:  # m ⊙ W_k: the survivors keep exactly their values at step k
         prune.apply(state["model"], mask)
+    if "perturb" in start:  # the early-phase perturbations: pruned weights stay zero
+        from . import early_phase
+
+        origin = None
+        if early_phase.needs_origin(start["perturb"]):
+            origin = state_at(store.get(start["parent"]), 0, device, progress=False)["model"]
+        state = {**state, "model": early_phase.perturb(state["model"], start["perturb"],
+                                                      hparams_of(run).model, mask, origin)}
     return {**state, "step": 0} if start.get("reset_schedule") else state
+
+
+def training_data(run: store.Run, device="cpu"):
+    """The data the run trains on: its data set, or the altered task of ``run_config(task=...)``."""
+    hp = hparams_of(run)
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    if "task" in run.config:
+        from . import early_phase
+
+        dataset = early_phase.task_data(dataset, run.config["task"], run.config["data_seed"])
+    return dataset
 
 
 def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = True,
@@ -347,7 +382,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
     (default: the device's; ``run_accel``).
     """
     hp = hparams_of(run)
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    dataset = training_data(run, device)
     n = dataset.train_size
     step = to_steps(step, hp, n)
     first, total = start_step(run), to_steps(hp.training_steps, hp, n)
@@ -414,7 +449,7 @@ def train_runs(runs: list[store.Run], step: int | str, device="cpu", progress: b
     if populate and len(pending) > 1:
         groups: dict = {}
         for run in pending:
-            key = (canonical_hparams(run), run.config.get("precision"),
+            key = (canonical_hparams(run), run.config.get("precision"), run.config.get("task"),
                    run.config["start"].get("fresh_optimizer", False))
             groups.setdefault(key, []).append(run)
         for members in groups.values():
@@ -441,7 +476,7 @@ def _train_together(runs: list[store.Run], step: int, device, progress: bool, ac
                     resume_every: int = 2000) -> None:
     """Train ``runs`` (same hyperparameters) to ``step`` as populations and save their checkpoints."""
     hp = hparams_of(runs[0])
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    dataset = training_data(runs[0], device)  # a population shares one task (train_runs groups by it)
     if isinstance(dataset, data.StreamData):
         return  # streamed data sets train one run at a time (state_at)
     with contextlib.ExitStack() as held:

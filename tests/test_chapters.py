@@ -20,6 +20,19 @@ def test_source_notebook_is_clean_and_parameters_come_first(chapter):
     assert "preset" in "".join(code[0]["source"]) and "results_dir" in "".join(code[0]["source"])
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
+def test_papermill_reads_every_parameter_of_the_parameters_cell(chapter):
+    import ast
+
+    import papermill
+
+    nb = json.loads(chapter.read_text())
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    assigned = [t.id for node in ast.parse("".join(cell["source"])).body if isinstance(node, ast.Assign)
+                for t in node.targets]
+    assert list(papermill.inspect_notebook(str(chapter))) == assigned  # e.g. an "=" in a comment hides one
+
+
 def _smoke(number: str, tmp_path) -> list:
     """Execute a chapter with the smoke preset; returns the images it shows."""
     chapter = book.select([number])[0]
@@ -103,3 +116,17 @@ def test_chapters_05_and_06_smoke_share_imp_levels_and_write_their_grids(mnist, 
     # level 15 of chapter 06 is chapter 05's subnetwork: the same cached runs, the same paths
     assert np.array_equal(grid.error.sel(level=15).values, curve.error.sel(subnetwork=list(grid.subnetwork.values)).values)
     assert json.loads(grid.attrs["config"])["experiment"] == "sparsity_grid"
+
+
+@pytest.mark.slow
+def test_chapter_b1_smoke_writes_telemetry_perturbations_and_three_figures(mnist, tmp_path):
+    assert len(_smoke("b1", tmp_path)) == 3  # telemetry, accuracy per perturbation, size vs accuracy
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "b1_early_phase.nc", engine="h5netcdf")
+    assert ds.trained_accuracy.dims == ("perturbation",) and ds.sizes["perturbation"] == 11
+    assert str(ds.perturbation.values[0]) == "none" and float(ds.distance[0]) == 0
+    assert (ds.distance[1:] > 0).all()
+    assert ds.sign_changed.dims == ("network", "step")
+    assert float(ds.sign_changed.sel(step=0).max()) == 0 and float(ds.distance_init.sel(step=0).max()) == 0
+    assert abs(float(ds.density) - 0.8 ** 15) < 1e-3  # Chapter 4's mask at Table 1's 3.5%
+    config = json.loads(ds.attrs["config"])
+    assert config["preset"] == "smoke" and config["levels"] == 15 and config["rewind_iterations"] == 100
