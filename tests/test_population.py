@@ -10,7 +10,9 @@ from lmc.errors import ConfigError
 # member stays within TOLERANCE of its solo run in every entry (Adam can turn a rounding
 # difference in a near-zero gradient into a step of up to lr = 1.2e-3; measured: at most
 # about 1e-5) and within MEAN_TOLERANCE on average over all entries.
-TOLERANCE = 1e-4
+# The conv stand-in (SGD at lr 0.1 with momentum, batch norm) amplifies rounding more: measured
+# up to 1.3e-4 in a batch-norm weight after 2 steps with one thread, 8e-5 with two.
+TOLERANCE = {"lenet_300_100": 1e-4, "fmnist_resnet_20_4": 3e-4}
 MEAN_TOLERANCE = 1e-6
 
 
@@ -48,7 +50,7 @@ def test_each_member_trains_as_it_would_alone(mnist, name, steps):
                                              progress=False)
     for i in range(3):
         solo, _ = _solo(hp, inits[i], None, dataset, seeds[i], 0, steps)
-        assert _gap(stacked, i, solo) < TOLERANCE  # weights and batch-norm statistics, per member
+        assert _gap(stacked, i, solo) < TOLERANCE[name]  # weights and batch-norm statistics, per member
         if name.startswith("fmnist"):
             assert int(stacked["bn.num_batches_tracked"][i]) == steps
             assert not torch.equal(stacked["bn.running_mean"][i], inits[i]["bn.running_mean"])
@@ -62,10 +64,11 @@ def test_a_population_continues_from_the_members_optimizer_state(mnist):
                                                [5, 6], [5, 6], 20, 40, progress=False)
     for i, (state, opt_state) in enumerate(starts):
         solo, solo_opt = _solo(hp, state, opt_state, mnist, 5 + i, 20, 40)
-        assert _gap(stacked, i, solo) < TOLERANCE
+        assert _gap(stacked, i, solo) < TOLERANCE["lenet_300_100"]
         mine = population.member_optimizer(opt, i)
         assert float(mine["state"][0]["step"]) == float(solo_opt["state"][0]["step"]) == 40
-        assert torch.allclose(mine["state"][0]["exp_avg"], solo_opt["state"][0]["exp_avg"], atol=TOLERANCE)
+        assert torch.allclose(mine["state"][0]["exp_avg"], solo_opt["state"][0]["exp_avg"],
+                              atol=TOLERANCE["lenet_300_100"])
 
 
 def test_members_are_stored_as_ordinary_runs(mnist):
@@ -84,7 +87,7 @@ def test_members_are_stored_as_ordinary_runs(mnist):
     for copy, state in zip(copies, together, strict=True):  # each member continued from the trunk at 10
         start = train.state_at(trunk, 10, progress=False)
         alone, _ = _solo(hp, start["model"], start["optimizer"], mnist, copy.config["data_seed"], 10, 30)
-        assert _gap({k: v[None] for k, v in state["model"].items()}, 0, alone) < TOLERANCE
+        assert _gap({k: v[None] for k, v in state["model"].items()}, 0, alone) < TOLERANCE["lenet_300_100"]
 
 
 def test_population_size_follows_the_memory_budget():
@@ -121,7 +124,7 @@ def test_masks_stay_per_member_and_pruned_weights_stay_zero(mnist):
         solo.load_state_dict(inits[i])
         train.train(hp, solo, train.make_optimizer(hp, solo.parameters()), mnist, i + 1, 0, 30, progress=False,
                     mask=mask)
-        assert _gap(stacked, i, solo.state_dict()) < TOLERANCE
+        assert _gap(stacked, i, solo.state_dict()) < TOLERANCE["lenet_300_100"]
         if mask is None:
             assert all(bool((stacked[n][i] != 0).all()) for n in names)
             continue
