@@ -196,8 +196,9 @@ def sanity_checks(config: experiments.InstabilityConfig, levels: int, pretrain_l
     IMP (``levels`` rounds, at the Table 1 learning rate ``config.hparams.lr``: the masks
     of chapter 04) and OMP to the same density; for every pre-training learning rate of
     ``pretrain_lrs`` (the dense network that is pruned; IMP only at the Table 1 rate)
-    and every ticket learning rate of ``ticket_lrs``: the ticket's and its random
-    reinitialization's test accuracy; the dense networks'; the small dense network's;
+    and every ticket learning rate of ``ticket_lrs``: the ticket's test accuracy, and, at
+    the Table 1 pre-training rate, its random reinitialization's; the dense networks';
+    the small dense network's;
     pruning and fine-tuning (``finetune_steps`` at ``finetune_lr``) for both masks.
     """
     hp = config.hparams
@@ -222,21 +223,22 @@ def sanity_checks(config: experiments.InstabilityConfig, levels: int, pretrain_l
         i, j = METHODS.index(method), pretrain_lrs.index(p)
         for k, t in enumerate(ticket_lrs):
             ticket[i, j, k] = acc(ticket_run(dense[p], mask, t, copy_seed))
-            reinit[i, j, k] = acc(ticket_run(dense[p], mask, t, copy_seed, reinit=1))
+            if p == hp.lr:  # condition 3 is judged at the Table 1 pre-training rate (cost)
+                reinit[i, j, k] = acc(ticket_run(dense[p], mask, t, copy_seed, reinit=1))
     small = small_dense_run(hp, density, seed)
     tuned = [acc(finetune_run(dense[hp.lr], masks[m, hp.lr], finetune_lr, finetune_steps, copy_seed))
              for m in METHODS]
     ds = xr.Dataset(
-        {"ticket": (("method", "pretrain_lr", "ticket_lr"), ticket, {"long_name": "ticket test accuracy", "units": "%"}),
-         "reinit": (("method", "pretrain_lr", "ticket_lr"), reinit,
+        {"ticket": (("pruning", "pretrain_lr", "ticket_lr"), ticket, {"long_name": "ticket test accuracy", "units": "%"}),
+         "reinit": (("pruning", "pretrain_lr", "ticket_lr"), reinit,
                     {"long_name": "random reinitialization test accuracy", "units": "%"}),
          "dense": (("pretrain_lr",), np.array([acc(dense[p]) for p in pretrain_lrs]),
                    {"long_name": "dense test accuracy", "units": "%"}),
-         "finetune": (("method",), np.array(tuned), {"long_name": "pruning and fine-tuning test accuracy",
+         "finetune": (("pruning",), np.array(tuned), {"long_name": "pruning and fine-tuning test accuracy",
                                                      "units": "%"}),
          "small_dense": ((), acc(small), {"long_name": f"small dense {train.hparams_of(small).model} test accuracy",
                                           "units": "%"})},
-        coords={"method": list(METHODS), "pretrain_lr": pretrain_lrs, "ticket_lr": ticket_lrs})
+        coords={"pruning": list(METHODS), "pretrain_lr": pretrain_lrs, "ticket_lr": ticket_lrs})
     ds.attrs.update(results.provenance({
         "experiment": "sanity_checks", **experiments._config_dict(config), "levels": levels,
         "density": density, "hparams": hp.as_dict(), "finetune_lr": float(finetune_lr),
@@ -253,16 +255,17 @@ def condition_table(ds: xr.Dataset) -> pd.DataFrame:
     config = results.config_of(ds)
     rows = []
     dense = {float(p): float(ds.dense.sel(pretrain_lr=p)) for p in ds.pretrain_lr.values}
-    for method in ds.method.values:
+    for method in ds.pruning.values:
         for p in ds.pretrain_lr.values:
-            t = ds.ticket.sel(method=method, pretrain_lr=p)
-            if np.isnan(t.values).all():
-                continue
+            t = ds.ticket.sel(pruning=method, pretrain_lr=p)
+            r = ds.reinit.sel(pruning=method, pretrain_lr=p)
+            if np.isnan(t.values).all() or np.isnan(r.values).all():
+                continue  # conditions need the ticket and its random reinitialization
             ticket = {float(lr): float(t.sel(ticket_lr=lr)) for lr in ds.ticket_lr.values}
-            reinit = {float(lr): float(ds.reinit.sel(method=method, pretrain_lr=p, ticket_lr=lr))
+            reinit = {float(lr): float(ds.reinit.sel(pruning=method, pretrain_lr=p, ticket_lr=lr))
                       for lr in ds.ticket_lr.values}
             c = conditions(ticket, reinit, dense, float(ds.small_dense), config["density"], config["full_length"])
-            rows.append({"method": str(method), "pre-training lr": float(p), **c})
+            rows.append({"pruning": str(method), "pre-training lr": float(p), **c})
     return pd.DataFrame(rows)
 
 
@@ -270,7 +273,7 @@ def ablation_table(ds: xr.Dataset) -> pd.DataFrame:
     """Ma et al.'s Table 4 on our network: ticket accuracy (IMP, OMP) for each pre-training
     and ticket learning rate, with the dense network's at the pre-training rate."""
     frame = ds[["ticket"]].to_dataframe().reset_index()
-    table = frame.pivot_table(index=["pretrain_lr", "ticket_lr"], columns="method", values="ticket",
+    table = frame.pivot_table(index=["pretrain_lr", "ticket_lr"], columns="pruning", values="ticket",
                               dropna=False).reset_index()
     table["dense at pre-training lr"] = [float(ds.dense.sel(pretrain_lr=p)) for p in table.pretrain_lr]
     return table.rename(columns={"imp": "IMP (%)", "omp": "OMP (%)"})

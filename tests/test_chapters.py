@@ -85,3 +85,16 @@ def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
     assert ds.error.dims == ("subnetwork", "init_seed", "pair", "split", "alpha")
     assert abs(float(ds.density.sel(subnetwork="imp").mean()) - 0.8 ** 15) < 1e-3  # Table 1's 3.5%
     assert json.loads(ds.attrs["config"])["levels"] == 15
+
+
+@pytest.mark.slow
+def test_chapter_b2_smoke_writes_the_sanity_checks(mnist, tmp_path):
+    assert len(_smoke("b2", tmp_path)) == 1  # the accuracy figure
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "b2_sanity_checks.nc", engine="h5netcdf")
+    assert ds.ticket.dims == ("pruning", "pretrain_lr", "ticket_lr")
+    assert list(ds.pruning.values) == ["imp", "omp"] and ds.sizes["pretrain_lr"] == 2
+    config = json.loads(ds.attrs["config"])
+    assert config["levels"] == 15 and abs(config["density"] - 0.8 ** 15) < 1e-3
+    assert config["small_dense_model"] == "lenet_13_4" and not config["full_length"]
+    assert ((ds.ticket.sel(pruning="omp") > 10) & (ds.ticket.sel(pruning="omp") <= 100)).all()
+    assert ds.reinit.sel(pruning="imp", pretrain_lr=0.0012).notnull().all()
