@@ -98,3 +98,12 @@ def test_chapter_b2_smoke_writes_the_sanity_checks(mnist, tmp_path):
     assert config["small_dense_model"] == "lenet_13_4" and not config["full_length"]
     assert ((ds.ticket.sel(pruning="omp") > 10) & (ds.ticket.sel(pruning="omp") <= 100)).all()
     assert ds.reinit.sel(pruning="imp", pretrain_lr=0.0012).notnull().all()
+
+
+@pytest.mark.slow
+def test_chapter_b3_smoke_writes_the_weight_correlation(mnist, tmp_path):
+    assert len(_smoke("b3", tmp_path)) == 1  # R_p against p
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "b3_weight_correlation.nc", engine="h5netcdf")
+    assert ds.overlap.dims == ("lr", "p") and ds.sizes["lr"] == 3
+    assert ((ds.overlap > 0) & (ds.overlap <= 1)).all()
+    assert ds.ticket.dims == ("lr",) and ds.reinit.notnull().all()
