@@ -107,3 +107,15 @@ def test_chapter_b3_smoke_writes_the_weight_correlation(mnist, tmp_path):
     assert ds.overlap.dims == ("lr", "p") and ds.sizes["lr"] == 3
     assert ((ds.overlap > 0) & (ds.overlap <= 1)).all()
     assert ds.ticket.dims == ("lr",) and ds.reinit.notnull().all()
+
+
+@pytest.mark.slow
+def test_chapter_b4_smoke_writes_batch_norm_and_stability_results(mnist, tmp_path):
+    assert len(_smoke("b4", tmp_path)) == 2  # the path with and without recompute; instability vs k
+    folder = tmp_path / "results" / "smoke" / "b4_our_questions"
+    bn = xr.open_dataset(folder / "bn_fmnist_resnet_20_4.nc", engine="h5netcdf")
+    assert list(bn.batch_norm.values) == ["interpolated", "recomputed"]
+    assert json.loads(bn.attrs["config"])["batch_norm_recompute"] == {"batches": 4, "batch_size": 128, "seed": 0}
+    sweep = xr.open_dataset(folder / "stability_lenet_300_100.nc", engine="h5netcdf")
+    assert list(sweep.recipe.values) == ["Table 1", "lr = 0.012", "batch_size = 15"]
+    assert sweep.rewind_step.values.tolist() == [0, 100]
