@@ -54,3 +54,19 @@ def test_bn_instability_of_lenet_is_the_same_both_ways(mnist):
     assert ds.error.dims == ("batch_norm", "init_seed", "pair", "split", "alpha")
     assert (ds.error.sel(batch_norm="interpolated") == ds.error.sel(batch_norm="recomputed")).all()
     assert not ds.attrs["config"].count('"has_batch_norm":true')
+
+
+@pytest.mark.slow
+def test_without_recompute_the_path_is_the_cached_one_of_instability_analysis(mnist, monkeypatch):
+    config = experiments.instability_config(preset="smoke", init_seeds=[0], n_alpha=3)
+    ds = experiments.instability_analysis(config, device="cpu", progress=False)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a path that instability_analysis cached")
+
+    monkeypatch.setattr(interpolate, "error_along_path", fail)
+    (copies,) = questions.dense_pairs(config).values()
+    found = questions.path(copies, config, progress=False)
+    assert found["error"] == ds.error.sel(init_seed=0, pair=0).values.tolist()
+    # LeNet has no batch norm: asking for the recompute finds the same entry
+    assert questions.path(copies, config, progress=False, batch_norm=interpolate.BatchNormRecompute()) == found
