@@ -70,3 +70,28 @@ def test_without_recompute_the_path_is_the_cached_one_of_instability_analysis(mn
     assert found["error"] == ds.error.sel(init_seed=0, pair=0).values.tolist()
     # LeNet has no batch norm: asking for the recompute finds the same entry
     assert questions.path(copies, config, progress=False, batch_norm=interpolate.BatchNormRecompute()) == found
+
+
+def test_noise_instability_trains_pairs_that_differ_in_one_source(tmp_path, monkeypatch):
+    import numpy as np
+
+    from lmc import data
+
+    from .fixtures import write_cifar10
+
+    entries = dict(data.manifest())
+    entries["cifar10"] = write_cifar10(tmp_path, per_batch=32)  # 160 training images
+    monkeypatch.setattr(data, "manifest", lambda: entries)
+    monkeypatch.setenv("LMC_DATA_DIR", str(tmp_path))
+    data._load.cache_clear()
+    try:
+        hp = questions.CIFAR_STAND_IN.replace(batch_size=16)
+        ds = questions.noise_instability("smoke", hp, n_alpha=3, device="cpu", progress=False, training_steps="4it")
+        assert list(ds.noise.values) == list(questions.NOISE) and ds.error.dims == ("noise", "split", "alpha")
+        assert np.isfinite(ds.instability.values).all()
+        pairs = questions.noise_pairs(hp.replace(training_steps="4it", train_subset=3000))
+        for name, (a, b) in pairs.items():  # each pair's copies train to different weights
+            wa, wb = (train.state_at(c, 4, progress=False)["model"]["conv.weight"] for c in (a, b))
+            assert not np.allclose(wa.numpy(), wb.numpy()), name
+    finally:
+        data._load.cache_clear()
