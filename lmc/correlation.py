@@ -21,6 +21,7 @@ p · Σ N_l up to rounding), so that R_p(θ, θ) is exactly 1.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
@@ -115,7 +116,7 @@ def lr_sweep(config, lrs, density: float, ps=PS, device: str = "cpu", progress: 
         raise ConfigError(f"lrs must be a non-empty list of positive learning rates, got {lrs!r}")
     seed = config.init_seeds[0]
     copy_seed = experiments.data_seed(seed, 0, 0)
-    acc = lambda run: sanity.test_accuracy(run, config.preset, device, progress)  # noqa: E731
+    acc = lambda run: sanity.test_accuracy(run, config.preset, device, progress)
     dense = [sanity.trunk(hp, seed, lr) for lr in lrs]
     overlaps = np.array([init_vs_trained(r, ps, device, progress) for r in dense])
     masks = [sanity.omp_mask(r, density, device, progress) for r in dense]
@@ -135,13 +136,11 @@ def lr_sweep(config, lrs, density: float, ps=PS, device: str = "cpu", progress: 
     return ds
 
 
-def correlation_table(ds: xr.Dataset) -> "pd.DataFrame":
+def correlation_table(ds: xr.Dataset) -> pd.DataFrame:
     """Per learning rate: R_p at each p (and R_p − p), the dense network's accuracy, the
     OMP ticket's and its random reinitialization's, and whether the ticket is matching
     (an accuracy drop below ``paper.MATCHING_MARGIN``, one run each) and whether it beats its
     random reinitialization by more than ``sanity.ADVANTAGE`` (Liu et al.'s winning property)."""
-    import pandas as pd
-
     from . import imp, paper, sanity
     rows = []
     for lr in ds.lr.values:

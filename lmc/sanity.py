@@ -30,7 +30,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import data, experiments, imp, interpolate, models, paper, presets, prune, results, store, train
+from . import (
+    data,
+    experiments,
+    imp,
+    interpolate,
+    models,
+    paper,
+    presets,
+    prune,
+    results,
+    store,
+    train,
+)
 from .errors import ConfigError
 
 ADVANTAGE = 0.5            # pp: Ma et al.'s margin for "clearly better" (conditions 2 and 3)
@@ -171,13 +183,13 @@ def conditions(ticket: dict, reinit: dict, dense: dict, small_dense: float, dens
     """
     if not ticket or not dense:
         raise ConfigError("conditions need the ticket's and the dense network's accuracy at ≥ 1 learning rate")
-    finite = {lr: a for lr, a in ticket.items() if a == a}
-    best_reinit = max((a for a in reinit.values() if a == a), default=float("nan"))
+    finite = {lr: a for lr, a in ticket.items() if not np.isnan(a)}
+    best_reinit = max((a for a in reinit.values() if not np.isnan(a)), default=float("nan"))
     best_dense = max(dense.values())
     c = {
         CONDITIONS[0]: bool(full_length and density <= NONTRIVIAL_DENSITY),
         CONDITIONS[1]: any(a > small_dense + ADVANTAGE for a in finite.values()),
-        CONDITIONS[2]: bool(best_reinit == best_reinit
+        CONDITIONS[2]: bool(not np.isnan(best_reinit)
                             and any(a > best_reinit + ADVANTAGE for a in finite.values())),
         CONDITIONS[3]: any(a >= dense[lr] for lr, a in finite.items() if lr in dense),
         CONDITIONS[4]: any(a >= best_dense for a in finite.values()),
@@ -211,7 +223,7 @@ def sanity_checks(config: experiments.InstabilityConfig, levels: int, pretrain_l
         raise ConfigError("learning rates must be positive")
     seed = config.init_seeds[0]
     copy_seed = experiments.data_seed(seed, 0, 0)  # the first copy of chapter 04's pair
-    acc = lambda run: test_accuracy(run, config.preset, device, progress)  # noqa: E731
+    acc = lambda run: test_accuracy(run, config.preset, device, progress)
     dense = {p: trunk(hp, seed, p) for p in pretrain_lrs}
     imp_mask = imp.masks(dense[hp.lr], 0, levels, device=device, progress=progress)[-1]
     density = prune.density(prune.load(imp_mask))

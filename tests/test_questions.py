@@ -38,7 +38,7 @@ def test_dense_pairs_are_the_runs_of_instability_analysis():
                 for c in (0, 1)]
     assert [c.hash for c in copies] == [e.hash for e in expected]
     other = questions.dense_pairs(config, hp=hp.replace(lr=1e-2))
-    assert all(a.hash != b.hash for a, b in zip(copies, list(other.values())[0]))
+    assert all(a.hash != b.hash for a, b in zip(copies, next(iter(other.values()))))
 
 
 def test_a_sweep_of_another_hyperparameter_is_refused():
