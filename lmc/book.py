@@ -122,6 +122,8 @@ def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True
 #   k; 06 sixteen LeNet copies (20 min) and eight stand-in copies (20 min). Smoke 05 and 06 were
 #   measured by their tests (110 s and 65 s with other jobs on the cores). b1: about 264,000
 #   LeNet steps beyond chapter 04's runs (its re-run note), smoke 139-163 s in its test.
+#   b2-b4: the trainings each adds to the cache of chapters 01-04 (their notes; about 75 s per
+#   LeNet training); smoke measured by their tests (150, 93, 451 s with other jobs running).
 #   Chapter 01 is measured: about 6 minutes on 2 cores from an empty cache (README.md). The
 #   provenance of the archived results/quick agrees with the estimate for 02: its LeNet result
 #   was written 9 minutes after chapter 01's when both were recomputed from an empty cache.
@@ -141,6 +143,9 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("05_rewinding", "smoke"): (1.8, None),
     ("06_sparsity_ranges", "smoke"): (1.1, None),
     ("b1_early_phase", "smoke"): (2.5, None),
+    ("b2_sanity_checks", "smoke"): (2.5, None),
+    ("b3_weight_correlation", "smoke"): (1.6, None),
+    ("b4_our_questions", "smoke"): (7.5, None),
     ("01_instability_at_init", "quick"): (6, None),
     ("02_instability_during_training", "quick"): (25, None),
     ("03_training_time_or_schedule", "quick"): (25, None),
@@ -148,6 +153,9 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("05_rewinding", "quick"): (50, None),
     ("06_sparsity_ranges", "quick"): (40, None),
     ("b1_early_phase", "quick"): (15, None),
+    ("b2_sanity_checks", "quick"): (12, None),
+    ("b3_weight_correlation", "quick"): (5, None),
+    ("b4_our_questions", "quick"): (12, None),
     ("01_instability_at_init", "paper"): (20, None),
     ("04_lottery_tickets_at_init", "paper"): (110, None),
     ("02_instability_during_training", "paper"): (DAYS, None),

@@ -231,7 +231,9 @@ class DeviceData:
             cols = offsets[:, 1, None] + torch.arange(w, device=x.device)
             batch = torch.arange(b, device=x.device)[:, None, None]
             x = padded[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-        return torch.where(flips.view(b, 1, 1, 1), x.flip(3), x)
+        # contiguous (NCHW): the gather leaves channels-last strides, on which torch 2.14's CPU
+        # convolution backward aborts ("double free or corruption") for narrow ResNets
+        return torch.where(flips.view(b, 1, 1, 1), x.flip(3), x).contiguous()
 
 
 def load(name: str, device: str = "cpu", train_subset: int | None = None,

@@ -3,7 +3,11 @@
 The path is W(α) = (1 − α)·W1 + α·W2 for evenly spaced α in [0, 1], both ends
 included (30 points in the paper). Every floating-point entry of the state is
 interpolated, batch-norm running statistics included (the paper-faithful default);
-integer entries (batch counters) are taken from W1.
+integer entries (batch counters) are taken from W1. As an option
+(``BatchNormRecompute``) the running statistics are instead reset at each α and
+re-estimated on a fixed set of training batches drawn from a seeded stream, the
+usual repair for interpolated networks with batch norm; for a network without batch
+norm the option changes nothing.
 
 All α points are evaluated together (``error_along_path``): the interpolated
 networks form a population evaluated with ``torch.func.vmap`` in one pass over
@@ -17,6 +21,8 @@ reference the batched path is tested against.
 from __future__ import annotations
 
 import copy
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,7 +31,7 @@ import torch.nn.functional as F
 import xarray as xr
 from torch.func import functional_call, vmap
 
-from . import models
+from . import data, models
 from .errors import ConfigError
 
 STABLE_BELOW = 2.0  # percentage points: the paper counts instability below 2% as stable
@@ -144,20 +150,87 @@ def batch_alphas(model: nn.Module, device) -> bool:
     return not models.is_convolutional(model)
 
 
+@dataclass(frozen=True)
+class BatchNormRecompute:
+    """Recompute batch-norm running statistics at each α (off by default: the paper
+    interpolates them). ``batches`` training batches of ``batch_size`` examples, in the
+    order of the ``data_order`` stream of ``seed`` (augmented as in training where the data
+    set augments), are the same at every α; the statistics are their plain average."""
+
+    batches: int = 20
+    batch_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("batches", "batch_size", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "seed" else 1):
+                raise ConfigError(f"BatchNormRecompute {name} must be an integer ≥ {0 if name == 'seed' else 1}, "
+                                  f"got {value!r}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def draw(self, dataset) -> list:
+        """The fixed training batches (x, y) the statistics are estimated on."""
+        return list(data.batches(dataset, self.batch_size, self.seed, self.seed, 0, self.batches))
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether the network has batch-norm layers (running statistics to recompute)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+@torch.no_grad()
+def recompute_batch_norm(model: nn.Module, state: dict, batches) -> dict:
+    """``state`` with every batch-norm running mean and variance reset and re-estimated on
+    ``batches`` (forward passes in training mode, weights unchanged, equal weight per batch).
+    Other entries are returned as they are; a network without batch norm gets ``state`` back."""
+    if not has_batch_norm(model):
+        return state
+    net = copy.deepcopy(model)
+    net.load_state_dict(state)
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the batches
+    net.train()
+    for x, _ in batches:
+        net(x)
+    fresh = net.state_dict()
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    return {k: fresh[k] if k.rsplit(".", 1)[-1] in stats else v for k, v in state.items()}
+
+
 def error_along_path(model: torch.nn.Module, state_a: dict, state_b: dict, dataset,
-                     n_alpha: int = 30, splits=("train", "test"), batched: bool | None = None) -> xr.Dataset:
+                     n_alpha: int = 30, splits=("train", "test"), batched: bool | None = None,
+                     batch_norm: BatchNormRecompute | None = None) -> xr.Dataset:
     """Error (%) and loss at each α on the linear path between two trained networks.
 
     ``batched`` evaluates all α together (``evaluate_path``); False loops over α with
     ``evaluate`` (the reference); None chooses the faster (``batch_alphas``). Both count
-    the same errors up to floating-point rounding of the mixed weights. Returns a Dataset
-    with variables ``error`` and ``loss`` over dims (``split``, ``alpha``).
+    the same errors up to floating-point rounding of the mixed weights. ``batch_norm``:
+    recompute the running statistics at each α (``BatchNormRecompute``; loops over α; no
+    effect for a network without batch norm). Returns a Dataset with variables ``error``
+    and ``loss`` over dims (``split``, ``alpha``).
     """
     grid = alphas(n_alpha)
+    if batch_norm is not None and not isinstance(batch_norm, BatchNormRecompute):
+        raise ConfigError(f"batch_norm must be None or a BatchNormRecompute, got {batch_norm!r}")
     if batched is None:
         batched = batch_alphas(model, next(iter(state_a.values())).device)
     error = np.zeros((len(splits), len(grid)))
     loss = np.zeros_like(error)
+    if batch_norm is not None and has_batch_norm(model):
+        fixed = batch_norm.draw(dataset)
+        for j, alpha in enumerate(grid):
+            state = recompute_batch_norm(model, interpolate(state_a, state_b, alpha), fixed)
+            for i, split in enumerate(splits):
+                error[i, j], loss[i, j] = evaluate(model, state, dataset.eval_batches(split))
+        splits = list(splits)
+        return xr.Dataset({"error": (("split", "alpha"), error, {"units": "%"}),
+                           "loss": (("split", "alpha"), loss, {"units": "nats"})},
+                          coords={"split": splits, "alpha": grid})
     for i, split in enumerate(splits):
         if batched:
             error[i], loss[i] = evaluate_path(model, state_a, state_b, grid,

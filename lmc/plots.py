@@ -308,3 +308,65 @@ def perturbation_size_vs_accuracy(ds: xr.Dataset, title: str = "", ax: plt.Axes 
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
+
+
+def weight_correlation(ds: xr.Dataset, title: str = "", ax: plt.Axes | None = None) -> plt.Figure:
+    """Liu et al.'s Figure 4: R_p(θ_0, θ_T) against p, one line per learning rate; the
+    dotted diagonal R_p = p is what unrelated weights give."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frame = ds.overlap.to_dataframe().reset_index()
+    frame["learning rate"] = [f"{lr:g}" for lr in frame.lr]
+    sns.lineplot(frame, x="p", y="overlap", hue="learning rate", marker="o", palette="viridis", ax=ax)
+    ps = [float(p) for p in ds.p.values]
+    ax.plot(ps, ps, color="grey", linestyle=":", linewidth=1.2, label="R_p = p (no correlation)")
+    ax.set(xlabel="fraction p of largest-magnitude weights per layer", ylabel="R_p(θ_0, θ_T)",
+           title=title, ylim=(0, 1.02))
+    ax.legend(title="learning rate", frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def sanity_accuracies(ds: xr.Dataset, title: str = "", ax: plt.Axes | None = None) -> plt.Figure:
+    """Ma et al.'s comparison at one density: test accuracy (%) of the tickets (IMP, OMP) and
+    their random reinitializations against the ticket learning rate, one panel per
+    pre-training learning rate is folded into the line style; the dense networks and the
+    small dense network as horizontal lines."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frames = []
+    for var, label in (("ticket", "ticket"), ("reinit", "random reinit")):
+        f = ds[var].to_dataframe().reset_index().dropna()
+        f["network"] = [f"{m.upper()} {label}" for m in f.pruning]
+        f["pre-training lr"] = [f"{p:g}" for p in f.pretrain_lr]
+        frames.append(f.rename(columns={var: "accuracy"}))
+    import pandas as pd
+    frame = pd.concat(frames)
+    sns.lineplot(frame, x="ticket_lr", y="accuracy", hue="network", style="pre-training lr", marker="o", ax=ax)
+    for p in ds.pretrain_lr.values:
+        ax.axhline(float(ds.dense.sel(pretrain_lr=p)), color="#404040", linestyle="--", linewidth=1,
+                   label=f"dense, lr {p:g}")
+    ax.axhline(float(ds.small_dense), color="#1a9641", linestyle=":", linewidth=1.2, label="small dense")
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate of the sparse training", ylabel="test accuracy (%)", title=title)
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def interpolation_by_batch_norm(ds: xr.Dataset, split: str = "test", title: str = "",
+                                ax: plt.Axes | None = None) -> plt.Figure:
+    """Error (%) along the path with batch-norm statistics interpolated (the paper) and
+    recomputed at each α, mean and ±1 std over pairs (one ``split``)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frame = ds.error.sel(split=split).to_dataframe().reset_index()
+    sns.lineplot(frame, x="alpha", y="error", hue="batch_norm", errorbar="sd", marker="o", markersize=4,
+                 palette={"interpolated": PALETTE[split], "recomputed": "#2c7bb6"}, ax=ax)
+    ax.set(xlabel="interpolation coefficient α", ylabel=f"{split} error (%)", title=title, xlim=(0, 1))
+    ax.legend(title="batch-norm statistics", frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure

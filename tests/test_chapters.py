@@ -130,3 +130,37 @@ def test_chapter_b1_smoke_writes_telemetry_perturbations_and_three_figures(mnist
     assert abs(float(ds.density) - 0.8 ** 15) < 1e-3  # Chapter 4's mask at Table 1's 3.5%
     config = json.loads(ds.attrs["config"])
     assert config["preset"] == "smoke" and config["levels"] == 15 and config["rewind_iterations"] == 100
+
+
+@pytest.mark.slow
+def test_chapter_b2_smoke_writes_the_sanity_checks(mnist, tmp_path):
+    assert len(_smoke("b2", tmp_path)) == 1  # the accuracy figure
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "b2_sanity_checks.nc", engine="h5netcdf")
+    assert ds.ticket.dims == ("pruning", "pretrain_lr", "ticket_lr")
+    assert list(ds.pruning.values) == ["imp", "omp"] and ds.sizes["pretrain_lr"] == 2
+    config = json.loads(ds.attrs["config"])
+    assert config["levels"] == 15 and abs(config["density"] - 0.8 ** 15) < 1e-3
+    assert config["small_dense_model"] == "lenet_13_4" and not config["full_length"]
+    assert ((ds.ticket.sel(pruning="omp") > 10) & (ds.ticket.sel(pruning="omp") <= 100)).all()
+    assert ds.reinit.sel(pruning="imp", pretrain_lr=0.0012).notnull().all()
+
+
+@pytest.mark.slow
+def test_chapter_b3_smoke_writes_the_weight_correlation(mnist, tmp_path):
+    assert len(_smoke("b3", tmp_path)) == 1  # R_p against p
+    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "b3_weight_correlation.nc", engine="h5netcdf")
+    assert ds.overlap.dims == ("lr", "p") and ds.sizes["lr"] == 3
+    assert ((ds.overlap > 0) & (ds.overlap <= 1)).all()
+    assert ds.ticket.dims == ("lr",) and ds.reinit.notnull().all()
+
+
+@pytest.mark.slow
+def test_chapter_b4_smoke_writes_batch_norm_and_stability_results(mnist, tmp_path):
+    assert len(_smoke("b4", tmp_path)) == 2  # the path with and without recompute; instability vs k
+    folder = tmp_path / "results" / "smoke" / "b4_our_questions"
+    bn = xr.open_dataset(folder / "bn_fmnist_resnet_20_4.nc", engine="h5netcdf")
+    assert list(bn.batch_norm.values) == ["interpolated", "recomputed"]
+    assert json.loads(bn.attrs["config"])["batch_norm_recompute"] == {"batches": 4, "batch_size": 128, "seed": 0}
+    sweep = xr.open_dataset(folder / "stability_lenet_300_100.nc", engine="h5netcdf")
+    assert list(sweep.recipe.values) == ["Table 1", "lr = 0.012", "batch_size = 15"]
+    assert sweep.rewind_step.values.tolist() == [0, 100]

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from lmc import interpolate, models, store, train
@@ -98,3 +99,75 @@ def test_interpolated_state_is_the_linear_mix(two_networks):
     mid = interpolate.interpolate(a, b, 0.25)
     assert np.allclose(mid["fc.weight"].numpy(), 0.75 * a["fc.weight"].numpy() + 0.25 * b["fc.weight"].numpy(),
                        atol=1e-7)
+
+
+# --- batch norm along the path: interpolated (the paper) or recomputed at each α ------------
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_recomputing_batch_norm_changes_nothing_without_batch_norm(mnist, two_networks, batched):
+    model = models.build("lenet_300_100")
+    a, b = two_networks
+    plain = interpolate.error_along_path(model, a, b, mnist, n_alpha=4, batched=batched)
+    spec = interpolate.BatchNormRecompute(batches=3, batch_size=60)
+    recomputed = interpolate.error_along_path(model, a, b, mnist, n_alpha=4, batched=batched, batch_norm=spec)
+    assert not interpolate.has_batch_norm(model)
+    assert np.array_equal(plain.error.values, recomputed.error.values)
+    assert np.array_equal(plain.loss.values, recomputed.loss.values)
+
+
+def _synthetic(n: int = 512, seed: int = 0):
+    from lmc import data
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 1, 28, 28, generator=g) * 0.7 + 0.3  # statistics far from BN's reset (0, 1)
+    y = (x.mean((1, 2, 3)) > 0.3).long()
+    return data.DeviceData("synthetic", x, y, x[:128], y[:128], num_classes=10)
+
+
+def _running_stats(state: dict) -> dict:
+    return {k: v for k, v in state.items() if k.endswith(("running_mean", "running_var"))}
+
+
+def test_recomputed_statistics_at_alpha_0_match_the_data_they_came_from():
+    dataset = _synthetic()
+    model = models.build("fmnist_resnet_20_4", seed=0)
+    spec = interpolate.BatchNormRecompute(batches=4, batch_size=64, seed=3)
+    # the endpoint's statistics: an exponential average (momentum 0.1, as in training) over
+    # many training batches with the weights fixed, which the recompute re-estimates from 4
+    net = models.build("fmnist_resnet_20_4", seed=0)
+    net.train()
+    with torch.no_grad():
+        for x, _ in interpolate.BatchNormRecompute(batches=80, batch_size=64, seed=7).draw(dataset):
+            net(x)
+    endpoint = net.state_dict()
+    other = models.build("fmnist_resnet_20_4", seed=1).state_dict()
+    recomputed = interpolate.recompute_batch_norm(model, endpoint, spec.draw(dataset))
+    for name, value in _running_stats(endpoint).items():
+        assert torch.allclose(recomputed[name], value, rtol=0.1, atol=0.05), name
+    assert not torch.allclose(_running_stats(model.state_dict())["bn.running_mean"],
+                              recomputed["bn.running_mean"])  # not the reset values
+    plain = interpolate.error_along_path(model, endpoint, other, dataset, n_alpha=3, batch_norm=None)
+    redone = interpolate.error_along_path(model, endpoint, other, dataset, n_alpha=3, batch_norm=spec)
+    assert redone.loss.sel(split="test").values[0] == pytest.approx(plain.loss.sel(split="test").values[0], rel=0.05)
+    # at α = 1/2 the interpolated statistics are not those of the interpolated network
+    assert abs(redone.loss.sel(split="test").values[1] - plain.loss.sel(split="test").values[1]) > 1e-3
+
+
+def test_the_recompute_uses_exactly_the_batches_it_is_given():
+    dataset = _synthetic()
+    model = models.build("fmnist_resnet_20_4", seed=0)
+    spec = interpolate.BatchNormRecompute(batches=3, batch_size=32, seed=0)
+    once = interpolate.recompute_batch_norm(model, model.state_dict(), spec.draw(dataset))
+    garbage = {k: v + 100.0 if k.endswith(("running_mean", "running_var")) else v for k, v in once.items()}
+    twice = interpolate.recompute_batch_norm(model, garbage, spec.draw(dataset))  # stats reset first
+    for name, value in _running_stats(once).items():
+        assert torch.allclose(twice[name], value, atol=1e-6), name
+    assert {k for k in once if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))} == \
+        {k for k in model.state_dict() if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))}
+    assert all(torch.equal(once[k], v) for k, v in model.state_dict().items() if k.endswith("weight"))
+
+
+@pytest.mark.parametrize("field, value", [("batches", 0), ("batch_size", -1), ("seed", 1.5)])
+def test_a_bad_recompute_setting_is_refused(field, value):
+    with pytest.raises(ConfigError, match=f"BatchNormRecompute {field} must be an integer"):
+        interpolate.BatchNormRecompute(**{field: value})

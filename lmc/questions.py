@@ -1,0 +1,221 @@
+"""Questions of our own, on the engine of the paper's experiments.
+
+Batch norm along the path: the paper interpolates every entry of the state, batch-norm
+running statistics included. The statistics of W(α) need not be the interpolated
+statistics: the activations of an interpolated network have their own mean and
+variance. ``bn_instability`` measures instability both ways for the same trained
+pairs (the runs of chapters 01-02): interpolated (the paper's, the cached paths of
+``experiments.instability_analysis``) and recomputed at each α
+(``interpolate.BatchNormRecompute``).
+
+Does the stability step move with the learning rate and the batch size? The paper
+ties instability to SGD noise; ``stability_sweep`` repeats instability analysis over a
+grid of k for recipes that differ from Table 1's in one hyperparameter.
+
+Augmentation noise or data order? A copy's SGD noise has two seeded sources, the order
+of the examples (``data_seed``) and, for data sets that augment, the random crops and
+flips (``augment_seed``). ``noise_pairs`` makes pairs that differ in one source only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from . import experiments, interpolate, models, paper, presets, results, store, train
+from .errors import ConfigError
+
+BATCH_NORM = ("interpolated", "recomputed")  # coordinate values of the batch_norm dimension
+
+
+def dense_pairs(config: experiments.InstabilityConfig, device: str = "cpu", hp: train.Hparams | None = None) -> dict:
+    """{(init_seed, pair): [copy 0, copy 1]}: the runs of ``experiments.instability_analysis``
+    (the same identities, so cached runs are reused); ``hp`` replaces the recipe."""
+    hp = hp or config.hparams
+    k = train.to_steps(config.rewind_step, hp, train.train_size(hp))
+    precision = "bf16" if train.accel_for(device).bf16 else "float32"
+    trunks = {i: store.open_run(train.run_config(hp, experiments.data_seed(i), init_seed=i, precision=precision))
+              for i in config.init_seeds}
+    return {(i, j): [store.open_run(train.run_config(hp, experiments.data_seed(i, j, c), parent=trunks[i],
+                                                     parent_step=k, reset_schedule=config.reset_schedule,
+                                                     precision=precision)) for c in (0, 1)]
+            for i in config.init_seeds for j in range(config.pairs)}
+
+
+def path(copies, config: experiments.InstabilityConfig, device: str = "cpu", progress: bool = True,
+         batch_norm: interpolate.BatchNormRecompute | None = None, hp: train.Hparams | None = None) -> dict:
+    """{"error", "loss"} along the path between two trained copies, cached.
+
+    Without ``batch_norm`` (or for a network without batch norm) the cache entry is the one
+    ``experiments`` writes for the same pair; with it, the recompute settings enter the
+    entry's identity (and only then). ``hp``: the copies' recipe (default ``config.hparams``).
+    """
+    hp, preset = hp or config.hparams, presets.get(config.preset)
+    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    evaluation = experiments._evaluation_data(hp, preset, device)
+    model = models.build(hp.model).to(device)
+    recompute = batch_norm is not None and interpolate.has_batch_norm(model)
+    batched = False if recompute else interpolate.batch_alphas(model, device)
+
+    def compute() -> dict:
+        a, b = (train.state_at(c, total, device, progress)["model"] for c in copies)
+        ds = interpolate.error_along_path(model, a, b, evaluation, config.n_alpha, batched=batched,
+                                          batch_norm=batch_norm if recompute else None)
+        return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
+
+    key = {"kind": "interpolate", "runs": [c.hash for c in copies], "step": total, "n_alpha": config.n_alpha,
+           "train_subset": preset.eval_train_subset(hp.model), "test_subset": preset.test_subset,
+           **({"evaluation": "batched"} if batched else {})}
+    if recompute:
+        key["batch_norm"] = {"recompute": batch_norm.as_dict()}
+    return store.cached(key, compute)
+
+
+def bn_instability(config: experiments.InstabilityConfig, batch_norm: interpolate.BatchNormRecompute,
+                   device: str = "auto", progress: bool = True) -> xr.Dataset:
+    """Instability at step k with batch-norm statistics interpolated (the paper) and
+    recomputed at each α, for the same trained pairs; over (``batch_norm``, ``init_seed``,
+    ``pair``, ``split``[, ``alpha``])."""
+    device = experiments.resolve_device(device)
+    pairs = dense_pairs(config, device)
+    hp = config.hparams
+    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
+    paths = [path(copies, config, device, progress, spec)
+             for spec in (None, batch_norm) for copies in tqdm(pairs.values(), disable=not progress)]
+    ds = experiments._path_dataset(paths, (2, len(config.init_seeds), config.pairs),
+                                   ("batch_norm", "init_seed", "pair"),
+                                   {"batch_norm": list(BATCH_NORM), "init_seed": list(config.init_seeds),
+                                    "pair": list(range(config.pairs))}, config.n_alpha)
+    model = models.build(hp.model)
+    ds.attrs.update(results.provenance({
+        "experiment": "bn_instability", **experiments._config_dict(config), "hparams": hp.as_dict(),
+        "training_iterations": total, "batch_norm_recompute": batch_norm.as_dict(),
+        "has_batch_norm": interpolate.has_batch_norm(model)}, device))
+    return ds
+
+
+def bn_table(ds: xr.Dataset):
+    """Mean test and train instability (pp) and endpoint error with batch-norm statistics
+    interpolated and recomputed."""
+    import pandas as pd
+    rows = []
+    for how in ds.batch_norm.values:
+        sel = ds.sel(batch_norm=how)
+        ends = experiments.endpoint_error(sel)
+        rows.append({"batch norm along the path": str(how),
+                     **{f"{s} instability (pp)": results.mean_std(sel.instability.sel(split=s)) for s in ("test", "train")},
+                     "test error of the copies (%)": results.mean_std(ends.sel(split="test"), unit="copy"),
+                     "max test error on the path (%)": float(np.mean(sel.error.sel(split="test").max("alpha")))})
+    return pd.DataFrame(rows)
+
+
+def _one_change(name: str, value) -> dict:
+    if name not in ("lr", "batch_size"):
+        raise ConfigError(f"stability_sweep varies 'lr' or 'batch_size', got {name!r}")
+    return {name: float(value) if name == "lr" else int(value)}
+
+
+def stability_sweep(config: experiments.InstabilityConfig, rewind_steps, changes, device: str = "auto",
+                    progress: bool = True) -> xr.Dataset:
+    """Instability at every k of ``rewind_steps`` for Table 1's recipe and for each recipe of
+    ``changes``, a list of (field, value) pairs with field ``lr`` or ``batch_size`` (one
+    change each). Over (``recipe``, ``rewind_step``, ``init_seed``, ``pair``, ``split``[,
+    ``alpha``]); the Table 1 recipe's runs are those of chapter 02."""
+    device = experiments.resolve_device(device)
+    recipes = {"Table 1": config.hparams}
+    for name, value in changes:
+        change = _one_change(name, value)
+        recipes[f"{name} = {value:g}"] = config.hparams.replace(**change)
+    steps = [train.to_steps(k, config.hparams, train.train_size(config.hparams)) for k in rewind_steps]
+    if len(set(steps)) != len(steps):
+        raise ConfigError(f"rewind_steps {list(rewind_steps)} name a step twice; give each once")
+    paths = []
+    for hp in recipes.values():
+        total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+        for k in rewind_steps:
+            c = experiments.instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
+                                               config.pairs, config.n_alpha)
+            pairs = dense_pairs(c, device, hp)
+            train.train_runs([x for copies in pairs.values() for x in copies], total, device, progress)
+            paths += [path(copies, c, device, progress, hp=hp) for copies in pairs.values()]
+    ds = experiments._path_dataset(paths, (len(recipes), len(steps), len(config.init_seeds), config.pairs),
+                                   ("recipe", "rewind_step", "init_seed", "pair"),
+                                   {"recipe": list(recipes), "rewind_step": steps,
+                                    "init_seed": list(config.init_seeds), "pair": list(range(config.pairs))},
+                                   config.n_alpha)
+    ds.attrs.update(results.provenance({
+        "experiment": "stability_sweep", **experiments._config_dict(config),
+        "rewind_steps": [str(k) for k in rewind_steps], "changes": [list(c) for c in changes],
+        "recipes": {name: hp.as_dict() for name, hp in recipes.items()}}, device))
+    return ds
+
+
+def stability_steps(ds: xr.Dataset):
+    """Per recipe: test instability at each k and the first k from which it stays below 2%."""
+    import pandas as pd
+    rows = []
+    for recipe in ds.recipe.values:
+        sel = ds.sel(recipe=recipe)
+        k = experiments.stable_from(sel)
+        mean = sel.instability.sel(split="test").mean(("init_seed", "pair"))
+        rows.append({"recipe": str(recipe),
+                     **{f"k = {int(s)} (pp)": float(mean.sel(rewind_step=s)) for s in ds.rewind_step.values},
+                     "stable from k": "never in grid" if k is None else str(k),
+                     "test error of the copies (%)": float(experiments.endpoint_error(sel).sel(split="test").mean())})
+    return pd.DataFrame(rows)
+
+
+NOISE = ("data order", "augmentation", "both")  # which seeded source differs between the two copies
+
+# A CIFAR-10 counterpart of the Fashion-MNIST stand-in's recipe (Fashion-MNIST does not augment):
+# ResNet-20 of width 8, the stand-in's SGD schedule, random crops and flips from the augment stream.
+# Width 8, not the stand-in's 4: on the CPU (torch 2.14.1) training cifar_resnet_20_4 on augmented
+# batches, which the gather in data.augment leaves in channels-last strides, aborts with heap
+# corruption in the backward pass of the first convolution (3 → 4 channels); width 8 trains.
+CIFAR_STAND_IN = paper.STAND_INS[("fmnist_resnet_20_4", "standard")].hparams.replace(
+    model="cifar_resnet_20_8", dataset="cifar10")
+
+
+def noise_pairs(hp: train.Hparams, init_seed: int = 0, rewind_step: int = 0) -> dict:
+    """{source: [copy 0, copy 1]}: copies of the trunk's state at ``rewind_step`` trained on
+    the same data in a different order with the same augmentation ("data order"), in the
+    same order with different augmentation ("augmentation"), or both (the paper's pairs).
+    Copy 0 is the same run in all three."""
+    from . import data
+    if not data.entry(hp.dataset).get("augment"):
+        raise ConfigError(f"data set {hp.dataset!r} has no augmentation, so augmentation noise cannot "
+                          f"be separated from data order; use an augmenting data set such as cifar10")
+    trunk = store.open_run(train.run_config(hp, experiments.data_seed(init_seed), init_seed=init_seed))
+    order = [experiments.data_seed(init_seed, 0, c) for c in (0, 1)]
+
+    def copy(data_seed: int, augment_seed: int) -> store.Run:
+        return store.open_run(train.run_config(hp, data_seed, parent=trunk, parent_step=rewind_step,
+                                               augment_seed=augment_seed))
+
+    first = copy(order[0], order[0])
+    return {"data order": [first, copy(order[1], order[0])],
+            "augmentation": [first, copy(order[0], order[1])],
+            "both": [first, copy(order[1], order[1])]}
+
+
+def noise_instability(preset: str, hp: train.Hparams = CIFAR_STAND_IN, init_seed: int = 0, n_alpha: int | None = None,
+                      device: str = "auto", progress: bool = True, training_steps: str | None = None) -> xr.Dataset:
+    """Instability at k = 0 of pairs that differ in data order only, augmentation only, or
+    both; over (``noise``, ``split``[, ``alpha``]). ``hp`` is resized by the preset (or
+    trains ``training_steps``)."""
+    device = experiments.resolve_device(device)
+    size = presets.get(preset)
+    hp = hp.replace(training_steps=training_steps or size.training_steps or hp.training_steps,
+                    train_subset=size.train_subset)
+    n_alpha = n_alpha or size.curve("fmnist_resnet_20_4")["n_alpha"]
+    config = experiments.InstabilityConfig("fmnist_resnet_20_4", "standard", "0", preset, (init_seed,), 1, n_alpha)
+    pairs = noise_pairs(hp, init_seed)
+    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
+    paths = [path(copies, config, device, progress, hp=hp) for copies in pairs.values()]
+    ds = experiments._path_dataset(paths, (len(NOISE),), ("noise",), {"noise": list(NOISE)}, n_alpha)
+    ds.attrs.update(results.provenance({"experiment": "noise_instability", "preset": preset, "hparams": hp.as_dict(),
+                                        "init_seed": init_seed, "n_alpha": n_alpha}, device))
+    return ds
