@@ -406,8 +406,6 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
     sizes = SIZES[preset]
     if density is None:
         density = setting.pruning_density / 100
-        if density != density:  # a stand-in has no Table 1 density
-            raise ConfigError(f"{model} has no Table 1 pruning density; pass density (e.g. 0.2)")
     levels = imp.levels_for(density)
     if levels < 1:
         raise ConfigError(f"density {density} is the dense network; pass a density below 0.9")
