@@ -320,7 +320,8 @@ def sparse_instability(config: InstabilityConfig, levels: int | None = None, sub
                                   one_shot)
     paths, how = _paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
     shape = (len(subnetworks), len(config.init_seeds), config.pairs)
-    ds = _path_dataset(list(paths.values()), shape, ("subnetwork", "init_seed", "pair"),
+    order = [(n, i, j) for n in subnetworks for i in config.init_seeds for j in range(config.pairs)]
+    ds = _path_dataset([paths[key] for key in order], shape, ("subnetwork", "init_seed", "pair"),
                        {"subnetwork": list(subnetworks), "init_seed": list(config.init_seeds),
                         "pair": list(range(config.pairs))}, config.n_alpha)
     ds["density"] = (("subnetwork", "init_seed"),
@@ -414,6 +415,8 @@ def test_accuracy(ds: xr.Dataset) -> xr.DataArray:
 def full_accuracy(ds: xr.Dataset) -> tuple[float, float]:
     """Mean and standard deviation of the unpruned network's test accuracy over every trained copy."""
     dense = test_accuracy(ds).sel(subnetwork="dense")
+    if "level" in dense.dims:  # the same dense copies repeat at every level of a grid: count them once
+        dense = dense.isel(level=0)
     return float(dense.mean()), float(dense.std(ddof=1)) if dense.size > 1 else 0.0
 
 
