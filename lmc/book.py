@@ -22,11 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
-    """The chapter source notebooks under ``root/chapters``, in book order."""
+    """The chapter source notebooks under ``root/chapters``, in book order: the numbered
+    chapters (``01_…``), then the appendices (``a_b_…`` for Appendix B), which sort after them."""
     if not (root / "chapters").is_dir():
         raise LMCError(f"no chapters/ folder in {root}; building the book needs a checkout "
                        f"of the repository")
-    return sorted((root / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    folder = root / "chapters"
+    return sorted([*folder.glob("[0-9][0-9]_*.ipynb"), *folder.glob("a_[a-z]_*.ipynb")])
 
 
 def select(names=None, root: Path = ROOT) -> list[Path]:
