@@ -447,3 +447,27 @@ def train_instability(curve: xr.Dataset) -> pd.DataFrame:
                          "train − test (pp)": float(i.sel(split="train") - i.sel(split="test")),
                          "train error (%)": float(e.sel(split="train")), "test error (%)": float(e.sel(split="test"))})
     return pd.DataFrame(rows)
+
+
+# --- readings at the stability step ------------------------------------------------------------
+
+def stable_step(curve: xr.Dataset, subnetwork: str | None = None):
+    """The first rewind step (iterations) from which mean test instability stays below 2 pp in an
+    instability or sparse curve (``subnetwork`` selects one of a sparse curve's); None if never."""
+    if subnetwork is not None:
+        curve = curve.sel(subnetwork=subnetwork)
+    return experiments.stable_from(curve)
+
+
+def at_step(ds: xr.Dataset, subnetwork: str, k) -> dict | None:
+    """Appendices C and H at rewind step ``k`` for one subnetwork (means over pairs): the test error
+    at k, the three L2 distances, the copies' distance as % of the distance travelled, and the test
+    examples classified differently (also as % of the most the copies' errors allow). None when
+    ``k`` is None or was not measured."""
+    if k is None or k not in ds.rewind_step.values or subnetwork not in ds.subnetwork.values:
+        return None
+    table = distance_table(ds.sel(subnetwork=[subnetwork], rewind_step=[k]))
+    other = other_distances_table(ds.sel(subnetwork=[subnetwork], rewind_step=[k]))
+    if table.empty:
+        return None
+    return {**table.iloc[0].to_dict(), **other.iloc[0].to_dict()}
