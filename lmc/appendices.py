@@ -471,3 +471,71 @@ def at_step(ds: xr.Dataset, subnetwork: str, k) -> dict | None:
     if table.empty:
         return None
     return {**table.iloc[0].to_dict(), **other.iloc[0].to_dict()}
+
+
+def describe(reading: dict | None) -> str:
+    """One line of a chapter's closing note from ``at_step``: error at k, the three distances, the
+    copies' share of the distance travelled and the test examples classified differently."""
+    if reading is None:
+        return "not stable in the measured grid (or not computed with this preset)"
+    return (f"k = {reading['k']}: test error {reading['test error at k (%)']:.1f}% at k; L2 init → W_k "
+            f"{reading['init → W_k']:.2f}, W_k → end {reading['W_k → end']:.2f}, copy ↔ copy "
+            f"{reading['copy ↔ copy']:.2f} ({reading['copy ↔ copy / init → end (%)']:.0f}% of init → end); "
+            f"{reading['test disagreements']:.0f} test examples classified differently "
+            f"({reading['% of the most possible']:.0f}% of the most possible)")
+
+
+def through_training(config: experiments.InstabilityConfig, dense_steps, imp_steps=(), every="1ep",
+                     level: int | None = None, train_subset="preset", device: str = "auto",
+                     progress: bool = True) -> xr.Dataset:
+    """Figure 13 for the full network over ``dense_steps`` and its IMP subnetwork at ``level`` over
+    ``imp_steps``: ``instability_through_training`` of each, stacked along ``subnetwork`` (NaN
+    where a k was not asked)."""
+    parts = {"dense": instability_through_training(config, dense_steps, every, "dense", None, train_subset,
+                                                   device, progress)}
+    if len(imp_steps) and level is not None:
+        parts["imp"] = instability_through_training(config, imp_steps, every, "imp", level, train_subset,
+                                                    device, progress)
+    ds = xr.concat([p.drop_attrs().drop_vars("rewind_label") for p in parts.values()], dim="subnetwork",
+                   join="outer").assign_coords(subnetwork=list(parts))
+    first = results.config_of(parts["dense"])
+    first.update(experiment="through_training", imp_steps=[str(k) for k in imp_steps], level=level, subnetwork=None)
+    ds.attrs.update(results.provenance(first, parts["dense"].attrs["device"]))
+    return ds
+
+
+def through_table(ds: xr.Dataset) -> pd.DataFrame:
+    """Figure 13 in numbers, per subnetwork and k (means over pairs): test instability at T, the
+    largest test instability at any measured step, and whether the copies stay stable (< 2 pp)
+    at every measured step."""
+    inst = ds.instability.sel(split="test").mean(("init_seed", "pair"))
+    rows = []
+    for name in ds.subnetwork.values:
+        for k in ds.rewind_step.values:
+            line = inst.sel(subnetwork=name, rewind_step=k).dropna("step")
+            if not line.size:
+                continue
+            rows.append({"subnetwork": str(name), "k": int(k), "steps measured": line.sizes["step"],
+                         "test instability at T (pp)": float(line.isel(step=-1)),
+                         "largest during training (pp)": float(line.max()),
+                         "stable at T": bool(line.isel(step=-1) < interpolate.STABLE_BELOW),
+                         "stable throughout": bool((line < interpolate.STABLE_BELOW).all())})
+    return pd.DataFrame(rows)
+
+
+def computed_or_archived(compute, path) -> tuple[xr.Dataset | None, str]:
+    """(result, note): ``compute()``, saved at ``path``; if its data set is not on this machine, the
+    result archived at ``path`` (the note says so), or None with a note saying what is missing."""
+    from pathlib import Path
+
+    from .errors import DataError
+
+    try:
+        ds = compute()
+    except DataError as error:
+        if Path(path).exists():
+            ds = results.load(path)
+            return ds, f"rendered from the archived {path} (computed {ds.attrs.get('created', '?')})"
+        return None, f"not computed: {error}"
+    results.save(ds, path)
+    return ds, ""

@@ -144,6 +144,14 @@ APPENDIX_C: dict[tuple[str, str], RewindState] = {
 }
 
 
+# Appendix H: ResNet-20's IMP copies classify "about 1100" CIFAR-10 test examples differently when
+# rewound to 0 ("50% of their maximum possible value", the sum of the two copies' errors) and
+# "only about 350" (21%) from rewinding iteration 1000, once stable. (step, examples, % of most possible)
+APPENDIX_H_DISAGREEMENTS: dict[tuple[str, str], tuple[tuple[str, float, float], ...]] = {
+    ("cifar_resnet_20", "standard"): (("0it", 1100.0, 50.0), ("1000it", 350.0, 21.0)),
+}
+
+
 @dataclass(frozen=True)
 class SparseResult:
     """One row of Table 2: test accuracy (%) at Table 1's density with rewinding to k = 0."""
