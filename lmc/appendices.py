@@ -40,31 +40,53 @@ from .errors import ConfigError
 SPARSE_SIZES = {
     "smoke": {"lenet_300_100": {"sparse_steps": ("0", "100"), "grid_levels": (1, 2), "level": 2}},
     "quick": {"lenet_300_100": {"sparse_steps": ("0", "500"), "grid_levels": (3, 7, 11, 15)},
-              "fmnist_resnet_20_4": {"sparse_steps": ("0", "100"), "grid_levels": (2, 4, 6)}},
+              # Appendix B's random reinitializations: 2 trainings per level (the stand-in's 2.3 min each)
+              "fmnist_resnet_20_4": {"sparse_steps": ("0", "100"), "grid_levels": (2, 4, 6), "reinit_levels": (4,)}},
 }
 # Appendix D: which k to follow through training, how often to interpolate, and on how many
 # training examples train error is measured (None: the preset's). Quick: LeNet only, about 9 min.
 THROUGH = {
-    "smoke": {"dense": ("0", "100"), "imp": ("0",), "every": "100it", "train_subset": None},
-    "quick": {"dense": ("0", "500"), "imp": ("0",), "every": "6000it", "train_subset": 10_000},
-    "paper": {"dense": ("0", "100", "500", "2000"), "imp": ("0", "100", "500", "2000"), "every": "1ep",
+    "smoke": {"models": ("lenet_300_100",), "dense": ("0", "100"), "imp": ("0",), "every": "100it",
               "train_subset": None},
+    "quick": {"models": ("lenet_300_100",), "dense": ("0", "500"), "imp": ("0",), "every": "6000it",
+              "train_subset": 10_000},
+    "paper": {"models": None, "dense": None, "imp": None, "every": "1ep", "train_subset": None},
 }
+
+
+def through_sizes(preset: str, model: str, variant: str = "standard") -> dict:
+    """Appendix D's defaults for ``model``: the k of the full network (``dense_steps``) and of the
+    IMP subnetwork (``imp_steps``) to follow, the snapshot cadence ``every``, the IMP ``level`` and
+    the number of training examples train error is measured on (``train_subset``; "preset": the
+    preset's). None in ``THROUGH`` takes chapter 02's and 05's grids."""
+    base = sizes(preset, model, variant)
+    own = THROUGH.get(preset, THROUGH["paper"])
+    return {**base, "dense_steps": list(own["dense"] or base["dense_steps"]),
+            "imp_steps": list(own["imp"] or base["sparse_steps"]), "every": own["every"],
+            "train_subset": "preset" if own["train_subset"] is None else own["train_subset"]}
+
+
+def through_models(preset: str) -> list[str]:
+    """The networks Appendix D follows by default (quick: LeNet only; each stand-in copy retrains
+    for about 2.3 min and each of its paths costs about 1.5 min on 2 CPU cores)."""
+    chosen = THROUGH.get(preset, THROUGH["paper"])["models"]
+    return list(chosen or presets.get(preset).models)
 
 
 def sizes(preset: str, model: str, variant: str = "standard") -> dict:
     """The appendices' default sizes for ``model`` under ``preset``: the dense k grid and seeds of
     chapter 02 (``dense_steps``, ``init_seeds``, ``n_alpha``), the sparse k grid of chapter 05
-    (``sparse_steps``), the IMP ``level`` at Table 1's density (None when the setting has none)
-    and chapter 06's ``grid_levels``."""
+    (``sparse_steps``), the IMP ``level`` at Table 1's density (None when the setting has none),
+    chapter 06's ``grid_levels`` and the levels Appendix B randomly reinitializes (``reinit_levels``)."""
     curve = presets.get(preset).curve(model)
     setting = paper.setting(model, variant)
     own = SPARSE_SIZES.get(preset, {}).get(model, {})
     density = setting.pruning_density
     level = own.get("level", None if density != density else imp.levels_for(density / 100))
+    grid = list(own.get("grid_levels", range(1, (level or 0) + 5)))
     return {"dense_steps": curve["rewind_steps"], "init_seeds": curve["init_seeds"], "n_alpha": curve["n_alpha"],
             "sparse_steps": list(own.get("sparse_steps", curve["rewind_steps"])), "level": level,
-            "grid_levels": list(own.get("grid_levels", range(1, (level or 0) + 5)))}
+            "grid_levels": grid, "reinit_levels": list(own.get("reinit_levels", grid))}
 
 
 def _device(device: str):

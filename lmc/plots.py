@@ -169,23 +169,28 @@ def instability_through_training(ds: xr.Dataset, title: str = "") -> plt.Figure:
     return grid.figure
 
 
-def train_test_instability(curve: xr.Dataset, title: str = "") -> plt.Figure:
-    """Figures 22-23: train (dashed) and test (solid) instability of each subnetwork against k."""
+def train_and_test(values: xr.DataArray, ylabel: str, title: str = "", threshold: float | None = None,
+                   ax: plt.Axes | None = None) -> plt.Figure:
+    """Figures 22-23: a quantity of each subnetwork against k, test solid and train dashed (``values``
+    over ``subnetwork``, ``rewind_step``, ``split`` and any dims averaged with ±1 std);
+    ``threshold``: a dashed reference line (the 2 pp of stability)."""
     sns.set_theme(style="whitegrid", context="notebook")
-    _, ax = plt.subplots(figsize=(7.5, 3.8))
-    frame = curve.instability.to_dataframe().reset_index()
-    sns.lineplot(frame, x="rewind_step", y="instability", hue="subnetwork", style="split",
-                 style_order=["test", "train"], palette=SUBNETWORK_PALETTE, marker="o", errorbar="sd", ax=ax)
-    ax.axhline(2.0, color="grey", linestyle="--", linewidth=1)
-    _rewind_axis(ax, sorted(int(k) for k in curve.rewind_step.values))
-    ax.set(xlabel="rewind step k (iterations)", ylabel="instability (pp)", title=title)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frame = values.rename("value").to_dataframe().reset_index()
+    sns.lineplot(frame, x="rewind_step", y="value", hue="subnetwork", style="split", style_order=["test", "train"],
+                 palette=SUBNETWORK_PALETTE, marker="o", errorbar="sd", ax=ax)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle="--", linewidth=1)
+    _rewind_axis(ax, sorted(int(k) for k in values.rewind_step.values))
+    ax.set(xlabel="rewind step k (iterations)", ylabel=ylabel, title=title)
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
 
 
 OTHER_DISTANCES = {"between_copies": "L2 distance", "cosine": "cosine similarity",
-                   "disagreements": "test examples classified differently", "loss_distance": "test loss distance (nats)"}
+                   "disagreements": "test disagreements (examples)", "loss_distance": "test loss distance (nats)"}
 
 
 def other_distances(ds: xr.Dataset, title: str = "") -> plt.Figure:

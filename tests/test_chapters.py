@@ -85,3 +85,31 @@ def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
     assert ds.error.dims == ("subnetwork", "init_seed", "pair", "split", "alpha")
     assert abs(float(ds.density.sel(subnetwork="imp").mean()) - 0.8 ** 15) < 1e-3  # Table 1's 3.5%
     assert json.loads(ds.attrs["config"])["levels"] == 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number, images, dims", [
+    ("a_b", 1, ("level", "subnetwork", "rewind_step", "init_seed", "pair", "copy")),   # Figure 9
+    ("a_c", 1, ("subnetwork", "rewind_step", "init_seed", "pair")),                    # Figures 10-12
+    ("a_d", 2, ("subnetwork", "rewind_step", "init_seed", "pair", "step", "split")),   # Figure 13: dense, IMP
+    ("a_g", 2, ("subnetwork", "rewind_step", "init_seed", "pair", "split")),           # Figures 22-23
+    ("a_h", 1, ("subnetwork", "rewind_step", "init_seed", "pair")),                    # Figures 24-29
+])
+def test_appendix_chapters_smoke_write_their_netcdf(mnist, tmp_path, number, images, dims):
+    assert len(_smoke(number, tmp_path)) == images
+    chapter = book.select([number])[0]
+    files = sorted((tmp_path / "results" / "smoke" / chapter.stem).glob("*.nc"))
+    assert [f.name for f in files] == ["lenet_300_100_standard.nc"]
+    ds = xr.open_dataset(files[0], engine="h5netcdf")
+    variable = {"a_b": "accuracy", "a_c": "between_copies", "a_d": "instability", "a_g": "instability",
+                "a_h": "disagreements"}[number]
+    assert ds[variable].dims[:len(dims)] == dims
+    assert json.loads(ds.attrs["config"])["preset"] == "smoke"
+    assert int(ds[variable].notnull().sum()) > 0
+
+
+def test_appendices_sort_after_the_numbered_chapters():
+    stems = [c.stem for c in CHAPTERS]
+    appendices = [s for s in stems if s.startswith("a_")]
+    assert appendices == sorted(appendices) and len(appendices) == 5
+    assert stems[-len(appendices):] == appendices
