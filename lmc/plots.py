@@ -104,7 +104,10 @@ def accuracy_vs_density(table, full: float, full_std: float, title: str = "",
     frame = table.melt(id_vars=["density (%)"], value_vars=list(columns.values()), var_name="network",
                        value_name="accuracy").dropna()
     frame["network"] = frame["network"].map({v: k for k, v in columns.items()})
-    sns.lineplot(frame, x="density (%)", y="accuracy", hue="network", palette=B_COLOURS, marker="o", ax=ax)
+    best = frame["network"] == "IMP at best k"  # drawn wide underneath: it often coincides with a line
+    sns.lineplot(frame[best], x="density (%)", y="accuracy", hue="network", palette=B_COLOURS, linewidth=5,
+                 alpha=0.5, ax=ax)
+    sns.lineplot(frame[~best], x="density (%)", y="accuracy", hue="network", palette=B_COLOURS, marker="o", ax=ax)
     ax.axhspan(full - full_std, full + full_std, color="black", alpha=0.15, label="full network ± 1 std")
     ax.axhline(full, color="black", linewidth=1)
     if paper_density is not None and paper_density == paper_density:
@@ -112,6 +115,11 @@ def accuracy_vs_density(table, full: float, full_std: float, title: str = "",
     if ours is not None:
         ax.axvline(ours, color=B_COLOURS["IMP at best k"], linestyle="--", label=f"ours: {ours:.1f}%")
     ax.set_xscale("log")
+    ticks = sorted({float(d) for d in table["density (%)"]} | ({paper_density} if paper_density == paper_density
+                                                               and paper_density is not None else set()))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:.3g}" for t in ticks])
+    ax.minorticks_off()
     ax.invert_xaxis()
     ax.set(xlabel="weights remaining (%)", ylabel="test accuracy (%)", title=title)
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
