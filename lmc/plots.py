@@ -115,8 +115,7 @@ def accuracy_vs_density(table, full: float, full_std: float, title: str = "",
     if ours is not None:
         ax.axvline(ours, color=B_COLOURS["IMP at best k"], linestyle="--", label=f"ours: {ours:.1f}%")
     ax.set_xscale("log")
-    ticks = sorted({float(d) for d in table["density (%)"]} | ({paper_density} if paper_density == paper_density
-                                                               and paper_density is not None else set()))
+    ticks = sorted({float(d) for d in table["density (%)"]})
     ax.set_xticks(ticks)
     ax.set_xticklabels([f"{t:.3g}" for t in ticks])
     ax.minorticks_off()
