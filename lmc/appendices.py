@@ -27,11 +27,23 @@ import math
 
 import numpy as np
 import pandas as pd
-import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from . import data, experiments, imp, interpolate, metrics, models, paper, presets, prune, results, store, train
+from . import (
+    data,
+    experiments,
+    imp,
+    interpolate,
+    metrics,
+    models,
+    paper,
+    presets,
+    prune,
+    results,
+    store,
+    train,
+)
 from .errors import ConfigError
 
 # Sizes of the appendices per preset and network, chosen so that ``quick`` measures exactly the
@@ -82,7 +94,7 @@ def sizes(preset: str, model: str, variant: str = "standard") -> dict:
     setting = paper.setting(model, variant)
     own = SPARSE_SIZES.get(preset, {}).get(model, {})
     density = setting.pruning_density
-    level = own.get("level", None if density != density else imp.levels_for(density / 100))
+    level = own.get("level", None if math.isnan(density) else imp.levels_for(density / 100))
     grid = list(own.get("grid_levels", range(1, (level or 0) + 5)))
     return {"dense_steps": curve["rewind_steps"], "init_seeds": curve["init_seeds"], "n_alpha": curve["n_alpha"],
             "sparse_steps": list(own.get("sparse_steps", curve["rewind_steps"])), "level": level,

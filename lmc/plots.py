@@ -7,6 +7,7 @@ error in %, the paper's reported value as a dotted reference line where it has o
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 import xarray as xr
 
@@ -110,7 +111,7 @@ def accuracy_vs_density(table, full: float, full_std: float, title: str = "",
     sns.lineplot(frame[~best], x="density (%)", y="accuracy", hue="network", palette=B_COLOURS, marker="o", ax=ax)
     ax.axhspan(full - full_std, full + full_std, color="black", alpha=0.15, label="full network ± 1 std")
     ax.axhline(full, color="black", linewidth=1)
-    if paper_density is not None and paper_density == paper_density:
+    if paper_density is not None and not np.isnan(paper_density):
         ax.axvline(paper_density, color="black", linestyle=":", label=f"Table 1: {paper_density:g}%")
     if ours is not None:
         ax.axvline(ours, color=B_COLOURS["IMP at best k"], linestyle="--", label=f"ours: {ours:.1f}%")
