@@ -47,13 +47,15 @@ from . import (
 from .errors import ConfigError
 
 # Sizes of the appendices per preset and network, chosen so that ``quick`` measures exactly the
-# runs chapters 02 and 04-06 train (their rewind grids, IMP levels and seeds); None: the paper's.
-# sparse_steps: chapter 05's k grid; grid_levels: chapter 06's IMP levels; smoke keeps IMP short.
+# runs chapters 02 and 04-06 train (their rewind grids, IMP levels and seeds): sparse_steps is
+# chapter 05's k grid, grid_levels chapter 06's IMP levels (main's ``Preset.sparse``, which these
+# entries repeat and, where it exists, override; smoke keeps IMP short), reinit_levels the levels
+# at which Appendix B trains random reinitializations (default: every grid level).
 SPARSE_SIZES = {
     "smoke": {"lenet_300_100": {"sparse_steps": ("0", "100"), "grid_levels": (1, 2), "level": 2}},
-    "quick": {"lenet_300_100": {"sparse_steps": ("0", "500"), "grid_levels": (3, 7, 11, 15)},
-              # Appendix B's random reinitializations: 2 trainings per level (the stand-in's 2.3 min each)
-              "fmnist_resnet_20_4": {"sparse_steps": ("0", "100"), "grid_levels": (2, 4, 6), "reinit_levels": (4,)}},
+    "quick": {"lenet_300_100": {"sparse_steps": ("0", "500"), "grid_levels": (3, 7, 15)},
+              # 2 trainings per level, 2.3 min each for the stand-in: only chapters 04-05's level 4
+              "fmnist_resnet_20_4": {"sparse_steps": ("0", "100"), "grid_levels": (2, 4), "reinit_levels": (4,)}},
 }
 # Appendix D: which k to follow through training, how often to interpolate, and on how many
 # training examples train error is measured (None: the preset's). Quick: LeNet only, about 9 min.
@@ -90,14 +92,18 @@ def sizes(preset: str, model: str, variant: str = "standard") -> dict:
     chapter 02 (``dense_steps``, ``init_seeds``, ``n_alpha``), the sparse k grid of chapter 05
     (``sparse_steps``), the IMP ``level`` at Table 1's density (None when the setting has none),
     chapter 06's ``grid_levels`` and the levels Appendix B randomly reinitializes (``reinit_levels``)."""
-    curve = presets.get(preset).curve(model)
+    size = presets.get(preset)
+    curve = size.curve(model)
     setting = paper.setting(model, variant)
     own = SPARSE_SIZES.get(preset, {}).get(model, {})
     density = setting.pruning_density
     level = own.get("level", None if math.isnan(density) else imp.levels_for(density / 100))
-    grid = list(own.get("grid_levels", range(1, (level or 0) + 5)))
+    chapters = {"rewind_steps": curve["rewind_steps"], "grid_levels": range(1, (level or 0) + 5)}
+    if hasattr(size, "sparse") and level is not None:  # chapters 05-06's own sizes, where lmc has them
+        chapters.update(size.sparse(model, level))
+    grid = list(own.get("grid_levels", chapters["grid_levels"]))
     return {"dense_steps": curve["rewind_steps"], "init_seeds": curve["init_seeds"], "n_alpha": curve["n_alpha"],
-            "sparse_steps": list(own.get("sparse_steps", curve["rewind_steps"])), "level": level,
+            "sparse_steps": list(own.get("sparse_steps", chapters["rewind_steps"])), "level": level,
             "grid_levels": grid, "reinit_levels": list(own.get("reinit_levels", grid))}
 
 
