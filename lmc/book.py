@@ -27,12 +27,14 @@ GENERATED = Path("book") / "_generated"  # written by every build: the intro's s
 
 def chapters(root: Path = ROOT) -> list[Path]:
     """The chapter source notebooks under ``root/chapters``, in book order: the paper's
-    (``01_...``), then those beyond the paper (``b1_...``)."""
+    (``01_...``), its appendices (``a_b_...`` for Appendix B), then those beyond the paper
+    (``b1_...``)."""
     if not (root / "chapters").is_dir():
         raise LMCError(f"no chapters/ folder in {root}; building the book needs a checkout "
                        f"of the repository")
     folder = root / "chapters"
-    return sorted(folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("b[0-9]_*.ipynb"))
+    return (sorted(folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("a_[a-z]_*.ipynb"))
+            + sorted(folder.glob("b[0-9]_*.ipynb")))
 
 
 def select(names=None, root: Path = ROOT) -> list[Path]:
@@ -122,7 +124,8 @@ def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True
 #   k; 06 sixteen LeNet copies (20 min) and eight stand-in copies (20 min). Smoke 05 and 06 were
 #   measured by their tests (110 s and 65 s with other jobs on the cores). b1: about 264,000
 #   LeNet steps beyond chapter 04's runs (its re-run note), smoke 139-163 s in its test.
-#   b2-b4: the trainings each adds to the cache of chapters 01-04 (their notes; about 75 s per
+#   Appendices: what each adds to chapters 01-06's cache (their notes), smoke 63-151 s in
+#   their tests. b2-b4: the trainings each adds to the cache of chapters 01-04 (their notes; about 75 s per
 #   LeNet training); smoke measured by their tests (150, 93, 451 s with other jobs running).
 #   Chapter 01 is measured: about 6 minutes on 2 cores from an empty cache (README.md). The
 #   provenance of the archived results/quick agrees with the estimate for 02: its LeNet result
@@ -142,6 +145,11 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("04_lottery_tickets_at_init", "smoke"): (1.1, None),
     ("05_rewinding", "smoke"): (1.8, None),
     ("06_sparsity_ranges", "smoke"): (1.1, None),
+    ("a_b_sparsity_levels", "smoke"): (2.5, None),
+    ("a_c_distances", "smoke"): (1.5, None),
+    ("a_d_instability_through_training", "smoke"): (2, None),
+    ("a_g_train_instability", "smoke"): (1.1, None),
+    ("a_h_other_distances", "smoke"): (1.5, None),
     ("b1_early_phase", "smoke"): (2.5, None),
     ("b2_sanity_checks", "smoke"): (2.5, None),
     ("b3_weight_correlation", "smoke"): (1.6, None),
@@ -152,6 +160,11 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("04_lottery_tickets_at_init", "quick"): (50, None),
     ("05_rewinding", "quick"): (50, None),
     ("06_sparsity_ranges", "quick"): (40, None),
+    ("a_b_sparsity_levels", "quick"): (6, None),
+    ("a_c_distances", "quick"): (3, None),
+    ("a_d_instability_through_training", "quick"): (9, None),
+    ("a_g_train_instability", "quick"): (0.1, None),
+    ("a_h_other_distances", "quick"): (1, None),
     ("b1_early_phase", "quick"): (15, None),
     ("b2_sanity_checks", "quick"): (12, None),
     ("b3_weight_correlation", "quick"): (5, None),

@@ -114,6 +114,47 @@ def accuracy_text(setting: Setting) -> str:
 
 
 @dataclass(frozen=True)
+class RewindState:
+    """Appendix C's reading of one network: where it becomes stable and how far along it is there.
+
+    ``dense_*`` for the unpruned network, ``imp_*`` for its IMP subnetwork at Table 1's density:
+    the rewind step from which it is stable and its test error (%) at that step (read off
+    Figure 10); ``final_error``: the error at the end of training; ``imp_copies_share``: the
+    distance between the IMP copies trained from the stable step, as % of the distance the
+    network travels from initialization to the end (Figure 12).
+    """
+
+    dense_stable: str
+    dense_error: float
+    final_error: float
+    imp_stable: str
+    imp_error: float
+    imp_copies_share: float
+
+
+# Appendix C.2: "Resnet20 and VGG16 become stable at iterations 2000 and 1000, at which point test
+# error is about 25% (compared to final error 8.3%) ... and 20% (compared to final error 6.3%)";
+# "Resnet50 and Inceptionv3 ... epochs 18 and 28 ... test error is 55% (... 24%) ... and 33% (... 22%)";
+# IMP: "500 and 1000 ... error is 30% ... and 35%"; "epoch 5 and epoch 6 ... 55% ... and 40%";
+# copies' distance "25%, 45%, 27%, and 28% for Resnet20, VGG16, Resnet50, and Inceptionv3".
+# The paper reads nothing off LeNet in Appendix C.
+APPENDIX_C: dict[tuple[str, str], RewindState] = {
+    ("cifar_resnet_20", "standard"): RewindState("2000it", 25.0, 8.3, "500it", 30.0, 25.0),
+    ("cifar_vgg_16", "standard"): RewindState("1000it", 20.0, 6.3, "1000it", 35.0, 45.0),
+    ("imagenet_resnet_50", "standard"): RewindState("18ep", 55.0, 24.0, "5ep", 55.0, 27.0),
+    ("imagenet_inception_v3", "standard"): RewindState("28ep", 33.0, 22.0, "6ep", 40.0, 28.0),
+}
+
+
+# Appendix H: ResNet-20's IMP copies classify "about 1100" CIFAR-10 test examples differently when
+# rewound to 0 ("50% of their maximum possible value", the sum of the two copies' errors) and
+# "only about 350" (21%) from rewinding iteration 1000, once stable. (step, examples, % of most possible)
+APPENDIX_H_DISAGREEMENTS: dict[tuple[str, str], tuple[tuple[str, float, float], ...]] = {
+    ("cifar_resnet_20", "standard"): (("0it", 1100.0, 50.0), ("1000it", 350.0, 21.0)),
+}
+
+
+@dataclass(frozen=True)
 class SparseResult:
     """One row of Table 2: test accuracy (%) at Table 1's density with rewinding to k = 0."""
 

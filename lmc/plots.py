@@ -10,6 +10,7 @@ it has one.
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 import xarray as xr
 
@@ -88,6 +89,141 @@ def interpolation_by_rewind(ds: xr.Dataset, title: str = "") -> plt.Figure:
     if title:
         grid.figure.suptitle(title, y=1.02)
     return grid.figure
+
+
+# --- the appendices (B, C, D, G, H) ------------------------------------------------------------
+
+B_COLOURS = {"IMP at best k": "#d7191c", "IMP at k = 0": "#2c7bb6", "random pruning": "#fdae61",
+             "random reinit": "#1a9641"}  # Figure 9's red, blue, orange and green
+
+
+def accuracy_vs_density(table, full: float, full_std: float, title: str = "",
+                        paper_density: float | None = None, ours: float | None = None,
+                        ax: plt.Axes | None = None) -> plt.Figure:
+    """Figure 9: test accuracy (%) against density (% of weights remaining, log axis, sparser to
+    the right) for IMP at its best k, IMP at k = 0 and both baselines; the full network's mean ±
+    one standard deviation in black; dotted: Table 1's density (``paper_density``) and ours."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    columns = {"IMP at best k": "IMP at best k (%)", "IMP at k = 0": "IMP k=0 (%)",
+               "random pruning": "random pruning (%)", "random reinit": "random reinit (%)"}
+    frame = table.melt(id_vars=["density (%)"], value_vars=list(columns.values()), var_name="network",
+                       value_name="accuracy").dropna()
+    frame["network"] = frame["network"].map({v: k for k, v in columns.items()})
+    best = frame["network"] == "IMP at best k"  # drawn wide underneath: it often coincides with a line
+    sns.lineplot(frame[best], x="density (%)", y="accuracy", hue="network", palette=B_COLOURS, linewidth=5,
+                 alpha=0.5, ax=ax)
+    sns.lineplot(frame[~best], x="density (%)", y="accuracy", hue="network", palette=B_COLOURS, marker="o", ax=ax)
+    ax.axhspan(full - full_std, full + full_std, color="black", alpha=0.15, label="full network ± 1 std")
+    ax.axhline(full, color="black", linewidth=1)
+    if paper_density is not None and not np.isnan(paper_density):
+        ax.axvline(paper_density, color="black", linestyle=":", label=f"Table 1: {paper_density:g}%")
+    if ours is not None:
+        ax.axvline(ours, color=B_COLOURS["IMP at best k"], linestyle="--", label=f"ours: {ours:.1f}%")
+    ax.set_xscale("log")
+    ticks = sorted({float(d) for d in table["density (%)"]})
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:.3g}" for t in ticks])
+    ax.minorticks_off()
+    ax.invert_xaxis()
+    ax.set(xlabel="weights remaining (%)", ylabel="test accuracy (%)", title=title)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+DISTANCE_COLOURS = {"init → W_k": "#2c7bb6", "W_k → end": "#fdae61", "copy ↔ copy": "#1a9641"}
+
+
+def rewind_state(ds: xr.Dataset, title: str = "") -> plt.Figure:
+    """Figures 10-12: the error of the network at each rewind step k (train and test), and per
+    subnetwork the three L2 distances (initialization → W_k, W_k → one copy at T, copy ↔ copy)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    names = [str(n) for n in ds.subnetwork.values if not ds.between_copies.sel(subnetwork=n).isnull().all()]
+    fig, axes = plt.subplots(1, 1 + len(names), figsize=(4.2 * (1 + len(names)), 3.6), squeeze=False)
+    axes = axes[0]
+    err = ds.error_at_rewind.sel(subnetwork="dense").to_dataframe().reset_index().dropna()
+    sns.lineplot(err, x="rewind_step", y="error_at_rewind", hue="split", hue_order=["train", "test"],
+                 palette=PALETTE, marker="o", errorbar="sd", ax=axes[0])
+    axes[0].set(xlabel="rewind step k", ylabel="error of W_k (%)", title="full network at k")
+    _rewind_axis(axes[0], sorted(int(k) for k in err.rewind_step.unique()))
+    for ax, name in zip(axes[1:], names, strict=True):
+        part = ds.sel(subnetwork=name)
+        frame = xr.Dataset({"init → W_k": part.init_to_rewind, "W_k → end": part.rewind_to_end.isel(copy=0),
+                            "copy ↔ copy": part.between_copies}).to_dataframe().reset_index()
+        frame = frame.melt(id_vars=["rewind_step"], value_vars=list(DISTANCE_COLOURS), var_name="distance",
+                           value_name="L2").dropna()
+        sns.lineplot(frame, x="rewind_step", y="L2", hue="distance", palette=DISTANCE_COLOURS, marker="o",
+                     errorbar="sd", ax=ax)
+        _rewind_axis(ax, sorted(int(k) for k in frame.rewind_step.unique()))
+        ax.set(xlabel="rewind step k", ylabel="L2 distance", title=name if name != "dense" else "full network")
+        ax.legend(title=None, frameon=False, fontsize="small")
+    axes[0].legend(title=None, frameon=False, fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def instability_through_training(ds: xr.Dataset, title: str = "") -> plt.Figure:
+    """Figure 13: instability (pp) between the two copies at each step of their training, one line
+    per rewind step k, train and test side by side."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    frame = ds.instability.to_dataframe().reset_index().dropna()
+    frame["k"] = frame["rewind_step"].astype(str)
+    grid = sns.relplot(frame, x="step", y="instability", hue="k", col="split", col_order=["train", "test"],
+                       kind="line", marker="o", errorbar="sd", height=3.2, aspect=1.3)
+    for ax in grid.axes.flat:
+        ax.axhline(2.0, color="grey", linestyle="--", linewidth=1)
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("training step (iterations)", "instability (pp)")
+    if title:
+        grid.figure.suptitle(title, y=1.03)
+    return grid.figure
+
+
+def train_and_test(values: xr.DataArray, ylabel: str, title: str = "", threshold: float | None = None,
+                   ax: plt.Axes | None = None) -> plt.Figure:
+    """Figures 22-23: a quantity of each subnetwork against k, test solid and train dashed (``values``
+    over ``subnetwork``, ``rewind_step``, ``split`` and any dims averaged with ±1 std);
+    ``threshold``: a dashed reference line (the 2 pp of stability)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 3.8))
+    frame = values.rename("value").to_dataframe().reset_index()
+    sns.lineplot(frame, x="rewind_step", y="value", hue="subnetwork", style="split", style_order=["test", "train"],
+                 palette=SUBNETWORK_PALETTE, marker="o", errorbar="sd", ax=ax)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle="--", linewidth=1)
+    _rewind_axis(ax, sorted(int(k) for k in values.rewind_step.values))
+    ax.set(xlabel="rewind step k (iterations)", ylabel=ylabel, title=title)
+    ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+OTHER_DISTANCES = {"between_copies": "L2 distance", "cosine": "cosine similarity",
+                   "disagreements": "test disagreements (examples)", "loss_distance": "test loss distance (nats)"}
+
+
+def other_distances(ds: xr.Dataset, title: str = "") -> plt.Figure:
+    """Figures 24-29: L2 distance, cosine similarity, test examples classified differently and
+    test loss distance between the two copies, against k, one line per subnetwork."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    for ax, (name, label) in zip(axes, OTHER_DISTANCES.items(), strict=True):
+        values = ds[name].sel(split="test") if "split" in ds[name].dims else ds[name]
+        frame = values.to_dataframe().reset_index().dropna(subset=[name])
+        sns.lineplot(frame, x="rewind_step", y=name, hue="subnetwork", palette=SUBNETWORK_PALETTE, marker="o",
+                     errorbar="sd", ax=ax, legend=ax is axes[-1])
+        _rewind_axis(ax, sorted(int(k) for k in frame.rewind_step.unique()))
+        ax.set(xlabel="rewind step k", ylabel=label)
+    axes[-1].legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 SUBNETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6", "random_prune": "#fdae61", "random_reinit": "#1a9641"}

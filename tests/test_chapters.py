@@ -104,7 +104,7 @@ def test_chapter_04_smoke_writes_table_2_and_figure_5(mnist, tmp_path):
 
 @pytest.mark.slow
 def test_chapters_05_and_06_smoke_share_imp_levels_and_write_their_grids(mnist, tmp_path):
-    assert len(_smoke("05", tmp_path)) == 3  # Figures 6 and 7, Appendix G
+    assert len(_smoke("05", tmp_path)) == 2  # Figures 6 and 7
     assert len(_smoke("06", tmp_path)) == 3  # Figure 8, Appendix E (instability, error)
     curve = xr.open_dataset(tmp_path / "results" / "smoke" / "05_rewinding" / "lenet_300_100_standard.nc",
                             engine="h5netcdf")
@@ -164,3 +164,32 @@ def test_chapter_b4_smoke_writes_batch_norm_and_stability_results(mnist, tmp_pat
     sweep = xr.open_dataset(folder / "stability_lenet_300_100.nc", engine="h5netcdf")
     assert list(sweep.recipe.values) == ["Table 1", "lr = 0.012", "batch_size = 15"]
     assert sweep.rewind_step.values.tolist() == [0, 100]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number, images, dims", [
+    ("a_b", 1, ("level", "subnetwork", "rewind_step", "init_seed", "pair", "copy")),   # Figure 9
+    ("a_c", 1, ("subnetwork", "rewind_step", "init_seed", "pair")),                    # Figures 10-12
+    ("a_d", 2, ("subnetwork", "rewind_step", "init_seed", "pair", "step", "split")),   # Figure 13: dense, IMP
+    ("a_g", 2, ("rewind_step", "subnetwork", "init_seed", "pair", "split")),           # Figures 22-23
+    ("a_h", 1, ("subnetwork", "rewind_step", "init_seed", "pair")),                    # Figures 24-29
+])
+def test_appendix_chapters_smoke_write_their_netcdf(mnist, tmp_path, number, images, dims):
+    assert len(_smoke(number, tmp_path)) == images
+    chapter = book.select([number])[0]
+    files = sorted((tmp_path / "results" / "smoke" / chapter.stem).glob("*.nc"))
+    assert [f.name for f in files] == ["lenet_300_100_standard.nc"]
+    ds = xr.open_dataset(files[0], engine="h5netcdf")
+    variable = {"a_b": "accuracy", "a_c": "between_copies", "a_d": "instability", "a_g": "instability",
+                "a_h": "disagreements"}[number]
+    assert ds[variable].dims[:len(dims)] == dims
+    assert json.loads(ds.attrs["config"])["preset"] == "smoke"
+    assert int(ds[variable].notnull().sum()) > 0
+
+
+def test_appendices_sort_after_the_numbered_chapters_and_before_beyond_the_paper():
+    stems = [c.stem for c in CHAPTERS]
+    kinds = ["paper" if s[:2].isdigit() else "appendix" if s.startswith("a_") else "beyond" for s in stems]
+    assert kinds == sorted(kinds, key=["paper", "appendix", "beyond"].index)
+    appendices = [s for s in stems if s.startswith("a_")]
+    assert appendices == sorted(appendices) and len(appendices) == 5
