@@ -289,23 +289,28 @@ def distances(config: experiments.InstabilityConfig, dense_steps, sparse_steps=(
     return ds
 
 
+def _measured(ds: xr.Dataset):
+    """(subnetwork, k, means over pairs) for every measured subnetwork and rewind step."""
+    mean = ds.mean(("init_seed", "pair"))
+    for name in ds.subnetwork.values:
+        for k in ds.rewind_step.values:
+            m = mean.sel(subnetwork=name, rewind_step=k)
+            if not np.isnan(float(m.between_copies)):
+                yield name, k, m
+
+
 def distance_table(ds: xr.Dataset) -> pd.DataFrame:
     """Appendix C's three distances and the error at k per subnetwork and k (mean over pairs),
     with the copies' distance as a share of the distance travelled in all of training
     (initialization → end, the paper's yardstick)."""
-    mean = ds.mean(("init_seed", "pair"))
     rows = []
-    for name in ds.subnetwork.values:
-        for k in ds.rewind_step.values:
-            m = mean.sel(subnetwork=name, rewind_step=k)
-            if np.isnan(float(m.between_copies)):
-                continue
-            travelled = float(m.init_to_end.mean("copy"))
-            rows.append({"subnetwork": str(name), "k": int(k),
-                         "test error at k (%)": float(m.error_at_rewind.sel(split="test")),
-                         "init → W_k": float(m.init_to_rewind), "W_k → end": float(m.rewind_to_end.mean("copy")),
-                         "copy ↔ copy": float(m.between_copies), "init → end": travelled,
-                         "copy ↔ copy / init → end (%)": 100 * float(m.between_copies) / travelled})
+    for name, k, m in _measured(ds):
+        travelled = float(m.init_to_end.mean("copy"))
+        rows.append({"subnetwork": str(name), "k": int(k),
+                     "test error at k (%)": float(m.error_at_rewind.sel(split="test")),
+                     "init → W_k": float(m.init_to_rewind), "W_k → end": float(m.rewind_to_end.mean("copy")),
+                     "copy ↔ copy": float(m.between_copies), "init → end": travelled,
+                     "copy ↔ copy / init → end (%)": 100 * float(m.between_copies) / travelled})
     return pd.DataFrame(rows)
 
 
@@ -313,20 +318,15 @@ def other_distances_table(ds: xr.Dataset) -> pd.DataFrame:
     """Appendix H per subnetwork and k (mean over pairs): L2 distance, cosine similarity, test and
     train examples classified differently (also as % of the most the copies' errors allow) and
     the test loss distance."""
-    mean = ds.mean(("init_seed", "pair"))
     rows = []
-    for name in ds.subnetwork.values:
-        for k in ds.rewind_step.values:
-            m = mean.sel(subnetwork=name, rewind_step=k)
-            if np.isnan(float(m.between_copies)):
-                continue
-            test = m.sel(split="test")
-            bound = float(test.error.sum("copy")) / 100 * float(test.examples)
-            rows.append({"subnetwork": str(name), "k": int(k), "L2": float(m.between_copies),
-                         "cosine": float(m.cosine), "test disagreements": float(test.disagreements),
-                         "% of the most possible": 100 * float(test.disagreements) / bound if bound else math.nan,
-                         "train disagreements": float(m.disagreements.sel(split="train")),
-                         "test loss distance": float(test.loss_distance)})
+    for name, k, m in _measured(ds):
+        test = m.sel(split="test")
+        bound = float(test.error.sum("copy")) / 100 * float(test.examples)
+        rows.append({"subnetwork": str(name), "k": int(k), "L2": float(m.between_copies),
+                     "cosine": float(m.cosine), "test disagreements": float(test.disagreements),
+                     "% of the most possible": 100 * float(test.disagreements) / bound if bound else math.nan,
+                     "train disagreements": float(m.disagreements.sel(split="train")),
+                     "test loss distance": float(test.loss_distance)})
     return pd.DataFrame(rows)
 
 

@@ -303,7 +303,8 @@ def sparse_instability(config: InstabilityConfig, levels: int | None = None, sub
     """Instability analysis of sparse subnetworks at IMP level ``levels`` (Table 2, Figures 5-7).
 
     For each initialization: IMP with rewinding to k (``config.rewind_step``) for ``levels``
-    rounds (or to ``density``, one-shot where Table 1 prunes one-shot; ``pruning``), then pairs of copies of m ⊙ W_k trained to T on different data orders, for
+    rounds (or to ``density``, one-shot where Table 1 prunes one-shot; ``pruning``), then
+    pairs of copies of m ⊙ W_k trained to T on different data orders, for
     the IMP mask and for the random baselines at its density (``imp``): random pruning
     (global, or ``layerwise``) from the same W_k, and random reinitialization; ``dense``
     is the unpruned network's instability analysis at k (the runs of chapters 01-02).

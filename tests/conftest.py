@@ -45,10 +45,17 @@ def small_hparams():
 
 
 @pytest.fixture(scope="session")
-def smoke_book(mnist, tmp_path_factory):
+def smoke_cache(tmp_path_factory):
+    """One run cache for every smoke execution of the chapters in a session (the chapter tests
+    and the book build): chapters share runs as they do for a reader, so each is trained once."""
+    return tmp_path_factory.mktemp("smoke-cache")
+
+
+@pytest.fixture(scope="session")
+def smoke_book(mnist, tmp_path_factory, smoke_cache):
     """The book built once per session from `smoke` results, with warnings as errors, in a
-    copy of the sources (so a book built in the checkout is never replaced) and with its own
-    run cache; returns the source copy (``root``) and its HTML folder (``html``)."""
+    copy of the sources (so a book built in the checkout is never replaced) and with the
+    session's smoke cache (``smoke_cache``); returns the source copy (``root``) and its HTML folder (``html``)."""
     import shutil
 
     from lmc import book
@@ -62,6 +69,6 @@ def smoke_book(mnist, tmp_path_factory):
     shutil.copytree(book.ROOT / "book", root / "book",
                     ignore=shutil.ignore_patterns("_build", "chapters", "_generated"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LMC_CACHE_DIR", str(base / "cache"))
+        patch.setenv("LMC_CACHE_DIR", str(smoke_cache))
         html = book.build(preset="smoke", results_dir=base / "results", root=root, strict=True)
     return {"root": root, "html": html, "results": base / "results"}

@@ -11,6 +11,12 @@ from lmc import book
 CHAPTERS = book.chapters()
 
 
+@pytest.fixture(autouse=True)
+def _chapters_share_one_cache(smoke_cache, monkeypatch):
+    """The chapters' smoke runs share the session's cache with the book build (``smoke_cache``)."""
+    monkeypatch.setenv("LMC_CACHE_DIR", str(smoke_cache))
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[c.stem for c in CHAPTERS])
 def test_source_notebook_is_clean_and_parameters_come_first(chapter):
     nb = json.loads(chapter.read_text())
@@ -114,7 +120,8 @@ def test_chapters_05_and_06_smoke_share_imp_levels_and_write_their_grids(mnist, 
                            engine="h5netcdf")
     assert grid.level.values.tolist() == [5, 15] and list(grid.subnetwork.values) == ["dense", "imp", "random_prune"]
     # level 15 of chapter 06 is chapter 05's subnetwork: the same cached runs, the same paths
-    assert np.array_equal(grid.error.sel(level=15).values, curve.error.sel(subnetwork=list(grid.subnetwork.values)).values)
+    same = curve.error.sel(subnetwork=list(grid.subnetwork.values)).values
+    assert np.array_equal(grid.error.sel(level=15).values, same)
     assert json.loads(grid.attrs["config"])["experiment"] == "sparsity_grid"
 
 
