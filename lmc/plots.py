@@ -384,7 +384,7 @@ NETWORK_PALETTE = {k: SUBNETWORK_PALETTE[k] for k in ("dense", "imp")}
 
 def early_phase_telemetry(ds: xr.Dataset, rewind_step: int | None = None, title: str = "") -> plt.Figure:
     """Frankle et al. 2020 Figure 3: the state of the dense network and the IMP subnetwork over
-    the first steps (test accuracy and loss, mean |w|, signs changed since initialization,
+    the first steps (test accuracy and loss, mean ``|w|``, signs changed since initialization,
     gradient norm, distance from the initial and the final weights, cosine to the final
     weights); the dotted line marks the rewind step k of the perturbations."""
     sns.set_theme(style="whitegrid", context="notebook")
