@@ -135,14 +135,9 @@ def copies(config: experiments.InstabilityConfig, subnetworks=("dense",), level:
                           f"imp.levels_for(density) rounds) or measure only 'dense'")
     pairs = {}
     if "dense" in subnetworks:
-        trunks = {i: store.open_run(train.run_config(hp, experiments.data_seed(i), init_seed=i, precision=precision))
-                  for i in config.init_seeds}
+        trunks, dense = experiments.dense_pairs(config, precision)
         train.train_runs(list(trunks.values()), k, device, progress, False, accel=speed)
-        for i in config.init_seeds:
-            for j in range(config.pairs):
-                pairs["dense", i, j] = [store.open_run(train.run_config(
-                    hp, experiments.data_seed(i, j, c), parent=trunks[i], parent_step=k, precision=precision))
-                    for c in (0, 1)]
+        pairs.update({("dense", i, j): copies for (i, j), copies in dense.items()})
     if sparse:
         found, _ = experiments.sparse_pairs(config, level, sparse, device, progress, False, speed)
         pairs.update(found)

@@ -175,6 +175,20 @@ def _path_dataset(paths: list[dict], shape: tuple, dims: tuple, coords: dict, n_
     return ds
 
 
+def dense_pairs(config: InstabilityConfig, precision: str = "float32",
+                hp: train.Hparams | None = None) -> tuple[dict, dict]:
+    """The runs of instability analysis at ``config``'s rewind step, untrained: ({init_seed: trunk},
+    {(init_seed, pair): [copy 0, copy 1]}), each copy starting from the trunk's full state at k
+    on its own data order. ``hp`` replaces the recipe (the same runs for the same recipe)."""
+    hp = hp or config.hparams
+    k = train.to_steps(config.rewind_step, hp, train.train_size(hp))
+    trunks = _trunks(config, precision, hp)
+    pairs = {(i, j): [store.open_run(train.run_config(hp, data_seed(i, j, c), parent=trunks[i], parent_step=k,
+                                                      reset_schedule=config.reset_schedule, precision=precision))
+                      for c in (0, 1)] for i in config.init_seeds for j in range(config.pairs)}
+    return trunks, pairs
+
+
 def instability_analysis(config: InstabilityConfig | None = None, device: str = "auto",
                          progress: bool = True, populate: bool | None = None, accel: dict | None = None,
                          **params) -> xr.Dataset:
@@ -193,11 +207,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     _evaluation_data(hp, presets.get(config.preset), device)
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
-    trunks = {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
-              for i in config.init_seeds}
-    pairs = {(i, j): [store.open_run(train.run_config(hp, data_seed(i, j, c), parent=trunks[i], parent_step=k,
-                                                      reset_schedule=config.reset_schedule, precision=precision))
-                      for c in (0, 1)] for i, j in jobs}
+    trunks, pairs = dense_pairs(config, precision)
     # the trunks to k, then every copy to T: each group trains as populations where that pays
     train.train_runs(list(trunks.values()), k, device, progress, populate, accel=speed)
     paths, how = _paths(hp, pairs, total, presets.get(config.preset), config.n_alpha, device, progress,
@@ -213,9 +223,9 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 SUBNETWORKS = ("dense", "imp", "random_prune", "random_reinit")  # Table 2's columns
 
 
-def _trunks(config: InstabilityConfig, precision: str) -> dict:
+def _trunks(config: InstabilityConfig, precision: str, hp: train.Hparams | None = None) -> dict:
     """Each initialization's trunk: the run trained from init seed i on its data order."""
-    hp = config.hparams
+    hp = hp or config.hparams
     return {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
             for i in config.init_seeds}
 

@@ -32,15 +32,8 @@ BATCH_NORM = ("interpolated", "recomputed")  # coordinate values of the batch_no
 def dense_pairs(config: experiments.InstabilityConfig, device: str = "cpu", hp: train.Hparams | None = None) -> dict:
     """{(init_seed, pair): [copy 0, copy 1]}: the runs of ``experiments.instability_analysis``
     (the same identities, so cached runs are reused); ``hp`` replaces the recipe."""
-    hp = hp or config.hparams
-    k = train.to_steps(config.rewind_step, hp, train.train_size(hp))
     precision = "bf16" if train.accel_for(device).bf16 else "float32"
-    trunks = {i: store.open_run(train.run_config(hp, experiments.data_seed(i), init_seed=i, precision=precision))
-              for i in config.init_seeds}
-    return {(i, j): [store.open_run(train.run_config(hp, experiments.data_seed(i, j, c), parent=trunks[i],
-                                                     parent_step=k, reset_schedule=config.reset_schedule,
-                                                     precision=precision)) for c in (0, 1)]
-            for i in config.init_seeds for j in range(config.pairs)}
+    return experiments.dense_pairs(config, precision, hp)[1]
 
 
 def path(copies, config: experiments.InstabilityConfig, device: str = "cpu", progress: bool = True,
