@@ -110,7 +110,7 @@ def sizes(preset: str, model: str, variant: str = "standard") -> dict:
 def _device(device: str):
     device = experiments.resolve_device(device)
     speed = train.accel_for(device)
-    return device, speed, "bf16" if speed.bf16 else "float32"
+    return device, speed, speed.precision
 
 
 def _iterations(config: experiments.InstabilityConfig, step) -> int:

@@ -121,7 +121,7 @@ def _speed(device: str, populate: bool | None, accel: dict | None):
     device = resolve_device(device)
     speed = train.accel_for(device, **(accel or {}))
     populate = train.population_default(device) if populate is None else bool(populate)
-    return device, speed, populate, "bf16" if speed.bf16 else "float32"
+    return device, speed, populate, speed.precision
 
 
 def _evaluation_data(hp: train.Hparams, preset: presets.Preset, device: str):
@@ -282,7 +282,7 @@ def sparse_pairs(config: InstabilityConfig, levels: int | None = None, subnetwor
             raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(SUBNETWORKS)}")
     levels, one_shot = pruning(config, levels, density)
     speed = speed or train.accel_for(device)
-    precision = "bf16" if speed.bf16 else "float32"
+    precision = speed.precision
     hp = config.hparams
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)

@@ -32,7 +32,7 @@ BATCH_NORM = ("interpolated", "recomputed")  # coordinate values of the batch_no
 def dense_pairs(config: experiments.InstabilityConfig, device: str = "cpu", hp: train.Hparams | None = None) -> dict:
     """{(init_seed, pair): [copy 0, copy 1]}: the runs of ``experiments.instability_analysis``
     (the same identities, so cached runs are reused); ``hp`` replaces the recipe."""
-    precision = "bf16" if train.accel_for(device).bf16 else "float32"
+    precision = train.accel_for(device).precision
     return experiments.dense_pairs(config, precision, hp)[1]
 
 

@@ -156,6 +156,11 @@ class Accel:
     channels_last: bool = False
     compile: bool = False
 
+    @property
+    def precision(self) -> str:
+        """The ``precision`` a run trained with these speed-ups has in its identity."""
+        return "bf16" if self.bf16 else "float32"
+
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
