@@ -184,7 +184,7 @@ def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu"
     similarity of the copies, and per split the examples they classify differently, their loss
     distance and each copy's error. Pruned weights are left out of every weight comparison."""
     hp = train.hparams_of(pair[0])
-    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    total = train.total_steps(hp)
     model = models.build(hp.model).to(device)
     names = metrics.weight_names(model, weights)
     mask = train.mask_of(pair[0], device)

@@ -90,7 +90,7 @@ def init_vs_trained(run: store.Run, ps=PS, device: str = "cpu", progress: bool =
     training T, for every p of ``ps``, over the pruned layers (and, for a sparse run,
     only the weights its mask keeps). Trains the run if it is not cached."""
     hp = train.hparams_of(run)
-    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    total = train.total_steps(hp)
     first = train.state_at(run, train.start_step(run), device, progress=False)["model"]
     last = train.state_at(run, total, device, progress)["model"]
     names = models.pruned_layer_names(models.build(hp.model))

@@ -105,7 +105,7 @@ def one_shot(trunk: store.Run, density: float, device="cpu", progress: bool = Tr
     if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density < 1:
         raise ConfigError(f"a one-shot density must be in (0, 1), got {density!r}; e.g. 0.3 for 30%")
     hp = train.hparams_of(trunk)
-    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    total = train.total_steps(hp)
 
     def compute():
         trained = train.state_at(trunk, total, device, progress)["model"]

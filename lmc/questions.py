@@ -45,7 +45,7 @@ def path(copies, config: experiments.InstabilityConfig, device: str = "cpu", pro
     entry's identity (and only then). ``hp``: the copies' recipe (default ``config.hparams``).
     """
     hp, preset = hp or config.hparams, presets.get(config.preset)
-    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    total = train.total_steps(hp)
     evaluation = experiments._evaluation_data(hp, preset, device)
     model = models.build(hp.model).to(device)
     recompute = batch_norm is not None and interpolate.has_batch_norm(model)
@@ -73,7 +73,7 @@ def bn_instability(config: experiments.InstabilityConfig, batch_norm: interpolat
     device = experiments.resolve_device(device)
     pairs = dense_pairs(config, device)
     hp = config.hparams
-    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    total = train.total_steps(hp)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, spec)
              for spec in (None, batch_norm) for copies in tqdm(pairs.values(), disable=not progress)]
@@ -126,7 +126,7 @@ def stability_sweep(config: experiments.InstabilityConfig, rewind_steps, changes
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name a step twice; give each once")
     paths = []
     for hp in recipes.values():
-        total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+        total = train.total_steps(hp)
         for k in rewind_steps:
             c = experiments.instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
                                                config.pairs, config.n_alpha)
@@ -205,7 +205,7 @@ def noise_instability(preset: str, hp: train.Hparams = CIFAR_STAND_IN, init_seed
     n_alpha = n_alpha or size.curve("fmnist_resnet_20_4")["n_alpha"]
     config = experiments.InstabilityConfig("fmnist_resnet_20_4", "standard", "0", preset, (init_seed,), 1, n_alpha)
     pairs = noise_pairs(hp, init_seed)
-    total = train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    total = train.total_steps(hp)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, hp=hp) for copies in pairs.values()]
     ds = experiments._path_dataset(paths, (len(NOISE),), ("noise",), {"noise": list(NOISE)}, n_alpha)

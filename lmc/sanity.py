@@ -54,7 +54,7 @@ CONDITIONS = ("1 non-trivial sparsity, full T", "2 beats small dense", "3 beats 
 
 def total_steps(hp: train.Hparams) -> int:
     """T in iterations."""
-    return train.to_steps(hp.training_steps, hp, train.train_size(hp))
+    return train.total_steps(hp)
 
 
 def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bool = True) -> float:

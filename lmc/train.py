@@ -104,6 +104,11 @@ def to_steps(step: str | int, hp: Hparams, train_size: int) -> int:
     return epochs * iterations_per_epoch(hp, train_size) + its
 
 
+def total_steps(hp: Hparams) -> int:
+    """T: the training length of ``hp`` in iterations (epochs count its full training set)."""
+    return to_steps(hp.training_steps, hp, train_size(hp))
+
+
 def lr_schedule(hp: Hparams, train_size: int):
     """The learning rate as a function of the step: linear warmup, then ×gamma at each drop
     (or, with ``lr_end``, a linear decay to ``lr_end`` at the end of training).
