@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import yaml
 
-from .errors import DataError, choose
+from .errors import ConfigError, DataError, choose
 from .seeds import derive, generator
 
 MANIFEST_PATH = Path(__file__).resolve().parent.parent / "data_manifest.yaml"
@@ -241,7 +241,8 @@ def load(name: str, device: str = "cpu", train_subset: int | None = None,
     """The data set on ``device``; subsets take the first N examples.
 
     In-memory data sets become normalized tensors (``DeviceData``), loaded and verified
-    once per process and device; ImageNet streams from disk (``StreamData``).
+    once per process and device, their images average-pooled to ``image_size`` if one is
+    given; ImageNet streams from disk (``StreamData``) at ``image_size`` (default 224).
     """
     return _load(name, str(device), train_subset, test_subset, image_size)
 
@@ -260,11 +261,22 @@ def _load(name: str, device: str, train_subset: int | None, test_subset: int | N
     for split, subset in (("train", train_subset), ("test", test_subset)):
         images, labels = _read_split(info, paths, split)
         x = torch.from_numpy(images[:subset].copy()).float().div_(255)
+        if image_size is not None and image_size != x.shape[-1]:
+            x = _pooled(x, image_size)
         tensors[split] = ((x - mean) / std).to(device), torch.from_numpy(labels[:subset].copy()).to(device)
     augment = info.get("augment", {})
     return DeviceData(name, *tensors["train"], *tensors["test"], num_classes=info["num_classes"],
                       crop_padding=augment.get("crop_padding", 0), flip=augment.get("flip", False),
                       fill=(-mean / std).flatten().to(device))
+
+
+def _pooled(x: torch.Tensor, side: int) -> torch.Tensor:
+    """Images (N, C, H, W) averaged down to side × side (area interpolation: each output pixel is
+    the mean of the input pixels it covers, a 2×2 average pool for 28 → 14)."""
+    if not 1 <= side < x.shape[-1]:
+        raise ConfigError(f"image_size must be between 1 and the images' own side {x.shape[-1]}, "
+                          f"got {side}; leave it None for the data set's own size")
+    return torch.nn.functional.interpolate(x, size=(side, side), mode="area")
 
 
 def epoch_order(data_seed: int, epoch: int, n: int, device: str | torch.device = "cpu") -> torch.Tensor:

@@ -289,7 +289,7 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
     first = train.start_step(run)
     if not steps or steps[0] < first or steps[-1] > total:
         raise ConfigError(f"telemetry steps {steps} must lie within the run's steps {first}..{total}")
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, test_subset, models.IMAGE_SIZE.get(hp.model))
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, test_subset, train.image_size(hp))
     model = models.build(hp.model).to(device)
     names = models.prunable_layer_names(model)
     mask = train.mask_of(run, device)
@@ -477,7 +477,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     n = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, n), train.to_steps(hp.training_steps, hp, n)
     mask_k = train.to_steps(config.mask_rewind_step, hp, n)
-    evaluation = data.load(hp.dataset, device, hp.train_subset, preset.test_subset, models.IMAGE_SIZE.get(hp.model))
+    evaluation = data.load(hp.dataset, device, hp.train_subset, preset.test_subset, train.image_size(hp))
     trunk = store.open_run(train.run_config(hp, experiments.data_seed(config.init_seed),
                                             init_seed=config.init_seed))
     mask = imp.masks(trunk, mask_k, config.levels, device=device, progress=progress)[-1]

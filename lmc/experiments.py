@@ -68,10 +68,7 @@ class InstabilityConfig:
     @property
     def hparams(self) -> train.Hparams:
         """Table 1's recipe for this setting, resized by the preset."""
-        preset = presets.get(self.preset)
-        hp = paper.setting(self.model, self.variant).hparams
-        return hp.replace(training_steps=preset.training_steps or hp.training_steps,
-                          train_subset=preset.train_subset)
+        return presets.get(self.preset).recipe(paper.setting(self.model, self.variant).hparams)
 
 
 def instability_config(model: str = "lenet_300_100", variant: str = "standard",
@@ -128,7 +125,7 @@ def _evaluation_data(hp: train.Hparams, preset: presets.Preset, device: str):
     """The data the paths are evaluated on (loaded, and so verified, before any run is created:
     missing data must leave the cache untouched)."""
     return data.load(hp.dataset, device, preset.eval_train_subset(hp.model), preset.test_subset,
-                     models.IMAGE_SIZE.get(hp.model))
+                     train.image_size(hp))
 
 
 def _paths(hp: train.Hparams, pairs: dict, total: int, preset: presets.Preset, n_alpha: int, device: str,

@@ -84,15 +84,17 @@ TABLE1: dict[tuple[str, str], Setting] = {
 # CPU-scale stand-ins: not in the paper; nothing is reported for them (accuracy NaN).
 # The Fashion-MNIST ResNet keeps the CIFAR recipe's shape: SGD with momentum 0.9, weight
 # decay 1e-4, batch 128, lr 0.1 dropped ×0.1 at 51% and 76% of training (32K and 48K of 63K),
-# for 1,200 iterations (2.6 epochs): about 2 minutes per run on 2 CPU cores. Its pruning level,
-# 41% (0.8^4), is ours, chosen for cost (each IMP round is one more training), not selected
-# as Appendix B selects Table 1's; the chapters say so.
+# for 600 iterations (1.3 epochs), on Fashion-MNIST average-pooled to 14×14 pixels (five times
+# cheaper than 28×28 on a CPU: about 20 s a run on 2 cores). Measured on 2026-12-02 (one pair,
+# k = 0): test instability 25.7 pp at 84.8% test accuracy; at 28×28 and 1,200 iterations it
+# was 41.7 pp at 87.8%. Its pruning level, 41% (0.8^4), is ours, chosen for cost (each IMP
+# round is one more training), not selected as Appendix B selects Table 1's; the chapters say so.
 STAND_INS: dict[tuple[str, str], Setting] = {
     ("fmnist_resnet_20_4", "standard"): Setting(
-        "ResNet-20, width 4 (Fashion-MNIST; CPU stand-in)", "standard",
+        "ResNet-20, width 4 (Fashion-MNIST at 14×14; CPU stand-in)", "standard",
         Hparams(model="fmnist_resnet_20_4", dataset="fashion_mnist", optimizer="sgd", lr=0.1,
-                momentum=0.9, weight_decay=1e-4, batch_size=128, training_steps="1200it",
-                lr_drops=("610it", "915it")),
+                momentum=0.9, weight_decay=1e-4, batch_size=128, training_steps="600it",
+                lr_drops=("305it", "457it"), image_size=14),
         "17K", (float("nan"), float("nan")), 41.0, "iterative"),
 }
 SETTINGS = {**TABLE1, **STAND_INS}

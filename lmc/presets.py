@@ -1,8 +1,11 @@
 """Presets: the size of every experiment, from seconds (``smoke``) to the paper's (``paper``).
 
 ``smoke`` is for CI: a few hundred steps on a data subset, 5 α, one pair.
-``quick`` is the default: the full Table 1 schedule, 3 initializations × 1 data-order pair.
-``paper`` is the paper's protocol: 3 initializations × 3 pairs = 9 pairs, 30 α.
+``quick`` is the default, sized so that the whole book runs on a 2-core CPU in under
+45 minutes: LeNet-300-100 on all of MNIST with Table 1's recipe but an eighth of its
+schedule (3,000 of 24,000 iterations), the Fashion-MNIST stand-in, 3 initializations × 1
+data-order pair in chapter 01 and one initialization elsewhere.
+``paper`` is the paper's protocol: Table 1's schedules, 3 initializations × 3 pairs = 9 pairs, 30 α.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import choose
+from .train import Hparams
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,13 @@ class Preset:
     curves: dict = field(default_factory=dict)       # model -> sizes of its rewind curves (see curve)
     eval_train_subsets: dict = field(default_factory=dict)  # model -> measure train error on first N
     sparse_curves: dict = field(default_factory=dict)  # model -> sizes of the IMP chapters 05-06 (see sparse)
+    schedules: dict = field(default_factory=dict)     # model -> recipe fields it replaces (see recipe)
+
+    def recipe(self, hp: Hparams) -> Hparams:
+        """Table 1's recipe ``hp`` resized by the preset: its T (``training_steps``, for every
+        network), then the network's own replacements (``schedules``), and its training subset."""
+        hp = hp.replace(training_steps=self.training_steps or hp.training_steps, train_subset=self.train_subset)
+        return hp.replace(**self.schedules.get(hp.model, {}))
 
     def curve(self, model: str) -> dict:
         """Sizes of the rewind curves of chapters 02-03 for ``model``: ``rewind_steps``,
@@ -65,17 +76,18 @@ PRESETS = {
                     curves={"lenet_300_100": {"rewind_steps": ("0", "100")},
                             "fmnist_resnet_20_4": {"rewind_steps": ("0", "100")}},
                     sparse_curves={"lenet_300_100": {"grid_levels": (5, 15)}}),
-    # quick: chapter 01 at 3 seeds; the rewind curves at one seed, and the conv stand-in
-    # (about 11 steps/s and 2,500 evaluated images/s on 2 CPU cores) on 11 α and a
-    # 10,000-example train-error subset, so that the whole book fits in under an hour.
+    # quick: the whole book in under 45 minutes on 2 CPU cores. LeNet-300-100 trains an eighth
+    # of Table 1's schedule (3,000 iterations, 3 epochs of MNIST; about 8 s a run, so IMP's 15
+    # rounds take 2 minutes instead of 20); chapter 01 at 3 seeds, the rewind curves at one; the
+    # conv stand-in (paper.STAND_INS) on 11 α and a 10,000-example train-error subset.
     "quick": Preset("quick", None, None, None, n_init=3, n_pairs=1, n_alpha=30,
+                    schedules={"lenet_300_100": {"training_steps": "3000it"}},
                     curves={"lenet_300_100": {"rewind_steps": ("0", "100", "500", "2000"), "n_init": 1},
-                            "fmnist_resnet_20_4": {"rewind_steps": ("0", "100", "300"), "n_init": 1,
+                            "fmnist_resnet_20_4": {"rewind_steps": ("0", "25", "50", "100"), "n_init": 1,
                                                    "n_alpha": 11}},
                     eval_train_subsets={"fmnist_resnet_20_4": 10_000},
-                    # IMP chapters: every k is 15 LeNet trainings (about 20 min here) before its copies
                     sparse_curves={"lenet_300_100": {"rewind_steps": ("0", "500"), "grid_levels": (3, 7, 15)},
-                                   "fmnist_resnet_20_4": {"rewind_steps": ("0", "100"), "grid_levels": (2, 4)}}),
+                                   "fmnist_resnet_20_4": {"rewind_steps": ("0", "50"), "grid_levels": (2, 4)}}),
     "paper": Preset("paper", None, None, None, n_init=3, n_pairs=3, n_alpha=30,
                     models=("lenet_300_100", "cifar_resnet_20", "cifar_vgg_16",
                             "imagenet_resnet_50", "imagenet_inception_v3")),

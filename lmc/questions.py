@@ -200,8 +200,8 @@ def noise_instability(preset: str, hp: train.Hparams = CIFAR_STAND_IN, init_seed
     trains ``training_steps``)."""
     device = experiments.resolve_device(device)
     size = presets.get(preset)
-    hp = hp.replace(training_steps=training_steps or size.training_steps or hp.training_steps,
-                    train_subset=size.train_subset)
+    hp = size.recipe(hp)
+    hp = hp.replace(training_steps=training_steps) if training_steps else hp
     n_alpha = n_alpha or size.curve("fmnist_resnet_20_4")["n_alpha"]
     config = experiments.InstabilityConfig("fmnist_resnet_20_4", "standard", "0", preset, (init_seed,), 1, n_alpha)
     pairs = noise_pairs(hp, init_seed)

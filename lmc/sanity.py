@@ -65,7 +65,7 @@ def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bo
 
     def compute() -> dict:
         dataset = data.load(hp.dataset, device, size.eval_train_subset(hp.model), size.test_subset,
-                            models.IMAGE_SIZE.get(hp.model))
+                            train.image_size(hp))
         model = models.build(hp.model).to(device)
         state = train.state_at(run, total_steps(hp), device, progress)["model"]
         return {"accuracy": 100 - interpolate.evaluate(model, state, dataset.eval_batches("test"))[0]}

@@ -24,7 +24,7 @@ from .errors import ConfigError, choose
 
 OPTIMIZERS = ("adam", "sgd")
 PRECISIONS = ("float32", "bf16")
-LATER_FIELDS = ("lr_end",)  # fields added after runs were first stored (see Hparams.as_dict)
+LATER_FIELDS = ("lr_end", "image_size")  # fields added after runs were first stored (see Hparams.as_dict)
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Hparams:
     warmup_steps: str = "0it"             # linear warmup from 0 to lr over this many steps
     lr_end: float | None = None           # if set: after warmup, decay linearly to lr_end at T
     train_subset: int | None = None       # train on the first N training examples only (smoke tests)
+    image_size: int | None = None         # images average-pooled to this side (None: the data set's own)
 
     def __post_init__(self):
         choose("optimizer", self.optimizer, OPTIMIZERS)
@@ -96,6 +97,12 @@ def iterations_per_epoch(hp: Hparams, train_size: int) -> int:
 def train_size(hp: Hparams) -> int:
     """Number of training examples the recipe trains on (its subset, or the whole training set)."""
     return hp.train_subset or data.entry(hp.dataset)["splits"]["train"]["size"]
+
+
+def image_size(hp: Hparams) -> int | None:
+    """The side of the recipe's input images: its ``image_size``, else the model's for streamed
+    data sets (``models.IMAGE_SIZE``), else None (the data set's own)."""
+    return hp.image_size or models.IMAGE_SIZE.get(hp.model)
 
 
 def to_steps(step: str | int, hp: Hparams, train_size: int) -> int:
@@ -373,7 +380,7 @@ def _initial_state(run: store.Run, device) -> dict:
 def training_data(run: store.Run, device="cpu"):
     """The data the run trains on: its data set, or the altered task of ``run_config(task=...)``."""
     hp = hparams_of(run)
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, models.IMAGE_SIZE.get(hp.model))
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, None, image_size(hp))
     if "task" in run.config:
         from . import early_phase
 

@@ -29,6 +29,17 @@ def test_mnist_is_normalized_on_the_device(mnist):
     assert data.load("mnist") is full  # loaded once per process
 
 
+def test_image_size_average_pools_each_2x2_block(mnist):
+    full, small = data.load("mnist", test_subset=50), data.load("mnist", test_subset=50, image_size=14)
+    assert small.train_x.shape == (60000, 1, 14, 14) and small.test_x.shape == (50, 1, 14, 14)
+    # normalization is affine, so the pooled normalized images are the normalized pooled ones
+    blocks = full.test_x.reshape(50, 1, 14, 2, 14, 2).mean(dim=(3, 5))
+    assert torch.allclose(small.test_x, blocks, atol=1e-5)
+    assert torch.equal(small.train_y, full.train_y)
+    with pytest.raises(ConfigError, match="image_size must be between 1 and the images' own side 28"):
+        data.load("mnist", test_subset=50, image_size=56)
+
+
 def test_missing_data_names_data_set_folder_and_fetch_command(tmp_path, monkeypatch):
     monkeypatch.setenv("LMC_DATA_DIR", str(tmp_path))
     with pytest.raises(DataError) as error:

@@ -24,6 +24,15 @@ def test_claims_reads_the_paper_line(line, items):
     assert status.claims(line) == items
 
 
+def test_result_files_leave_out_results_kept_from_earlier_configurations(tmp_path):
+    folder = tmp_path / "quick" / "02_instability_during_training"
+    folder.mkdir(parents=True)
+    for name in ("lenet_300_100_standard.nc", "lenet_300_100_standard.0a1b2c3d.nc", "x.nc"):
+        (folder / name).write_bytes(b"")
+    found = status.result_files(tmp_path, "quick", "02_instability_during_training")
+    assert [p.name for p in found] == ["lenet_300_100_standard.nc", "x.nc"]
+
+
 def test_every_chapter_of_the_paper_claims_something():
     chapters = [c for c in book.chapters() if not c.name.startswith("b")]  # "beyond the paper" claims nothing
     assert len(chapters) == 11
