@@ -21,7 +21,7 @@ TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "imagene
 
 
 def synthetic(dataset: str, n: int, device: str, image_size: int | None) -> data.DeviceData:
-    shape = SHAPES[dataset] if image_size is None else (3, image_size, image_size)
+    shape = SHAPES[dataset] if image_size is None else (SHAPES[dataset][0], image_size, image_size)
     x, y = torch.randn(n, *shape, device=device), torch.randint(0, 10, (n,), device=device)
     info = data.entry(dataset)
     augment = info.get("augment", {})
@@ -49,7 +49,7 @@ def main() -> None:
         net = models.build(model, seed=0).to(args.device)
         optimizer = train.make_optimizer(hp, net.parameters())
         dataset = synthetic(hp.dataset, max(batch * (args.steps + 3), 256), args.device,
-                            models.IMAGE_SIZE.get(model, 224) if hp.dataset == "imagenet" else None)
+                            train.image_size(hp) or (224 if hp.dataset == "imagenet" else None))
         timed = hp.replace(batch_size=batch)
         train.train(timed, net, optimizer, dataset, 0, 0, 3, progress=False)  # warm up
         start = time.perf_counter()

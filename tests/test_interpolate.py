@@ -60,6 +60,18 @@ def test_batched_alpha_grid_equals_the_loop(mnist, two_networks):
     assert np.ptp(loop.error.sel(split="test").values) > 0  # a path along which the error moves
 
 
+def test_lenet_written_out_path_equals_the_generic_vmap_path(mnist, two_networks):
+    model = models.build("lenet_300_100")
+    a, b = two_networks
+    grid = interpolate.alphas(9)
+    ours = interpolate._lenet_path(model, a, b, grid, mnist.eval_batches("test", 250))
+    generic = interpolate._vmap_path(model, a, b, grid, mnist.eval_batches("test", 250))
+    # both mix the first layer's outputs; later layers sum in another order (one example may flip)
+    assert np.abs(ours[0] - generic[0]).max() <= 100 / 1000
+    assert np.allclose(ours[1], generic[1], rtol=1e-5)
+    assert np.ptp(ours[0]) > 0
+
+
 @pytest.mark.parametrize("name, shape", [("lenet_300_100", (1, 28, 28)), ("fmnist_resnet_20_4", (1, 28, 28)),
                                          ("cifar_resnet_20", (3, 32, 32)), ("cifar_vgg_16", (3, 32, 32)),
                                          ("imagenet_resnet_50", (3, 64, 64))])
