@@ -109,6 +109,53 @@ def execute(chapter: Path, output: Path, parameters: dict, progress: bool = True
     return output
 
 
+def _execute_all(chosen: list[Path], folder: Path, values: dict, jobs: int):
+    """Execute ``chosen`` into ``folder``; yields (chapter, seconds, error message or None) as
+    each finishes. One at a time in this process (``jobs`` 1), or ``jobs`` at a time, each in a
+    child process whose torch uses cores / ``jobs`` threads (on 2 CPU cores two 1-thread
+    LeNet trainings do 1.6× the steps of one 2-thread training, the stand-in 1.4×; measured
+    2026-12-02 with ``benchmarks/train_speed.py``). A child's output goes to ``<chapter>.log``."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if jobs == 1:
+        for chapter in chosen:
+            start = time.time()
+            print(f"executing {chapter.name} with preset {values['preset']!r} ...", flush=True)
+            output = folder / chapter.name
+            try:
+                execute(chapter, output, values)
+            except PapermillExecutionError as e:
+                yield chapter, time.time() - start, f"{e.ename}: {e.evalue}; the executed copy with the traceback is {output}"
+                continue
+            yield chapter, time.time() - start, None
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    code = ("import json, sys; from pathlib import Path; from lmc.book import execute; "
+            "execute(Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]), progress=False)")
+    folder.mkdir(parents=True, exist_ok=True)
+    waiting, running = list(chosen), {}
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            chapter = waiting.pop(0)
+            log = open(folder / f"{chapter.stem}.log", "w")
+            print(f"executing {chapter.name} with preset {values['preset']!r} ({threads} threads) ...", flush=True)
+            child = subprocess.Popen([sys.executable, "-c", code, str(chapter), str(folder / chapter.name),
+                                      json.dumps(values)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            running[chapter] = (child, log, time.time())
+        time.sleep(0.5)
+        for chapter, (child, log, start) in list(running.items()):
+            if child.poll() is None:
+                continue
+            log.close()
+            del running[chapter]
+            error = None if child.returncode == 0 else (
+                f"exit {child.returncode}; its output is {folder / (chapter.stem + '.log')} and the "
+                f"executed copy {folder / chapter.name}")
+            yield chapter, time.time() - start, error
+
+
 # ---- the "Re-run this chapter" box that `lmc book` puts under every chapter's title
 
 # Minutes a chapter takes from an empty run cache: (CPU, GPU); None: not measured yet.
@@ -187,15 +234,18 @@ def _duration(minutes: float | str | None) -> str:
     return f"about {minutes:.0f} min" if minutes < 120 else f"about {minutes / 60:.0f} h"
 
 
-def record_time(results_dir: Path, preset: str, chapter: str, seconds: float, device: str) -> Path:
-    """Add one chapter's measured execution time to ``<results_dir>/<preset>/timings.json``."""
+def record_time(results_dir: Path, preset: str, chapter: str, seconds: float, device: str,
+                jobs: int = 1) -> Path:
+    """Add one chapter's measured execution time to ``<results_dir>/<preset>/timings.json``
+    (``jobs``: how many chapters were executing at once, sharing the cores)."""
     from . import store
 
     path = Path(results_dir) / preset / TIMINGS
     times = json.loads(path.read_text()) if path.exists() else {}
     times.setdefault(chapter, {})[device] = {
         "seconds": round(seconds, 1), "cpus": os.cpu_count(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **({"jobs": jobs} if jobs > 1 else {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     store.atomic_write(path, json.dumps(times, indent=1, sort_keys=True).encode())
     return path
@@ -210,8 +260,9 @@ def expected_times(chapter: str, preset: str, results_dir: Path | None = None) -
     recorded = json.loads(path.read_text()).get(chapter, {}) if path.exists() else {}
     for device, entry in recorded.items():  # a measured time says when and how; runs found in
         kind = "gpu" if device.startswith("cuda") else "cpu"  # the cache made it shorter, if any
+        shared = f", {entry['jobs']} chapters at a time" if entry.get("jobs", 1) > 1 else ""
         last = f"last `lmc book` here: {_duration(entry['seconds'] / 60).removeprefix('about ')} " \
-               f"({entry['date'][:10]}, {entry['cpus']} CPU cores, cache as it was)"
+               f"({entry['date'][:10]}, {entry['cpus']} CPU cores{shared}, cache as it was)"
         text[kind] = last if text[kind] == "not measured" else f"{text[kind]}; {last}"
     return text
 
@@ -349,16 +400,20 @@ def write_front_matter(root: Path = ROOT, results_dir: Path | None = None) -> Pa
 
 def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=None,
           run: bool = True, strict: bool = False, parameters: dict | None = None,
-          root: Path = ROOT) -> Path:
+          root: Path = ROOT, jobs: int = 1) -> Path:
     """Execute the chapters (``run``) and build the HTML book; returns the HTML folder.
+
+    ``jobs`` chapters execute at once, each in its own process with an equal share of the
+    CPU cores as torch threads (``_execute_all``); chapters that need the same run share it
+    through the run cache's locks, and one that fails leaves the others running.
 
     ``root`` is the book's source tree (``_config.yml``, ``_toc.yml``, ``book/``,
     ``chapters/``): the repository, or a copy of it (the tests build in a copy so a
     book you built is never replaced). ``strict`` treats Sphinx warnings as errors.
     """
-    from papermill.exceptions import PapermillExecutionError
-
     presets.get(preset)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be an integer ≥ 1 (chapters executed at once), got {jobs!r}")
     root = Path(root).resolve()
     results_dir = Path(results_dir or root / "results").resolve()
     out = root / "book"
@@ -372,19 +427,17 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
         for chapter in chosen:  # every chapter's parameters are checked before any runs
             check_parameters(chapter, {"preset": preset, "results_dir": "", **(parameters or {})})
         device = resolve_device((parameters or {}).get("device", "auto"))  # recorded with the times
-        for chapter in chosen:
-            start = time.time()
-            print(f"executing {chapter.name} with preset {preset!r} ...", flush=True)
-            output = out / "chapters" / chapter.name
-            try:
-                execute(chapter, output, {"preset": preset, "results_dir": str(shown), **(parameters or {})})
-            except PapermillExecutionError as e:
-                raise LMCError(f"{chapter.name} failed: {e.ename}: {e.evalue}; the executed copy "
-                               f"with the traceback is {output}") from e
-            seconds = time.time() - start
-            record_time(results_dir, preset, chapter.stem, seconds, device)
-            add_rerun_box(output, rerun_box(chapter.stem, preset, parameters, results_dir))
-            print(f"  done in {seconds:.0f} s", flush=True)
+        values = {"preset": preset, "results_dir": str(shown), **(parameters or {})}
+        failed = []
+        for chapter, seconds, error in _execute_all(chosen, out / "chapters", values, jobs):
+            if error:
+                failed.append(f"{chapter.name} ({error})")
+                continue
+            record_time(results_dir, preset, chapter.stem, seconds, device, jobs)
+            add_rerun_box(out / "chapters" / chapter.name, rerun_box(chapter.stem, preset, parameters, results_dir))
+            print(f"  {chapter.name} done in {seconds:.0f} s", flush=True)
+        if failed:  # the other chapters ran to the end: their runs and results are kept
+            raise LMCError(f"{len(failed)} chapter(s) failed: {'; '.join(failed)}")
     missing = [p.name for p in chapters(root) if not (out / "chapters" / p.name).exists()]
     if missing:
         raise LMCError(f"chapters not executed yet: {', '.join(missing)}; run `lmc book` "

@@ -139,7 +139,7 @@ def _parameter(text: str) -> tuple[str, object]:
 def _book(args) -> None:
     html = book.build(preset=args.preset, results_dir=args.results_dir, only=args.chapters,
                       run=not args.no_execute, strict=args.strict,
-                      parameters=dict(_parameter(t) for t in args.param or ()))
+                      parameters=dict(_parameter(t) for t in args.param or ()), jobs=args.jobs)
     print(f"book written to {html / 'index.html'}")
 
 
@@ -230,6 +230,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--chapters", nargs="+", help="only these chapters, e.g. 01")
     b.add_argument("--no-execute", action="store_true", help="render the executed copies as they are")
     b.add_argument("--strict", action="store_true", help="treat Sphinx warnings as errors")
+    b.add_argument("--jobs", type=int, default=1,
+                   help="chapters executed at once, each with an equal share of the CPU cores (default 1)")
     b.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a chapter parameter (papermill), e.g. pairs=2; repeatable")
     b.set_defaults(func=_book)

@@ -59,3 +59,42 @@ def test_api_reference_and_bibliography(smoke_book):
                   "The Early Phase", "Sanity Checks", "Weight Correlation", "Fashion-MNIST",
                   "Gradient-Based Learning", "Tiny Images", "ImageNet Large Scale"):
         assert title.lower() in references, f"bibliography lacks {title}"
+
+
+def _chapter(path, code):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# A chapter"),
+                nbformat.v4.new_code_cell('preset = "quick"\nresults_dir = "results"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, path)
+
+
+def test_chapters_run_two_at_a_time_and_a_failure_spares_the_others(tmp_path):
+    (tmp_path / "chapters").mkdir()
+    # each child gets half of the cores as torch threads; the two overlap in time
+    _chapter(tmp_path / "chapters" / "01_good.ipynb",
+             "import os, time, pathlib\n"
+             "threads = os.environ['OMP_NUM_THREADS']\n"
+             "pathlib.Path(results_dir, 'good').mkdir(parents=True)\n"
+             "time.sleep(3)")
+    _chapter(tmp_path / "chapters" / "02_bad.ipynb", "import pathlib\npathlib.Path(results_dir, 'bad').mkdir(parents=True)\n"
+                                                     "raise ValueError('boom')")
+    _chapter(tmp_path / "chapters" / "03_after.ipynb", "import pathlib\npathlib.Path(results_dir, 'after').mkdir(parents=True)")
+    with pytest.raises(book.LMCError, match=r"^1 chapter\(s\) failed: 02_bad\.ipynb \(exit 1; its output is .*02_bad\.log"):
+        book.build(preset="smoke", results_dir=tmp_path / "results", root=tmp_path, jobs=2)
+    executed = tmp_path / "book" / "chapters"
+    assert "boom" in (executed / "02_bad.log").read_text()
+    assert {p.name for p in (tmp_path / "results").iterdir()} >= {"good", "bad", "after"}
+    timings = json.loads((tmp_path / "results" / "smoke" / book.TIMINGS).read_text())
+    assert set(timings) == {"01_good", "03_after"} and timings["01_good"]["cpu"]["jobs"] == 2
+    assert timings["01_good"]["cpu"]["seconds"] >= 3
+    good = json.loads((executed / "01_good.ipynb").read_text())
+    assert "Re-run this chapter" in json.dumps(good["cells"][:3])
+
+
+def test_jobs_must_be_a_positive_integer(tmp_path):
+    with pytest.raises(book.ConfigError, match="jobs must be an integer ≥ 1"):
+        book.build(preset="smoke", root=tmp_path, jobs=0)
