@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PRESET ?= quick
+JOBS ?= 2
 
 .PHONY: env book test bench clean-book
 
@@ -16,10 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# Fetch (or verify) the data sets, execute every chapter with $(PRESET), build book/_build/html.
+# Fetch (or verify) the data sets, execute every chapter with $(PRESET) ($(JOBS) at a time,
+# sharing the CPU cores), build book/_build/html.
 book: env
 	$(BIN)/lmc data fetch mnist fashion_mnist
-	$(BIN)/lmc book --preset $(PRESET)
+	$(BIN)/lmc book --preset $(PRESET) --jobs $(JOBS)
 
 # The whole test suite (CI runs exactly this through .ci/run).
 test: env
