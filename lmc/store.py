@@ -91,6 +91,11 @@ class Run:
 
 # --- atomic files -----------------------------------------------------------------------------
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file
+
+
 def atomic_write(path: Path, payload: bytes | Callable[[Path], None]) -> None:
     """Write ``path`` atomically: temporary file in the same folder, fsync, rename.
 
@@ -114,6 +119,7 @@ def atomic_write(path: Path, payload: bytes | Callable[[Path], None]) -> None:
         os.fsync(fd)
         os.close(fd)
         fd = None
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; others sharing the cache or results read it
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except OSError as e:

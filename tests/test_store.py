@@ -50,6 +50,18 @@ def test_atomic_write_keeps_old_content_when_the_writer_fails(tmp_path):
     assert os.listdir(tmp_path) == ["f.txt"]  # no temporary file left behind
 
 
+def test_atomic_write_gives_files_the_mode_open_would(tmp_path):
+    import os
+    import stat
+
+    store.atomic_write(tmp_path / "a.json", b"{}")
+    store.atomic_write(tmp_path / "b.nc", lambda p: p.write_bytes(b"x"))
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("a.json", "b.nc"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600
+
+
 def test_a_run_directory_with_another_configuration_is_refused(tmp_path):
     run = store.open_run({"kind": "t", "v": 1}, tmp_path)
     record = json.loads((run.path / "config.json").read_text())
