@@ -36,6 +36,7 @@ bench: env
 	cd benchmarks && ../$(BIN)/python interpolation.py --models fmnist_resnet_20_4 --alphas 11 --rounds 1
 	cd benchmarks && ../$(BIN)/python train_speed.py --steps 100 --only lenet_300_100 fmnist_resnet_20_4 cifar_resnet_20
 	cd benchmarks && ../$(BIN)/python checkpoint_overhead.py
+	cd benchmarks && ../$(BIN)/python parallel_jobs.py
 
 # Remove the rendered book and the executed chapter copies (results and the run cache stay).
 clean-book:

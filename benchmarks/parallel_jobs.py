@@ -1,0 +1,76 @@
+"""Why ``lmc book --jobs 2`` on 2 cores: two 1-thread trainings at once versus one training
+with both threads, for LeNet-300-100 and the stand-in, in the same run.
+
+Each round times one process training ``--steps`` steps with all cores as torch threads,
+then ``--jobs`` processes training ``--steps`` steps each at once with cores / jobs threads;
+the ratio is steps per second of all the processes together over the one process's.
+Synthetic tensors of each data set's shape (as ``train_speed.py``).
+
+    python benchmarks/parallel_jobs.py [--jobs 2] [--steps 300] [--rounds 2]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from timing import machine
+
+CHILD = """
+import sys, torch
+sys.path.insert(0, {here!r})
+from train_speed import synthetic
+from lmc import models, paper, train
+model, steps = sys.argv[1], int(sys.argv[2])
+hp = paper.setting(model).hparams
+net = models.build(model, seed=0)
+dataset = synthetic(hp.dataset, hp.batch_size * (steps + 3), "cpu", train.image_size(hp))
+optimizer = train.make_optimizer(hp, net.parameters())
+train.train(hp, net, optimizer, dataset, 0, 0, 3, progress=False)
+print("ready", flush=True)
+sys.stdin.readline()
+train.train(hp, net, optimizer, dataset, 0, 3, 3 + steps, progress=False)
+"""
+
+
+def timed(model: str, steps: int, processes: int, threads: int) -> float:
+    """Seconds for ``processes`` processes of ``threads`` threads to train ``steps`` steps each,
+    from the moment all have loaded (start-up is not counted)."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    code = CHILD.format(here=os.path.dirname(os.path.abspath(__file__)))
+    children = [subprocess.Popen([sys.executable, "-c", code, model, str(steps)], env=env, text=True,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(processes)]
+    for child in children:
+        assert child.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    for child in children:
+        child.wait()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=["lenet_300_100", "fmnist_resnet_20_4"])
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0))
+    print(machine("cpu").replace(f"{os.cpu_count()} threads", f"{cores} cores"))
+    print(f"{'model':22s} {'steps':>6s} {'1 × ' + str(cores) + ' threads (steps/s)':>24s} "
+          f"{str(args.jobs) + ' × ' + str(max(1, cores // args.jobs)) + ' threads (steps/s)':>24s} {'ratio':>6s}")
+    for model in args.models:
+        one, many = float("inf"), float("inf")
+        for _ in range(args.rounds):  # interleaved; each keeps its fastest round
+            one = min(one, timed(model, args.steps, 1, cores))
+            many = min(many, timed(model, args.steps, args.jobs, max(1, cores // args.jobs)))
+        single, together = args.steps / one, args.jobs * args.steps / many
+        print(f"{model:22s} {args.steps:6d} {single:24.1f} {together:24.1f} {together / single:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
