@@ -6,7 +6,7 @@ then ``--jobs`` processes training ``--steps`` steps each at once with cores / j
 the ratio is steps per second of all the processes together over the one process's.
 Synthetic tensors of each data set's shape (as ``train_speed.py``).
 
-    python benchmarks/parallel_jobs.py [--jobs 2] [--steps 300] [--rounds 2]
+    python benchmarks/parallel_jobs.py [--jobs 2] [--steps N] [--rounds 2]
 """
 
 import argparse
@@ -16,6 +16,8 @@ import sys
 import time
 
 from timing import machine
+
+STEPS = {"lenet_300_100": 1000, "fmnist_resnet_20_4": 200}  # a few seconds of training each
 
 CHILD = """
 import sys, torch
@@ -31,6 +33,7 @@ train.train(hp, net, optimizer, dataset, 0, 0, 3, progress=False)
 print("ready", flush=True)
 sys.stdin.readline()
 train.train(hp, net, optimizer, dataset, 0, 3, 3 + steps, progress=False)
+print("done", flush=True)
 """
 
 
@@ -47,15 +50,18 @@ def timed(model: str, steps: int, processes: int, threads: int) -> float:
     for child in children:
         child.stdin.write("go\n")
         child.stdin.flush()
+    for child in children:  # the clock stops when the last has trained, not when it has exited
+        assert child.stdout.readline().strip() == "done"
+    seconds = time.perf_counter() - start
     for child in children:
         child.wait()
-    return time.perf_counter() - start
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, help="steps per process (default: LeNet 1,000, stand-in 200)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--models", nargs="+", default=["lenet_300_100", "fmnist_resnet_20_4"])
     args = parser.parse_args()
@@ -64,12 +70,13 @@ def main() -> None:
     print(f"{'model':22s} {'steps':>6s} {'1 × ' + str(cores) + ' threads (steps/s)':>24s} "
           f"{str(args.jobs) + ' × ' + str(max(1, cores // args.jobs)) + ' threads (steps/s)':>24s} {'ratio':>6s}")
     for model in args.models:
+        steps = args.steps or STEPS.get(model, 200)
         one, many = float("inf"), float("inf")
         for _ in range(args.rounds):  # interleaved; each keeps its fastest round
-            one = min(one, timed(model, args.steps, 1, cores))
-            many = min(many, timed(model, args.steps, args.jobs, max(1, cores // args.jobs)))
-        single, together = args.steps / one, args.jobs * args.steps / many
-        print(f"{model:22s} {args.steps:6d} {single:24.1f} {together:24.1f} {together / single:6.2f}")
+            one = min(one, timed(model, steps, 1, cores))
+            many = min(many, timed(model, steps, args.jobs, max(1, cores // args.jobs)))
+        single, together = steps / one, args.jobs * steps / many
+        print(f"{model:22s} {steps:6d} {single:24.1f} {together:24.1f} {together / single:6.2f}")
 
 
 if __name__ == "__main__":

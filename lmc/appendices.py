@@ -58,13 +58,14 @@ SPARSE_SIZES = {
               "fmnist_resnet_20_4": {"sparse_steps": ("0", "50"), "grid_levels": (2, 4), "reinit_levels": (4,)}},
 }
 # Appendix D: which k to follow through training, how often to interpolate, and on how many
-# training examples train error is measured (None: the preset's). Quick: LeNet only, every 500 of
-# its 3,000 iterations.
+# training examples train error is measured (None: the preset's); an entry named after a network
+# replaces these for it. Quick: LeNet every 500 of its 3,000 iterations, the stand-in every 200
+# of its 600 (the full network at k = 0, unstable, and 50, stable; its IMP subnetwork at k = 0).
 THROUGH = {
     "smoke": {"models": ("lenet_300_100",), "dense": ("0", "100"), "imp": ("0",), "every": "100it",
               "train_subset": None},
-    "quick": {"models": ("lenet_300_100",), "dense": ("0", "500"), "imp": ("0",), "every": "500it",
-              "train_subset": 10_000},
+    "quick": {"models": None, "dense": ("0", "500"), "imp": ("0",), "every": "500it", "train_subset": 10_000,
+              "fmnist_resnet_20_4": {"dense": ("0", "50"), "every": "200it"}},
     "paper": {"models": None, "dense": None, "imp": None, "every": "1ep", "train_subset": None},
 }
 
@@ -76,14 +77,14 @@ def through_sizes(preset: str, model: str, variant: str = "standard") -> dict:
     preset's). None in ``THROUGH`` takes chapter 02's and 05's grids."""
     base = sizes(preset, model, variant)
     own = THROUGH.get(preset, THROUGH["paper"])
+    own = {**own, **own.get(model, {})}
     return {**base, "dense_steps": list(own["dense"] or base["dense_steps"]),
             "imp_steps": list(own["imp"] or base["sparse_steps"]), "every": own["every"],
             "train_subset": "preset" if own["train_subset"] is None else own["train_subset"]}
 
 
 def through_models(preset: str) -> list[str]:
-    """The networks Appendix D follows by default (quick: LeNet only; the stand-in's 600 iterations
-    leave a 500-iteration cadence one snapshot)."""
+    """The networks Appendix D follows by default (None in ``THROUGH``: the preset's)."""
     chosen = THROUGH.get(preset, THROUGH["paper"])["models"]
     return list(chosen or presets.get(preset).models)
 

@@ -113,8 +113,8 @@ def _execute_all(chosen: list[Path], folder: Path, values: dict, jobs: int):
     """Execute ``chosen`` into ``folder``; yields (chapter, seconds, error message or None) as
     each finishes. One at a time in this process (``jobs`` 1), or ``jobs`` at a time, each in a
     child process whose torch uses cores / ``jobs`` threads (on 2 CPU cores two 1-thread
-    LeNet trainings do 1.6× the steps of one 2-thread training, the stand-in 1.4×; measured
-    2026-12-02 with ``benchmarks/train_speed.py``). A child's output goes to ``<chapter>.log``."""
+    LeNet trainings do 1.44× the steps of one 2-thread training, the stand-in 1.55×; measured
+    2026-12-02 with ``benchmarks/parallel_jobs.py``). A child's output goes to ``<chapter>.log``."""
     from papermill.exceptions import PapermillExecutionError
 
     if jobs == 1:
@@ -162,21 +162,11 @@ def _execute_all(chosen: list[Path], folder: Path, values: dict, jobs: int):
 # CPU is the project's 2-core x86_64 machine. Where each number comes from:
 # - smoke: measured, `lmc book --preset smoke` on 2026-11-25 with another job using the cores
 #   (22, 23, 20 and 67 s; the "done in" lines of lmc book, now kept in timings.json).
-# - quick: estimated from benchmarks/README.md (LeNet-300-100 335-435 steps/s, so about 65 s
-#   per 24K-step run; stand-in ResNet 9-12 steps/s, about 2 min per 1,200-step run, and 2,500
-#   evaluated images/s) times the runs each chapter trains: 01 six LeNet runs; 02 six more
-#   LeNet copies plus a stand-in trunk and six copies evaluated at 11 α on 3 k; 03 the same
-#   copies again with the schedule reset; 04 fifteen LeNet IMP levels and six sparse copies
-#   (25 min) plus four stand-in levels and six copies (25 min); 05 the same again at a second
-#   k; 06 sixteen LeNet copies (20 min) and eight stand-in copies (20 min). Smoke 05 and 06 were
-#   measured by their tests (110 s and 65 s with other jobs on the cores). b1: about 264,000
-#   LeNet steps beyond chapter 04's runs (its re-run note), smoke 139-163 s in its test.
-#   Appendices: what each adds to chapters 01-06's cache (their notes), smoke 63-151 s in
-#   their tests. b2-b4: the trainings each adds to the cache of chapters 01-04 (their notes; about 75 s per
-#   LeNet training); smoke measured by their tests (150, 93, 451 s with other jobs running).
-#   Chapter 01 is measured: about 6 minutes on 2 cores from an empty cache (README.md). The
-#   provenance of the archived results/quick agrees with the estimate for 02: its LeNet result
-#   was written 9 minutes after chapter 01's when both were recomputed from an empty cache.
+# - quick: measured, `lmc book --preset quick --jobs 2` from an empty run cache on 2026-12-02
+#   (the whole book 37 min 46 s; these are each chapter's own wall times with another chapter
+#   executing beside it, so they add up to 73 min; timings.json keeps the seconds). Alone on
+#   both cores a chapter takes roughly 0.6-0.8 of that (chapters 01-03 alone, the same day:
+#   89, 382, 292 s).
 # - paper, chapters 01 and 04 with their default network, LeNet: the same per-run estimate
 #   (01: 9 pairs = 18 runs; 04: 3 seeds × 16 IMP trainings + 3 subnetworks × 9 pairs × 2
 #   copies = 102 runs). Chapters 02-03
@@ -201,21 +191,21 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("b2_sanity_checks", "smoke"): (2.5, None),
     ("b3_weight_correlation", "smoke"): (1.6, None),
     ("b4_our_questions", "smoke"): (7.5, None),
-    ("01_instability_at_init", "quick"): (6, None),
-    ("02_instability_during_training", "quick"): (25, None),
-    ("03_training_time_or_schedule", "quick"): (25, None),
-    ("04_lottery_tickets_at_init", "quick"): (50, None),
-    ("05_rewinding", "quick"): (50, None),
-    ("06_sparsity_ranges", "quick"): (40, None),
+    ("01_instability_at_init", "quick"): (1.6, None),
+    ("02_instability_during_training", "quick"): (7.8, None),
+    ("03_training_time_or_schedule", "quick"): (11, None),
+    ("04_lottery_tickets_at_init", "quick"): (12, None),
+    ("05_rewinding", "quick"): (11, None),
+    ("06_sparsity_ranges", "quick"): (10, None),
     ("a_b_sparsity_levels", "quick"): (6, None),
-    ("a_c_distances", "quick"): (3, None),
-    ("a_d_instability_through_training", "quick"): (9, None),
-    ("a_g_train_instability", "quick"): (0.1, None),
-    ("a_h_other_distances", "quick"): (1, None),
-    ("b1_early_phase", "quick"): (15, None),
-    ("b2_sanity_checks", "quick"): (12, None),
-    ("b3_weight_correlation", "quick"): (5, None),
-    ("b4_our_questions", "quick"): (12, None),
+    ("a_c_distances", "quick"): (1.5, None),
+    ("a_d_instability_through_training", "quick"): (1.6, None),
+    ("a_g_train_instability", "quick"): (0.3, None),
+    ("a_h_other_distances", "quick"): (0.9, None),
+    ("b1_early_phase", "quick"): (2.3, None),
+    ("b2_sanity_checks", "quick"): (2.2, None),
+    ("b3_weight_correlation", "quick"): (1.7, None),
+    ("b4_our_questions", "quick"): (2.7, None),
     ("01_instability_at_init", "paper"): (20, None),
     ("04_lottery_tickets_at_init", "paper"): (110, None),
     ("02_instability_during_training", "paper"): (DAYS, None),

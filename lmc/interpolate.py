@@ -179,7 +179,7 @@ def batch_alphas(model: nn.Module, device) -> bool:
     """Whether to evaluate all α together (``evaluate_path``) or loop over α.
 
     Together on a GPU, and on a CPU for networks without convolutions: on 2 CPU cores
-    LeNet-300-100's 30-α grid is about 5× faster together, while ``vmap`` turns the
+    LeNet-300-100's 30-α grid is about 4.7× faster together, while ``vmap`` turns the
     stand-in ResNet's convolutions into grouped ones that run about 2× slower than the
     loop (``benchmarks/interpolation.py``).
     """

@@ -62,7 +62,7 @@ def test_rerun_box_has_the_commands_times_and_source(tmp_path):
     assert "lmc run instability --model lenet_300_100 --variant standard --preset quick --rewind 0 100 500 2000 --pairs 2" in box
     seeds = book.rerun_box("01_instability_at_init", "smoke", {"init_seeds": [0, 1]}, tmp_path)
     assert "--preset smoke --rewind 0 --init-seeds 0 1" in seeds
-    assert "| `quick` | about 25 min | not measured |" in box
+    assert "| `quick` | about 8 min | not measured |" in box
     assert "{download}`02_instability_during_training.ipynb </chapters/02_instability_during_training.ipynb>`" in box
     with pytest.raises(ConfigError, match="preset"):
         book.rerun_box("01_instability_at_init", "huge")
