@@ -70,5 +70,5 @@ def smoke_book(mnist, tmp_path_factory, smoke_cache):
                     ignore=shutil.ignore_patterns("_build", "chapters", "_generated"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LMC_CACHE_DIR", str(smoke_cache))
-        html = book.build(preset="smoke", results_dir=base / "results", root=root, strict=True)
+        html = book.build(preset="smoke", results_dir=base / "results", root=root, strict=True, jobs=2)
     return {"root": root, "html": html, "results": base / "results"}
