@@ -165,8 +165,9 @@ def _execute_all(chosen: list[Path], folder: Path, values: dict, jobs: int):
 # - quick: measured, `lmc book --preset quick --jobs 2` from an empty run cache on 2026-12-02
 #   (the whole book 37 min 46 s; these are each chapter's own wall times with another chapter
 #   executing beside it, so they add up to 73 min; timings.json keeps the seconds). Alone on
-#   both cores a chapter takes roughly 0.6-0.8 of that (chapters 01-03 alone, the same day:
-#   89, 382, 292 s).
+#   both cores a chapter takes 0.4-0.9 of that (chapters 01-03 alone, the same day: 89, 382,
+#   292 s against 99, 468, 672). Appendix D: 289 s once it also followed the stand-in, measured
+#   afterwards on its own (one thread: the last chapter of a --jobs 2 build keeps its share).
 # - paper, chapters 01 and 04 with their default network, LeNet: the same per-run estimate
 #   (01: 9 pairs = 18 runs; 04: 3 seeds × 16 IMP trainings + 3 subnetworks × 9 pairs × 2
 #   copies = 102 runs). Chapters 02-03
@@ -199,7 +200,7 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("06_sparsity_ranges", "quick"): (10, None),
     ("a_b_sparsity_levels", "quick"): (6, None),
     ("a_c_distances", "quick"): (1.5, None),
-    ("a_d_instability_through_training", "quick"): (1.6, None),
+    ("a_d_instability_through_training", "quick"): (4.8, None),
     ("a_g_train_instability", "quick"): (0.3, None),
     ("a_h_other_distances", "quick"): (0.9, None),
     ("b1_early_phase", "quick"): (2.3, None),

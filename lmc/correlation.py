@@ -29,6 +29,16 @@ from . import models, prune, results, store, train
 from .errors import ConfigError
 
 PS = (0.1, 0.2, 0.3, 0.4, 0.5)  # the fractions p of Liu et al.'s Figure 4
+# The learning rates of ``lr_sweep``, as multiples of each network's recipe: LeNet's Adam at a
+# tenth, once and ten times Table 1's rate; the stand-in's SGD at 0.01 and 0.1, Liu et al.'s
+# two rates (ten times, 1.0, is past where SGD with momentum 0.9 trains).
+LR_FACTORS = {"fmnist_resnet_20_4": (0.1, 1.0)}
+DEFAULT_LR_FACTORS = (0.1, 1.0, 10.0)
+
+
+def lr_factors(model: str) -> list[float]:
+    """The default learning rates of the sweep for ``model``, as multiples of its recipe's."""
+    return list(LR_FACTORS.get(model, DEFAULT_LR_FACTORS))
 
 
 def _check_p(p) -> float:

@@ -154,11 +154,14 @@ def test_chapter_b2_smoke_writes_the_sanity_checks(mnist, tmp_path):
 
 @pytest.mark.slow
 def test_chapter_b3_smoke_writes_the_weight_correlation(mnist, tmp_path):
-    assert len(_smoke("b3", tmp_path)) == 1  # R_p against p
-    ds = xr.open_dataset(tmp_path / "results" / "smoke" / "b3_weight_correlation.nc", engine="h5netcdf")
-    assert ds.overlap.dims == ("lr", "p") and ds.sizes["lr"] == 3
-    assert ((ds.overlap > 0) & (ds.overlap <= 1)).all()
-    assert ds.ticket.dims == ("lr",) and ds.reinit.notnull().all()
+    assert len(_smoke("b3", tmp_path)) == 2  # R_p against p, per network
+    folder = tmp_path / "results" / "smoke" / "b3_weight_correlation"
+    for name, rates in (("lenet_300_100", 3), ("fmnist_resnet_20_4", 2)):  # the stand-in: SGD at 0.01, 0.1
+        ds = xr.open_dataset(folder / f"{name}_standard.nc", engine="h5netcdf")
+        assert ds.overlap.dims == ("lr", "p") and ds.sizes["lr"] == rates
+        assert ((ds.overlap > 0) & (ds.overlap <= 1)).all()
+        assert ds.ticket.dims == ("lr",) and ds.reinit.notnull().all()
+    assert [float(x) for x in ds.lr.values] == [0.01, 0.1]
 
 
 @pytest.mark.slow
