@@ -166,8 +166,9 @@ def _execute_all(chosen: list[Path], folder: Path, values: dict, jobs: int):
 #   (the whole book 37 min 46 s; these are each chapter's own wall times with another chapter
 #   executing beside it, so they add up to 73 min; timings.json keeps the seconds). Alone on
 #   both cores a chapter takes 0.4-0.9 of that (chapters 01-03 alone, the same day: 89, 382,
-#   292 s against 99, 468, 672). Appendix D: 289 s once it also followed the stand-in, measured
-#   afterwards on its own (one thread: the last chapter of a --jobs 2 build keeps its share).
+#   292 s against 99, 468, 672). Appendix D and b3, measured afterwards on their own once they
+#   also followed the stand-in: 289 s (one thread: the last chapter of a --jobs 2 build keeps
+#   its share) and 167 s.
 # - paper, chapters 01 and 04 with their default network, LeNet: the same per-run estimate
 #   (01: 9 pairs = 18 runs; 04: 3 seeds × 16 IMP trainings + 3 subnetworks × 9 pairs × 2
 #   copies = 102 runs). Chapters 02-03
@@ -205,7 +206,7 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("a_h_other_distances", "quick"): (0.9, None),
     ("b1_early_phase", "quick"): (2.3, None),
     ("b2_sanity_checks", "quick"): (2.2, None),
-    ("b3_weight_correlation", "quick"): (1.7, None),
+    ("b3_weight_correlation", "quick"): (2.8, None),
     ("b4_our_questions", "quick"): (2.7, None),
     ("01_instability_at_init", "paper"): (20, None),
     ("04_lottery_tickets_at_init", "paper"): (110, None),

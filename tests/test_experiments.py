@@ -40,7 +40,7 @@ def test_curve_configs_take_each_networks_sizes_from_the_preset():
     plan = experiments.curve_configs("quick")
     assert set(plan) == {"lenet_300_100", "fmnist_resnet_20_4"}
     config, grid = plan["fmnist_resnet_20_4"]
-    assert grid == ["0", "100", "300"] and config.init_seeds == (0,) and config.n_alpha == 11
+    assert grid == ["0", "25", "50", "100"] and config.init_seeds == (0,) and config.n_alpha == 11
     config, grid = experiments.curve_configs("quick", "lenet_300_100", rewind_steps=["0", "5"],
                                              init_seeds=[3])["lenet_300_100"]
     assert grid == ["0", "5"] and config.init_seeds == (3,)

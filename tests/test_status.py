@@ -71,10 +71,10 @@ def test_rerun_box_has_the_commands_times_and_source(tmp_path):
 def test_recorded_time_replaces_the_estimate(tmp_path):
     book.record_time(tmp_path, "quick", "01_instability_at_init", 125.0, "cuda")
     times = book.expected_times("01_instability_at_init", "quick", tmp_path)
-    assert times["cpu"] == "about 6 min" and times["gpu"].startswith("last `lmc book` here: 2 min (")
+    assert times["cpu"] == "about 2 min" and times["gpu"].startswith("last `lmc book` here: 2 min (")
     book.record_time(tmp_path, "quick", "01_instability_at_init", 30.0, "cpu")
     assert book.expected_times("01_instability_at_init", "quick", tmp_path)["cpu"].startswith(
-        "about 6 min; last `lmc book` here: 30 s (")
+        "about 2 min; last `lmc book` here: 30 s (")
     assert json.loads((tmp_path / "quick" / book.TIMINGS).read_text())["01_instability_at_init"]["cuda"]["seconds"] == 125.0
 
 
