@@ -85,7 +85,7 @@ TABLE1: dict[tuple[str, str], Setting] = {
 # The Fashion-MNIST ResNet keeps the CIFAR recipe's shape: SGD with momentum 0.9, weight
 # decay 1e-4, batch 128, lr 0.1 dropped ×0.1 at 51% and 76% of training (32K and 48K of 63K),
 # for 600 iterations (1.3 epochs), on Fashion-MNIST average-pooled to 14×14 pixels (five times
-# cheaper than 28×28 on a CPU: about 20 s a run on 2 cores). Measured on 2026-12-02 (one pair,
+# cheaper than 28×28 on a CPU: 25 s a run on 2 cores). Measured on 2026-12-02 (one pair,
 # k = 0): test instability 25.7 pp at 84.8% test accuracy; at 28×28 and 1,200 iterations it
 # was 41.7 pp at 87.8%. Its pruning level, 41% (0.8^4), is ours, chosen for cost (each IMP
 # round is one more training), not selected as Appendix B selects Table 1's; the chapters say so.

@@ -77,7 +77,7 @@ PRESETS = {
                             "fmnist_resnet_20_4": {"rewind_steps": ("0", "100")}},
                     sparse_curves={"lenet_300_100": {"grid_levels": (5, 15)}}),
     # quick: the whole book in under 45 minutes on 2 CPU cores. LeNet-300-100 trains an eighth
-    # of Table 1's schedule (3,000 iterations, 3 epochs of MNIST; about 8 s a run, so IMP's 15
+    # of Table 1's schedule (3,000 iterations, 3 epochs of MNIST; 6-10 s a run, so IMP's 15
     # rounds take 2 minutes instead of 20); chapter 01 at 3 seeds, the rewind curves at one; the
     # conv stand-in (paper.STAND_INS) on 11 α and a 10,000-example train-error subset.
     "quick": Preset("quick", None, None, None, n_init=3, n_pairs=1, n_alpha=30,

@@ -45,6 +45,11 @@ def config_of(ds: xr.Dataset) -> dict:
     return json.loads(ds.attrs["config"])
 
 
+def is_kept(path: str | Path) -> bool:
+    """Whether ``path`` is an earlier result that ``save`` kept as ``<name>.<config hash>.nc``."""
+    return "." in Path(path).stem
+
+
 def save(ds: xr.Dataset, path: str | Path) -> Path:
     """Write ``ds`` to ``path`` as netCDF, atomically; returns the path.
 

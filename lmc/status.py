@@ -90,9 +90,11 @@ def claims(line: str) -> list[str]:
 def result_files(results_dir: Path, preset: str, chapter: str) -> list[Path]:
     """The netCDF results a chapter wrote for ``preset``: ``<chapter>.nc`` or ``<chapter>/*.nc``
     (not the results of earlier configurations that ``results.save`` kept as ``<name>.<hash>.nc``)."""
+    from .results import is_kept
+
     base = Path(results_dir) / preset
     found = [p for p in [base / f"{chapter}.nc"] if p.exists()] + list((base / chapter).glob("*.nc"))
-    return sorted(p for p in found if "." not in p.stem)
+    return sorted(p for p in found if not is_kept(p))
 
 
 # ---- the paper's value and ours, where the paper reports a number (LeNet-300-100: the

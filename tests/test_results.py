@@ -31,6 +31,7 @@ def test_a_different_result_is_kept_not_overwritten(tmp_path):
     assert kept.exists() and results.config_of(results.load(kept)) == {"seed": 1}
     assert results.config_of(results.load(path)) == {"seed": 2}
     assert any("kept it as" in str(w.message) for w in caught)
+    assert results.is_kept(kept) and not results.is_kept(path)
 
 
 def test_mean_std_text():
