@@ -442,4 +442,7 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     completed = subprocess.run(command, cwd=root)
     if completed.returncode != 0:
         raise LMCError(f"jupyter-book build failed (exit {completed.returncode}); see its output above")
-    return out / "_build" / "html"
+    html = out / "_build" / "html"
+    # the root index.html only redirects; a browser may ask for /favicon.ico before it follows
+    shutil.copy(root / "book" / "favicon.png", html / "favicon.ico")
+    return html
