@@ -23,6 +23,7 @@ configuration is the same cached run), and add little training of their own:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -150,14 +151,8 @@ def copies(config: experiments.InstabilityConfig, subnetworks=("dense",), level:
 
 def start_state(run: store.Run, device="cpu") -> dict:
     """The weights a copy starts from at its rewind step k: W_k (dense), m ⊙ W_k (IMP, random
-    pruning) or the newly drawn weights (random reinitialization)."""
-    start = run.config["start"]
-    if "parent" in start:
-        state = {k: v.clone() for k, v in
-                 train.state_at(store.get(start["parent"]), start["step"], device, progress=False)["model"].items()}
-        mask = train.mask_of(run, device)
-        return state if mask is None else prune.apply(state, mask)
-    return train.state_at(run, start.get("step", 0), device, progress=False)["model"]
+    pruning) or the newly drawn weights (random reinitialization): ``train.starting_state``."""
+    return train.starting_state(run, device)["model"]
 
 
 def initial_state(run: store.Run, device="cpu") -> dict:
@@ -180,16 +175,26 @@ def _evaluation(hp: train.Hparams, preset: presets.Preset, device: str, train_su
 SPLITS = ("train", "test")
 
 
-def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu") -> dict:
-    """Appendices C and H for one pair of trained copies (JSON-able): the error of the network
-    at k, L2 distances initialization → W_k, W_k → each copy at T and copy ↔ copy, the cosine
-    similarity of the copies, and per split the examples they classify differently, their loss
-    distance and each copy's error. Pruned weights are left out of every weight comparison."""
+def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu",
+                 trunk: store.Run | None = None) -> dict:
+    """Appendices C and H for one pair of trained copies (JSON-able): the error of the unpruned
+    network W_k at the rewind step (Figure 10, the trunk's: the same for every subnetwork at k)
+    and of the copies' own starting network (m ⊙ W_k), L2 distances initialization → W_k, W_k →
+    each copy at T and copy ↔ copy, the cosine similarity of the copies, and per split the
+    examples they classify differently, their loss distance and each copy's error. Pruned
+    weights are left out of every weight comparison. ``trunk``: the run the copies branch from
+    (default: their parent; a random reinitialization has none and needs it)."""
     hp = train.hparams_of(pair[0])
     total = train.total_steps(hp)
     model = models.build(hp.model).to(device)
     names = metrics.weight_names(model, weights)
     mask = train.mask_of(pair[0], device)
+    start = pair[0].config["start"]
+    if trunk is None:
+        if "parent" not in start:
+            raise ConfigError("a random reinitialization's pair has no parent run: pass its trunk")
+        trunk = store.get(start["parent"])
+    unpruned = train.state_at(trunk, start.get("step", 0), device, progress=False)["model"]
     w0, wk = initial_state(pair[0], device), start_state(pair[0], device)
     ends = [train.state_at(c, total, device, progress=False)["model"] for c in pair]
     out = {"init_to_rewind": metrics.l2_distance(w0, wk, names, mask),
@@ -201,10 +206,12 @@ def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu"
     for split in SPLITS:
         labels = evaluation.split(split)[1].cpu()
         (pa, la), (pb, lb) = (metrics.predictions(model, e, evaluation.eval_batches(split)) for e in ends)
-        pk, _ = metrics.predictions(model, wk, evaluation.eval_batches(split))
+        pk, _ = metrics.predictions(model, unpruned, evaluation.eval_batches(split))
+        ps, _ = metrics.predictions(model, wk, evaluation.eval_batches(split))
         out[split] = {"disagreements": metrics.disagreements(pa, pb), "loss_distance": metrics.loss_distance(la, lb),
                       "error": [metrics.error(pa, labels), metrics.error(pb, labels)],
-                      "error_at_rewind": metrics.error(pk, labels), "examples": len(labels)}
+                      "error_at_rewind": metrics.error(pk, labels), "error_at_start": metrics.error(ps, labels),
+                      "examples": len(labels)}
     return out
 
 
@@ -216,7 +223,8 @@ def pair_distances(config: experiments.InstabilityConfig, rewind_steps, subnetwo
     Returns over (``subnetwork``, ``rewind_step`` in iterations, ``init_seed``, ``pair``):
     ``init_to_rewind``, ``between_copies``, ``cosine``; over ``copy`` too: ``rewind_to_end``,
     ``init_to_end``; over ``split`` too: ``disagreements``, ``loss_distance``, ``error_at_rewind``
-    (the network each copy starts from), and ``error`` of each copy (``copy``, ``split``).
+    (the unpruned network W_k, Figure 10), ``error_at_start`` (m ⊙ W_k, where each copy starts),
+    and ``error`` of each copy (``copy``, ``split``).
     """
     metrics.weight_names(models.build(config.hparams.model), weights)  # validates
     device = experiments.resolve_device(device)
@@ -224,13 +232,16 @@ def pair_distances(config: experiments.InstabilityConfig, rewind_steps, subnetwo
     preset = presets.get(config.preset)
     evaluation, subset = _evaluation(config.hparams, preset, device)
     measured = []
+    trunks = experiments.trunk_runs(config, _device(device)[2])
     for c in configs:
         pairs = copies(c, subnetworks, level, device, progress)
         for key, pair in tqdm(pairs.items(), desc=f"distances k={c.rewind_step}", disable=not progress):
+            trunk = trunks[key[1]]
+            # "unpruned": error_at_rewind is the unpruned W_k's (Figure 10), no longer m ⊙ W_k's
             measured.append(store.cached(
-                {"kind": "pair_distances", "runs": [r.hash for r in pair], "weights": weights,
-                 "train_subset": subset, "test_subset": preset.test_subset},
-                lambda pair=pair: measure_pair(pair, weights, evaluation, device)))
+                {"kind": "pair_distances", "runs": [r.hash for r in pair], "trunk": trunk.hash, "weights": weights,
+                 "train_subset": subset, "test_subset": preset.test_subset, "unpruned": True},
+                lambda pair=pair, trunk=trunk: measure_pair(pair, weights, evaluation, device, trunk)))
     shape = (len(iterations), len(subnetworks), len(config.init_seeds), config.pairs)
     dims = ("rewind_step", "subnetwork", "init_seed", "pair")
 
@@ -251,7 +262,8 @@ def pair_distances(config: experiments.InstabilityConfig, rewind_steps, subnetwo
         ds[name] = (dims + ("copy",), field(lambda m, name=name: m[name], copy), {"long_name": long})
     for name, long, unit in (("disagreements", "examples the two copies classify differently", "examples"),
                              ("loss_distance", "RMS difference of the copies' per-example losses", "nats"),
-                             ("error_at_rewind", "error of the network at the rewind step k", "%"),
+                             ("error_at_rewind", "error of the unpruned network W_k at the rewind step k", "%"),
+                             ("error_at_start", "error of the copies' starting network (m ⊙ W_k)", "%"),
                              ("examples", "examples evaluated", "examples")):
         ds[name] = (dims + ("split",), field(lambda m, name=name: [m[s][name] for s in SPLITS], split),
                     {"long_name": long, "units": unit})
@@ -297,17 +309,22 @@ def _measured(ds: xr.Dataset):
 
 
 def distance_table(ds: xr.Dataset) -> pd.DataFrame:
-    """Appendix C's three distances and the error at k per subnetwork and k (mean over pairs),
-    with the copies' distance as a share of the distance travelled in all of training
-    (initialization → end, the paper's yardstick)."""
+    """Appendix C's three distances and the error at k per subnetwork and k (mean over pairs):
+    the test error of the unpruned network W_k (Figure 10), and the copies' distance as a share
+    of the paper's yardstick, "the distance that the networks travel between initialization and
+    the final weights, which is captured by the orange × for rewinding iteration 0": the same
+    subnetwork's W_0 → end at k = 0 (NaN where k = 0 was not measured for it)."""
     rows = []
+    mean = ds.mean(("init_seed", "pair"))
     for name, k, m in _measured(ds):
-        travelled = float(m.init_to_end.mean("copy"))
+        at_zero = mean.sel(subnetwork=name).rewind_to_end.mean("copy").sel(rewind_step=0) \
+            if 0 in ds.rewind_step.values else xr.DataArray(math.nan)
+        travelled = float(at_zero)
         rows.append({"subnetwork": str(name), "k": int(k),
-                     "test error at k (%)": float(m.error_at_rewind.sel(split="test")),
+                     "test error of W_k (%)": float(m.error_at_rewind.sel(split="test")),
                      "init → W_k": float(m.init_to_rewind), "W_k → end": float(m.rewind_to_end.mean("copy")),
-                     "copy ↔ copy": float(m.between_copies), "init → end": travelled,
-                     "copy ↔ copy / init → end (%)": 100 * float(m.between_copies) / travelled})
+                     "copy ↔ copy": float(m.between_copies), "init → end at k = 0": travelled,
+                     "copy ↔ copy / init → end at k = 0 (%)": 100 * float(m.between_copies) / travelled})
     return pd.DataFrame(rows)
 
 
@@ -345,8 +362,7 @@ def sparsity_accuracy(config: experiments.InstabilityConfig, levels, rewind_step
     unknown = set(reinit_levels) - set(grid.level.values.tolist())
     if unknown:
         raise ConfigError(f"reinit_levels {sorted(unknown)} are not among the levels {list(levels)}; choose from those")
-    first = experiments.instability_config(config.model, config.variant, "0", config.preset, config.init_seeds,
-                                           config.pairs, config.n_alpha)
+    first = dataclasses.replace(config, rewind_step="0")
     reinit = []
     for level in reinit_levels:
         part = pair_distances(first, ["0"], ("random_reinit",), level, "all", device, progress)
@@ -364,10 +380,11 @@ def sparsity_accuracy(config: experiments.InstabilityConfig, levels, rewind_step
     return ds
 
 
-def full_network(ds: xr.Dataset) -> tuple[float, float]:
-    """Mean and standard deviation of the full network's test accuracy over its distinct copies
-    (one level: the dense copies are the same runs at every level)."""
-    dense = ds.accuracy.sel(subnetwork="dense").isel(level=0)
+def full_network(ds: xr.Dataset, rewind_step: int = 0) -> tuple[float, float]:
+    """Mean and standard deviation of the full network's test accuracy over its copies trained
+    from ``rewind_step`` k (default 0: trained from initialization, Table 1's accuracy; one level:
+    the dense copies are the same runs at every level)."""
+    dense = ds.accuracy.sel(subnetwork="dense", rewind_step=rewind_step).isel(level=0)
     values = dense.values[~np.isnan(dense.values)]
     return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
 
@@ -375,8 +392,7 @@ def full_network(ds: xr.Dataset) -> tuple[float, float]:
 def figure9_table(ds: xr.Dataset) -> pd.DataFrame:
     """Per level: the density and mean test accuracy of IMP at its best rewind step (and which),
     IMP at k = 0, random pruning and random reinitialization at k = 0, and whether the best
-    IMP matches the full network (within one standard deviation)."""
-    full, std = full_network(ds)
+    IMP matches the full network at the same k (within one standard deviation)."""
     mean = ds.accuracy.mean(("init_seed", "pair", "copy"))
     rows = []
     for level in ds.level.values:
@@ -387,6 +403,8 @@ def figure9_table(ds: xr.Dataset) -> pd.DataFrame:
                "IMP k=0 (%)": float(imp_k.sel(rewind_step=0))}
         for name, label in (("random_prune", "random pruning (%)"), ("random_reinit", "random reinit (%)")):
             row[label] = float(mean.sel(level=level, subnetwork=name, rewind_step=0)) if name in mean.subnetwork else math.nan
+        full, std = full_network(ds, best)
+        row["full at best k (%)"] = full
         row["best IMP matching"] = imp.matching(row["IMP at best k (%)"], full, std)
         rows.append(row)
     return pd.DataFrame(rows).sort_values("density (%)", ascending=False)
@@ -503,7 +521,8 @@ def at_step(ds: xr.Dataset, subnetwork: str, k) -> dict | None:
     ``k`` is None or was not measured."""
     if k is None or k not in ds.rewind_step.values or subnetwork not in ds.subnetwork.values:
         return None
-    table = distance_table(ds.sel(subnetwork=[subnetwork], rewind_step=[k]))
+    table = distance_table(ds.sel(subnetwork=[subnetwork]))  # all k: the yardstick is k = 0's
+    table = table[table.k == int(k)]
     other = other_distances_table(ds.sel(subnetwork=[subnetwork], rewind_step=[k]))
     if table.empty:
         return None
@@ -515,9 +534,10 @@ def describe(reading: dict | None) -> str:
     copies' share of the distance travelled and the test examples classified differently."""
     if reading is None:
         return "not stable in the measured grid (or not computed with this preset)"
-    return (f"k = {reading['k']}: test error {reading['test error at k (%)']:.1f}% at k; L2 init → W_k "
-            f"{reading['init → W_k']:.2f}, W_k → end {reading['W_k → end']:.2f}, copy ↔ copy "
-            f"{reading['copy ↔ copy']:.2f} ({reading['copy ↔ copy / init → end (%)']:.0f}% of init → end); "
+    return (f"k = {reading['k']}: the unpruned network's test error at k {reading['test error of W_k (%)']:.1f}%; "
+            f"L2 init → W_k {reading['init → W_k']:.2f}, W_k → end {reading['W_k → end']:.2f}, copy ↔ copy "
+            f"{reading['copy ↔ copy']:.2f} ({reading['copy ↔ copy / init → end at k = 0 (%)']:.0f}% of the "
+            f"distance travelled from k = 0, {reading['init → end at k = 0']:.2f}); "
             f"{reading['test disagreements']:.0f} test examples classified differently "
             f"({reading['% of the most possible']:.0f}% of the most possible)")
 

@@ -12,7 +12,7 @@ Two tools and one experiment built from them:
   (optionally only among weights of equal sign), or Gaussian noise of n·σ with σ the
   layer's initialization standard deviation. A perturbation is part of a run's identity
   (``train.run_config(perturb=...)``): each perturbed run is cached like any other, and
-  ``train._initial_state`` applies it through ``perturb`` after the mask, so pruned
+  ``train.starting_state`` applies it through ``perturb`` after the mask, so pruned
   weights stay zero.
 * ``perturbation_study``: the IMP subnetwork of chapter 04 (same trunk, same masks, same
   cache entries), rewound to k, perturbed in each way, trained to T and compared with the
@@ -494,11 +494,11 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
         pairs = {label: [runs[label], second[label]] for label in runs}
     train.train_runs(list(runs.values()), total, device, progress)  # as populations on a GPU (train_runs)
     model = models.build(hp.model).to(device)
-    base = train._initial_state(imp.sparse_run(trunk, k, mask, seed), device)["model"]  # unperturbed m ⊙ W_k
+    base = train.starting_state(imp.sparse_run(trunk, k, mask, seed), device)["model"]  # unperturbed m ⊙ W_k
     loaded = prune.load(mask, device)
     accuracy, loss, distance, sigma = [], [], [], []
     for label, run in tqdm(runs.items(), desc="perturbations", disable=not progress):
-        start = train._initial_state(run, device)["model"]
+        start = train.starting_state(run, device)["model"]
         size = perturbation_size(base, start, hp.model, loaded)
         a, l = _test_metrics(model, train.state_at(run, total, device, progress)["model"], evaluation)
         accuracy.append(a)

@@ -22,7 +22,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from . import data, imp, interpolate, models, paper, presets, prune, results, store, train
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, choose
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -64,6 +64,7 @@ class InstabilityConfig:
     pairs: int
     n_alpha: int
     reset_schedule: bool = False  # Figure 4: copies train T steps with the schedule restarted
+    optimizer_at_k: str = "fresh"  # the copies' optimizer state at k (train.OPTIMIZER_AT_K)
 
     @property
     def hparams(self) -> train.Hparams:
@@ -74,8 +75,11 @@ class InstabilityConfig:
 def instability_config(model: str = "lenet_300_100", variant: str = "standard",
                        rewind_step: str | int = 0, preset: str = presets.DEFAULT,
                        init_seeds=None, pairs: int | None = None,
-                       n_alpha: int | None = None, reset_schedule: bool = False) -> InstabilityConfig:
-    """A validated InstabilityConfig; None values take the preset's size."""
+                       n_alpha: int | None = None, reset_schedule: bool = False,
+                       optimizer_at_k: str = "fresh") -> InstabilityConfig:
+    """A validated InstabilityConfig; None values take the preset's size. ``optimizer_at_k``: every
+    copy made at k starts with a new optimizer state ("fresh", open_lth's rule) or continues the
+    trunk's ("inherit"); the same rule for dense and sparse copies."""
     p = presets.get(preset)
     paper.setting(model, variant)
     if init_seeds is None:
@@ -94,8 +98,9 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
     train.parse_step(rewind_step)
     if not isinstance(reset_schedule, bool):
         raise ConfigError(f"reset_schedule must be True or False, got {reset_schedule!r}")
+    choose("optimizer_at_k", optimizer_at_k, train.OPTIMIZER_AT_K)
     config = InstabilityConfig(model, variant, str(rewind_step), preset, seeds, pairs, int(n_alpha),
-                               reset_schedule)
+                               reset_schedule, optimizer_at_k)
     hp = config.hparams
     size = train.train_size(hp)
     k, total = train.to_steps(rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
@@ -110,6 +115,8 @@ def _config_dict(config: InstabilityConfig) -> dict:
     d = asdict(config)
     if not d["reset_schedule"]:  # added later: only a non-default value enters the identity
         del d["reset_schedule"]
+    # optimizer_at_k always enters: results computed before it existed inherited the trunk's
+    # optimizer state in their dense copies, so a result without it is not a "fresh" one
     return d
 
 
@@ -175,13 +182,14 @@ def _path_dataset(paths: list[dict], shape: tuple, dims: tuple, coords: dict, n_
 def dense_pairs(config: InstabilityConfig, precision: str = "float32",
                 hp: train.Hparams | None = None) -> tuple[dict, dict]:
     """The runs of instability analysis at ``config``'s rewind step, untrained: ({init_seed: trunk},
-    {(init_seed, pair): [copy 0, copy 1]}), each copy starting from the trunk's full state at k
-    on its own data order. ``hp`` replaces the recipe (the same runs for the same recipe)."""
+    {(init_seed, pair): [copy 0, copy 1]}), each copy starting from the trunk's state at k
+    on its own data order, with the optimizer rule ``config.optimizer_at_k``. ``hp`` replaces the recipe (the same runs for the same recipe)."""
     hp = hp or config.hparams
     k = train.to_steps(config.rewind_step, hp, train.train_size(hp))
-    trunks = _trunks(config, precision, hp)
+    trunks = trunk_runs(config, precision, hp)
     pairs = {(i, j): [store.open_run(train.run_config(hp, data_seed(i, j, c), parent=trunks[i], parent_step=k,
-                                                      reset_schedule=config.reset_schedule, precision=precision))
+                                                      reset_schedule=config.reset_schedule, precision=precision,
+                                                      fresh_optimizer=config.optimizer_at_k == "fresh"))
                       for c in (0, 1)] for i in config.init_seeds for j in range(config.pairs)}
     return trunks, pairs
 
@@ -218,9 +226,13 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 
 
 SUBNETWORKS = ("dense", "imp", "random_prune", "random_reinit")  # Table 2's columns
+# random pruning's strategies (prune.STRATEGIES): "random_prune" is open_lth's default, layerwise;
+# "random_prune_global" shuffles the mask of all tensors as one (an extra column, chapter 04)
+RANDOM_PRUNE = {"random_prune": "layerwise", "random_prune_global": "global"}
+KNOWN_SUBNETWORKS = (*SUBNETWORKS, "random_prune_global")
 
 
-def _trunks(config: InstabilityConfig, precision: str, hp: train.Hparams | None = None) -> dict:
+def trunk_runs(config: InstabilityConfig, precision: str, hp: train.Hparams | None = None) -> dict:
     """Each initialization's trunk: the run trained from init seed i on its data order."""
     hp = hp or config.hparams
     return {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
@@ -235,7 +247,7 @@ def _imp_in_lockstep(configs: list[InstabilityConfig], levels: int, device: str,
     device, speed, populate, precision = _speed(device, populate, accel)
     hp = configs[0].hparams
     size = train.train_size(hp)
-    trunks = _trunks(configs[0], precision)
+    trunks = trunk_runs(configs[0], precision)
     train.train_runs(list(trunks.values()), train.to_steps(hp.training_steps, hp, size), device, progress,
                      populate, accel=speed)
     imp.masks_for([(trunk, train.to_steps(c.rewind_step, hp, size)) for c in configs for trunk in trunks.values()],
@@ -264,26 +276,27 @@ def pruning(config: InstabilityConfig, levels: int | None = None, density: float
 
 def sparse_pairs(config: InstabilityConfig, levels: int | None = None, subnetworks=SUBNETWORKS,
                  device: str = "cpu", progress: bool = True, populate: bool = False,
-                 speed: train.Accel | None = None, layerwise: bool = False,
-                 density: float | None = None) -> tuple[dict, dict]:
+                 speed: train.Accel | None = None, density: float | None = None) -> tuple[dict, dict]:
     """The runs behind ``sparse_instability``, untrained past what IMP needed.
 
     Trains each initialization's trunk to T and prunes it: IMP with rewinding to k for
     ``levels`` rounds, or to ``density`` (``pruning``: one-shot for the ImageNet
     networks, as in Table 1); then returns ({(subnetwork, init_seed, pair): [copy 0, copy 1]}, {(subnetwork,
     init_seed): density}). The copies are cached runs (``store.Run``); the appendices
-    measure distances between the same runs the chapters interpolate.
+    measure distances between the same runs the chapters interpolate. Random pruning
+    (``RANDOM_PRUNE``) starts from the IMP level's m_IMP ⊙ W_k, as open_lth's branch does.
     """
     for name in subnetworks:
-        if name not in SUBNETWORKS:
-            raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(SUBNETWORKS)}")
+        if name not in KNOWN_SUBNETWORKS:
+            raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(KNOWN_SUBNETWORKS)}")
     levels, one_shot = pruning(config, levels, density)
     speed = speed or train.accel_for(device)
     precision = speed.precision
     hp = config.hparams
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
-    trunks = _trunks(config, precision)
+    rule = config.optimizer_at_k
+    trunks = trunk_runs(config, precision)
     train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
     if not one_shot:  # every initialization's IMP sweep in lockstep (populations where ``populate``)
         swept = imp.masks_for([(trunk, k) for trunk in trunks.values()], levels, device=device,
@@ -292,28 +305,33 @@ def sparse_pairs(config: InstabilityConfig, levels: int | None = None, subnetwor
     for n, (i, trunk) in enumerate(trunks.items()):
         imp_mask = imp.one_shot(trunk, one_shot, device, progress) if one_shot else swept[n][-1]
         masks = {"dense": None, "imp": imp_mask, "random_reinit": imp_mask,
-                 "random_prune": imp.random_prune(imp_mask, seed=i, layerwise=layerwise)}
+                 **{name: imp.random_prune(imp_mask, seed=i, strategy=strategy)
+                    for name, strategy in RANDOM_PRUNE.items() if name in subnetworks}}
         for name in subnetworks:
             density[name, i] = 1.0 if masks[name] is None else prune.density(prune.load(masks[name]))
             for j in range(config.pairs):
                 seeds = [data_seed(i, j, c) for c in (0, 1)]
-                pairs[name, i, j] = ([imp.reinit_run(trunk, k, masks[name], data_seed=s) for s in seeds]
-                                     if name == "random_reinit" else
-                                     [imp.sparse_run(trunk, k, masks[name], data_seed=s) for s in seeds])
+                if name == "random_reinit":
+                    pairs[name, i, j] = [imp.reinit_run(trunk, k, masks[name], data_seed=s, optimizer_at_k=rule)
+                                         for s in seeds]
+                else:
+                    start = imp_mask if name in RANDOM_PRUNE else None
+                    pairs[name, i, j] = [imp.sparse_run(trunk, k, masks[name], data_seed=s, optimizer_at_k=rule,
+                                                        start_mask=start) for s in seeds]
     return pairs, density
 
 
 def sparse_instability(config: InstabilityConfig, levels: int | None = None, subnetworks=SUBNETWORKS,
                        device: str = "auto", progress: bool = True, populate: bool | None = None,
-                       accel: dict | None = None, layerwise: bool = False,
-                       density: float | None = None) -> xr.Dataset:
+                       accel: dict | None = None, density: float | None = None) -> xr.Dataset:
     """Instability analysis of sparse subnetworks at IMP level ``levels`` (Table 2, Figures 5-7).
 
     For each initialization: IMP with rewinding to k (``config.rewind_step``) for ``levels``
     rounds (or to ``density``, one-shot where Table 1 prunes one-shot; ``pruning``), then
     pairs of copies of m ⊙ W_k trained to T on different data orders, for
     the IMP mask and for the random baselines at its density (``imp``): random pruning
-    (global, or ``layerwise``) from the same W_k, and random reinitialization; ``dense``
+    (``random_prune``: layerwise, open_lth's default; ``random_prune_global``: global) from the
+    IMP level's m_IMP ⊙ W_k, and random reinitialization; ``dense``
     is the unpruned network's instability analysis at k (the runs of chapters 01-02).
     Returns ``error``, ``loss`` and ``instability`` over (``subnetwork``, ``init_seed``,
     ``pair``, ``split``[, ``alpha``]) and the masks' ``density``.
@@ -324,8 +342,7 @@ def sparse_instability(config: InstabilityConfig, levels: int | None = None, sub
     size = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
     _evaluation_data(hp, preset, device)
-    pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, layerwise,
-                                  one_shot)
+    pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, one_shot)
     paths, how = _paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
     shape = (len(subnetworks), len(config.init_seeds), config.pairs)
     order = [(n, i, j) for n in subnetworks for i in config.init_seeds for j in range(config.pairs)]
@@ -337,7 +354,8 @@ def sparse_instability(config: InstabilityConfig, levels: int | None = None, sub
                      {"long_name": "fraction of prunable weights remaining"})
     ds.attrs.update(results.provenance({"experiment": "sparse_instability", **_config_dict(config),
                                         **({"levels": levels, "fraction": imp.FRACTION} if one_shot is None
-                                           else {"one_shot_density": one_shot}), "layerwise": layerwise,
+                                           else {"one_shot_density": one_shot}),
+                                        "random_prune": {n: RANDOM_PRUNE[n] for n in subnetworks if n in RANDOM_PRUNE},
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
                                         "training_iterations": total, **how}, device))
     return ds
@@ -358,8 +376,10 @@ def _rewind_configs(config: InstabilityConfig, rewind_steps) -> tuple[list[Insta
     """One validated config per rewind step, and the steps in iterations (each named once)."""
     if isinstance(rewind_steps, (str, int)) or not len(rewind_steps):
         raise ConfigError(f"rewind_steps must be a non-empty list of steps, got {rewind_steps!r}")
-    configs = [instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
-                                  config.pairs, config.n_alpha, config.reset_schedule) for k in rewind_steps]
+    configs = [dataclasses.replace(config, rewind_step=str(k)) for k in rewind_steps]
+    for c in configs:  # validates each k
+        instability_config(c.model, c.variant, c.rewind_step, c.preset, c.init_seeds, c.pairs, c.n_alpha,
+                           c.reset_schedule, c.optimizer_at_k)
     iterations = [train.to_steps(c.rewind_step, c.hparams, train.train_size(c.hparams)) for c in configs]
     if len(set(iterations)) != len(iterations):
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice; give each rewind step once")
@@ -420,12 +440,19 @@ def test_accuracy(ds: xr.Dataset) -> xr.DataArray:
     return 100 - endpoint_error(ds).sel(split="test")
 
 
-def full_accuracy(ds: xr.Dataset) -> tuple[float, float]:
-    """Mean and standard deviation of the unpruned network's test accuracy over every trained copy."""
+def full_accuracy(ds: xr.Dataset):
+    """Mean and standard deviation of the unpruned network's test accuracy over its trained copies
+    at each rewind step k (floats for one k; DataArrays over ``rewind_step`` otherwise): a sparse
+    subnetwork rewound to k is compared with the full network's copies made at the same k."""
     dense = test_accuracy(ds).sel(subnetwork="dense")
     if "level" in dense.dims:  # the same dense copies repeat at every level of a grid: count them once
         dense = dense.isel(level=0)
-    return float(dense.mean()), float(dense.std(ddof=1)) if dense.size > 1 else 0.0
+    over = [d for d in dense.dims if d != "rewind_step"]
+    mean = dense.mean(over)
+    std = dense.std(over, ddof=1) if dense.stack(n=over).sizes["n"] > 1 else xr.zeros_like(mean)
+    if "rewind_step" not in dense.dims:
+        return float(mean), float(std)
+    return mean, std
 
 
 def first_step(flags: xr.DataArray):
@@ -445,7 +472,7 @@ def stability_and_matching(ds: xr.Dataset, margin: float | None = None) -> pd.Da
     ``margin`` None uses the one-standard-deviation rule; a number, Figure 8's accuracy drop
     below ``margin`` pp (``paper.MATCHING_MARGIN``). Steps are missing (NaN) where never reached in the grid.
     """
-    full_mean, full_std = full_accuracy(ds)
+    full_mean, full_std = full_accuracy(ds)  # per rewind step
     rows = []
     for level in ds.level.values:
         part = ds.sel(level=level)
@@ -459,8 +486,10 @@ def stability_and_matching(ds: xr.Dataset, margin: float | None = None) -> pd.Da
                 inst = one.instability.sel(split="test").mean("pair")
                 acc = test_accuracy(one).mean(("copy", "pair"))
                 stable.append(first_step(inst < interpolate.STABLE_BELOW))
-                matching.append(first_step(xr.apply_ufunc(
-                    lambda a: np.array([imp.matching(float(x), full_mean, full_std, margin) for x in a]), acc)))
+                matching.append(first_step(xr.DataArray(
+                    [imp.matching(float(acc.sel(rewind_step=k)), float(full_mean.sel(rewind_step=k)),
+                                  float(full_std.sel(rewind_step=k)), margin) for k in acc.rewind_step.values],
+                    coords={"rewind_step": acc.rewind_step.values}, dims="rewind_step")))
             rows.append({"level": int(level), "density (%)": 100 * float(part.density.sel(subnetwork=name).mean()),
                          "subnetwork": str(name), "stable from k": _median_step(stable),
                          "matching from k": _median_step(matching)})
@@ -723,15 +752,16 @@ def sparse_command(config: InstabilityConfig, rewind_steps, levels) -> str:
 def rewind_table(ds: xr.Dataset) -> pd.DataFrame:
     """Figures 6-7 as numbers: per rewind step and subnetwork, test instability and accuracy
     (mean ± std), whether stable (< 2 pp) and matching (1-std rule against the full network)."""
-    full_mean, full_std = full_accuracy(ds)
+    full_mean, full_std = full_accuracy(ds)  # per rewind step
     accuracy = test_accuracy(ds)
     instability = ds.instability.sel(split="test")
     rows = []
     for k in ds.rewind_step.values:
+        mean_k, std_k = float(full_mean.sel(rewind_step=k)), float(full_std.sel(rewind_step=k))
         for name in ds.subnetwork.values:
             acc, inst = accuracy.sel(rewind_step=k, subnetwork=name), instability.sel(rewind_step=k, subnetwork=name)
             rows.append({"k": int(k), "subnetwork": str(name), "test instability (pp)": results.mean_std(inst),
                          "stable": bool(float(inst.mean()) < interpolate.STABLE_BELOW),
                          "test accuracy (%)": results.mean_std(acc),
-                         "matching": imp.matching(float(acc.mean()), full_mean, full_std)})
+                         "matching": imp.matching(float(acc.mean()), mean_k, std_k)})
     return pd.DataFrame(rows)

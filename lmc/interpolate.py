@@ -2,7 +2,10 @@
 
 The path is W(α) = (1 − α)·W1 + α·W2 for evenly spaced α in [0, 1], both ends
 included (30 points in the paper). Every floating-point entry of the state is
-interpolated, batch-norm running statistics included (the paper-faithful default);
+interpolated, batch-norm running statistics included. The paper says nothing about
+batch-norm statistics along the path; this default is our choice (the plain reading of
+W(α) as every entry of the state mixed, with nothing re-estimated), and chapter b4
+measures it against the alternative;
 integer entries (batch counters) are taken from W1. As an option
 (``BatchNormRecompute``) the running statistics are instead reset at each α and
 re-estimated on a fixed set of training batches drawn from a seeded stream, the
@@ -190,8 +193,8 @@ def batch_alphas(model: nn.Module, device) -> bool:
 
 @dataclass(frozen=True)
 class BatchNormRecompute:
-    """Recompute batch-norm running statistics at each α (off by default: the paper
-    interpolates them). ``batches`` training batches of ``batch_size`` examples, in the
+    """Recompute batch-norm running statistics at each α (off by default: our default
+    interpolates them; the paper does not say; chapter b4 compares the two). ``batches`` training batches of ``batch_size`` examples, in the
     order of the ``data_order`` stream of ``seed`` (augmented as in training where the data
     set augments), are the same at every α; the statistics are their plain average."""
 

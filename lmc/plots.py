@@ -257,11 +257,12 @@ def interpolation_by_subnetwork(ds: xr.Dataset, split: str = "test", title: str 
     return ax.figure
 
 
-def error_vs_rewind(ds: xr.Dataset, full: tuple[float, float], title: str = "",
+def error_vs_rewind(ds: xr.Dataset, full: tuple, title: str = "",
                     ax: plt.Axes | None = None) -> plt.Figure:
     """The paper's Figure 7 panel: test error (%) of the trained sparse copies against the
-    rewind step k, ±1 std, with the full network's error ± 1 std (``full``: mean, std of its
-    accuracy) as the grey band; a subnetwork is matching where its line is inside or below it."""
+    rewind step k, ±1 std, with the full network's error ± 1 std at each k (``full``: mean, std
+    of its accuracy, over ``rewind_step`` as ``experiments.full_accuracy`` gives them) as the
+    grey band; a subnetwork is matching where its line is inside or below it."""
     sns.set_theme(style="whitegrid", context="notebook")
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 3.8))
@@ -269,9 +270,13 @@ def error_vs_rewind(ds: xr.Dataset, full: tuple[float, float], title: str = "",
     frame = ends.drop_sel(subnetwork="dense").rename("error").to_dataframe().reset_index()
     sns.lineplot(frame, x="rewind_step", y="error", hue="subnetwork", palette=SUBNETWORK_PALETTE,
                  errorbar="sd", marker="o", ax=ax)
-    mean, std = 100 - full[0], full[1]
-    ax.axhspan(mean - std, mean + std, color=SUBNETWORK_PALETTE["dense"], alpha=0.15)
-    ax.axhline(mean, color=SUBNETWORK_PALETTE["dense"], linewidth=1.2, label="full network ± 1 std")
+    steps = sorted(int(k) for k in ds.rewind_step.values)
+    mean = np.broadcast_to(100 - np.asarray(full[0].sel(rewind_step=steps) if hasattr(full[0], "sel") else full[0]),
+                           (len(steps),))
+    std = np.broadcast_to(np.asarray(full[1].sel(rewind_step=steps) if hasattr(full[1], "sel") else full[1]),
+                          (len(steps),))
+    ax.fill_between(steps, mean - std, mean + std, color=SUBNETWORK_PALETTE["dense"], alpha=0.15, step=None)
+    ax.plot(steps, mean, color=SUBNETWORK_PALETTE["dense"], linewidth=1.2, label="full network at k ± 1 std")
     _rewind_axis(ax, sorted(int(k) for k in ds.rewind_step.values))
     ax.set(xlabel="rewind step k (iterations)", ylabel="test error (%)", title=title)
     ax.legend(title=None, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -494,7 +499,7 @@ def sanity_accuracies(ds: xr.Dataset, title: str = "", ax: plt.Axes | None = Non
 
 def interpolation_by_batch_norm(ds: xr.Dataset, split: str = "test", title: str = "",
                                 ax: plt.Axes | None = None) -> plt.Figure:
-    """Error (%) along the path with batch-norm statistics interpolated (the paper) and
+    """Error (%) along the path with batch-norm statistics interpolated (our default) and
     recomputed at each α, mean and ±1 std over pairs (one ``split``)."""
     sns.set_theme(style="whitegrid", context="notebook")
     if ax is None:

@@ -1,12 +1,17 @@
 """Questions of our own, on the engine of the paper's experiments.
 
-Batch norm along the path: the paper interpolates every entry of the state, batch-norm
-running statistics included. The statistics of W(α) need not be the interpolated
-statistics: the activations of an interpolated network have their own mean and
-variance. ``bn_instability`` measures instability both ways for the same trained
-pairs (the runs of chapters 01-02): interpolated (the paper's, the cached paths of
+Batch norm along the path: the paper says nothing about batch-norm statistics along the
+path; ``lmc`` interpolates every entry of the state, running statistics included (our
+choice, the plain reading of W(α) = (1 − α)·W1 + α·W2). The statistics of W(α) need not be
+the interpolated statistics: the activations of an interpolated network have their own
+mean and variance. ``bn_instability`` measures instability both ways for the same trained
+pairs (the runs of chapters 01-02): interpolated (our default, the cached paths of
 ``experiments.instability_analysis``) and recomputed at each α
 (``interpolate.BatchNormRecompute``).
+
+The optimizer state at k: every copy made at k starts with a new optimizer state (open_lth's
+rule, ``train.OPTIMIZER_AT_K``). ``optimizer_instability`` measures the other choice, copies
+that continue the trunk's Adam moments or momentum, beside it for the same trunk.
 
 Does the stability step move with the learning rate and the batch size? The paper
 ties instability to SGD noise; ``stability_sweep`` repeats instability analysis over a
@@ -18,6 +23,8 @@ flips (``augment_seed``). ``noise_pairs`` makes pairs that differ in one source 
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import xarray as xr
@@ -87,6 +94,41 @@ def bn_instability(config: experiments.InstabilityConfig, batch_norm: interpolat
         "training_iterations": total, "batch_norm_recompute": batch_norm.as_dict(),
         "has_batch_norm": interpolate.has_batch_norm(model)}, device))
     return ds
+
+
+OPTIMIZER_RULES = train.OPTIMIZER_AT_K  # coordinate values of the optimizer_at_k dimension
+
+
+def optimizer_instability(config: experiments.InstabilityConfig, device: str = "auto",
+                          progress: bool = True) -> xr.Dataset:
+    """Instability at ``config``'s k > 0 with the copies' optimizer state new ("fresh", open_lth's
+    rule and ours) and continued from the trunk ("inherit"), for the same trunk and data orders;
+    over (``optimizer_at_k``, ``init_seed``, ``pair``, ``split``[, ``alpha``])."""
+    if train.to_steps(config.rewind_step, config.hparams, train.train_size(config.hparams)) == 0:
+        raise ConfigError("at k = 0 the trunk has no optimizer state yet, so both rules are the same run; "
+                          "choose a rewind step k > 0")
+    parts = [experiments.instability_analysis(dataclasses.replace(config, optimizer_at_k=rule), device, progress)
+             for rule in OPTIMIZER_RULES]
+    ds = xr.concat([p.drop_attrs() for p in parts], dim="optimizer_at_k").assign_coords(
+        optimizer_at_k=list(OPTIMIZER_RULES))
+    first = results.config_of(parts[0])
+    first.update(experiment="optimizer_instability", optimizer_at_k=list(OPTIMIZER_RULES))
+    ds.attrs.update(results.provenance(first, parts[0].attrs["device"]))
+    return ds
+
+
+def optimizer_table(ds: xr.Dataset):
+    """Test and train instability (pp) and the copies' test accuracy under each optimizer rule."""
+    import pandas as pd
+
+    rows = []
+    for rule in ds.optimizer_at_k.values:
+        sel = ds.sel(optimizer_at_k=rule)
+        rows.append({"optimizer state at k": str(rule),
+                     **{f"{s} instability (pp)": results.mean_std(sel.instability.sel(split=s)) for s in ("test", "train")},
+                     "test accuracy of the copies (%)": results.mean_std(
+                         100 - experiments.endpoint_error(sel).sel(split="test"), unit="copy")})
+    return pd.DataFrame(rows)
 
 
 def bn_table(ds: xr.Dataset):

@@ -97,54 +97,86 @@ def result_files(results_dir: Path, preset: str, chapter: str) -> list[Path]:
     return sorted(p for p in found if not is_kept(p))
 
 
-# ---- the paper's value and ours, where the paper reports a number (LeNet-300-100: the
-# one Table 1 network that every preset computes). Each reader gets the chapter's result
-# files for one preset and returns text.
+# ---- the paper's value and ours, like with like: the paper's LeNet-300-100 beside our LeNet-300-100
+# (the one Table 1 network that every preset computes), and the CPU stand-in in rows of its own,
+# labelled, with no paper value. Each reader gets one network's result file and returns text.
 
-def _lenet(files: list[Path]) -> Path | None:
-    return next((f for f in files if f.stem.startswith("lenet_300_100")), files[0] if files else None)
+LENET = "lenet_300_100"
+STAND_IN = "fmnist_resnet_20_4"
 
 
-def _figure2(files):
+def _network_file(files: list[Path], model: str) -> Path | None:
+    """The result of network ``model`` among a chapter's files: ``<model>_<variant>.nc``, or a
+    chapter's single result file (chapter 01's) whose configuration names that network."""
     from . import results
 
-    ds = results.load(files[0])
+    named = [f for f in files if f.stem.startswith(model)]
+    if named:
+        return named[0]
+    for f in files:
+        if f.parent.name != f.stem.split(".")[0]:  # results/<preset>/<chapter>.nc
+            try:
+                if results.config_of(results.load(f)).get("model") == model:
+                    return f
+            except (KeyError, OSError, ValueError):
+                continue
+    return None
+
+
+def schedule_note(config: dict) -> str:
+    """The schedule a result trained with, next to the paper's: "3,000 of Table 1's 24,000
+    iterations" (or "Table 1's 24,000 iterations")."""
+    from . import train
+
+    hp = config.get("hparams", {})
+    setting = paper.SETTINGS.get((config.get("model"), config.get("variant", "standard")))
+    if not hp or setting is None:
+        return ""
+    ours = train.parse_step(hp["training_steps"])
+    theirs = train.parse_step(setting.hparams.training_steps)
+    if ours == theirs:
+        return f"Table 1's {hp['training_steps']}"
+    if ours[0] == theirs[0] == 0:
+        return f"{ours[1]:,} of Table 1's {theirs[1]:,} iterations"
+    return f"{hp['training_steps']} (Table 1: {setting.hparams.training_steps})"
+
+
+def _figure2(ds):
     test = ds.instability.sel(split="test")
-    return f"{paper.setting(results.config_of(ds)['model']).network}: {float(test.mean()):.2f} pp"
+    from . import results
+
+    return f"{results.mean_std(test)} pp"
 
 
-def _figure3(files):
-    from . import experiments, results
+def _figure3(ds):
+    from . import experiments
 
-    ds = results.load(_lenet(files))
     k = experiments.stable_from(ds)
-    return f"{paper.setting(results.config_of(ds)['model']).network}: stable from k = {k}" if k is not None \
-        else "never stable on our grid"
+    return f"stable from k = {k}" if k is not None else "never stable on our grid"
 
 
-def _figure4(files):
+def _figure4(ds):
     from . import experiments, results
 
-    ds = results.load(_lenet(files))
     table = experiments.schedule_table({(results.config_of(ds)["model"], "standard"): ds})
     return f"largest difference {table['largest |difference| (pp)'].max():.2f} pp"
 
 
-def _table2(files):
-    from . import experiments, results
+def _table2(ds):
+    from . import experiments
 
-    ours = experiments.table2(results.load(files[0])).loc["ours"]
+    ours = experiments.table2(ds).loc["ours"]
     return f"IMP {ours['imp (%)']}% at {ours['density (%)']:.1f}% density"
 
 
-def _figure5(files):
-    from . import experiments, results
+def _figure5(ds):
+    from . import experiments
 
-    ours = experiments.table2(results.load(files[0])).loc["ours"]
+    ours = experiments.table2(ds).loc["ours"]
     return f"IMP test instability {ours['instability imp (pp)']:.2f} pp"
 
 
-_LENET = paper.setting("lenet_300_100")
+_LENET = paper.setting(LENET)
 
 
 def _k(setting: paper.Setting) -> str:
@@ -152,35 +184,41 @@ def _k(setting: paper.Setting) -> str:
     return setting.stable_from.removesuffix("it")
 
 
-# item name -> (the paper's value as text, reader of our value from the result files)
+# item name -> (the paper's LeNet-300-100 value as text, reader of our value from one network's result)
 VALUES = {
-    "Figure 2": (f"LeNet-300-100: < {_LENET.instability_at_init:g} pp", _figure2),
-    "Figure 3": (f"LeNet-300-100: stable from k = {_k(_LENET)}; ResNet-20 k = "
-                 f"{_k(paper.setting('cifar_resnet_20'))}; VGG-16 k = {_k(paper.setting('cifar_vgg_16'))}",
-                 _figure3),
+    "Figure 2": (f"< {_LENET.instability_at_init:g} pp (test instability at k = 0)", _figure2),
+    "Figure 3": (f"stable from k = {_k(_LENET)} (ResNet-20 k = {_k(paper.setting('cifar_resnet_20'))}; "
+                 f"VGG-16 k = {_k(paper.setting('cifar_vgg_16'))})", _figure3),
     "Figure 4": ("indistinguishable (no number)", _figure4),
-    "Table 2": (f"LeNet-300-100: IMP {paper.TABLE2[('lenet_300_100', 'standard')].imp:g}% at "
-                f"{_LENET.pruning_density:g}% density", _table2),
-    "Figure 5": ("LeNet-300-100 IMP: stable (< 2 pp)", _figure5),
+    "Table 2": (f"IMP {paper.TABLE2[(LENET, 'standard')].imp:g}% at {_LENET.pruning_density:g}% density", _table2),
+    "Figure 5": ("IMP: stable (< 2 pp)", _figure5),
 }
 
 
-def _ours(item: Item, found: dict) -> str:
-    """Our value from the ``paper`` results if there are any, else ``quick``'s."""
+def _ours(item: Item, found: dict, model: str) -> str:
+    """Our value for network ``model`` from the ``paper`` results if there are any, else ``quick``'s,
+    with the preset and the schedule it trained with."""
+    from . import results
+
     if item.name not in VALUES:
         return ""
     for preset in ("paper", "quick"):
-        if found.get(preset):
-            try:
-                return f"{VALUES[item.name][1](found[preset])} (`{preset}`)"
-            except Exception as e:  # a chapter changed its result format: say so, do not hide it
-                return f"cannot read {found[preset][0].name}: {type(e).__name__}: {e}"
+        path = _network_file(found.get(preset, []), model)
+        if path is None:
+            continue
+        try:
+            ds = results.load(path)
+            note = schedule_note(results.config_of(ds))
+            return f"{VALUES[item.name][1](ds)} (`{preset}`{': ' + note if note else ''})"
+        except Exception as e:  # a chapter changed its result format: say so, do not hide it
+            return f"cannot read {path.name}: {type(e).__name__}: {e}"
     return ""
 
 
 def status(results_dir: Path, chapter_paths: list[Path]) -> list[dict]:
-    """One row per item of :data:`ITEMS`: the chapters that claim it, whether ``quick`` and
-    ``paper`` results exist, the paper's value and ours."""
+    """One row per item of :data:`ITEMS` (the paper's LeNet-300-100 beside ours), and for items
+    with a number a row of the CPU stand-in's own (``stand_in`` True, no paper value): the chapters
+    that claim it, whether ``quick`` and ``paper`` results exist, the paper's value and ours."""
     owners = {item.name: [] for item in ITEMS}
     for path in chapter_paths:
         for name in claims(paper_line(path)):
@@ -189,10 +227,16 @@ def status(results_dir: Path, chapter_paths: list[Path]) -> list[dict]:
     for item in ITEMS:
         found = {preset: [f for ch in owners[item.name] for f in result_files(results_dir, preset, ch)]
                  for preset in ("quick", "paper")}
-        rows.append({"item": item, "chapters": owners[item.name],
+        rows.append({"item": item, "chapters": owners[item.name], "stand_in": False,
                      "quick": bool(found["quick"]), "paper": bool(found["paper"]),
-                     "paper value": VALUES[item.name][0] if item.name in VALUES else "",
-                     "ours": _ours(item, found)})
+                     "paper value": f"LeNet-300-100: {VALUES[item.name][0]}" if item.name in VALUES else "",
+                     "ours": (f"LeNet-300-100: {_ours(item, found, LENET)}"
+                              if item.name in VALUES and _ours(item, found, LENET) else "")})
+        stand_in = _ours(item, found, STAND_IN) if item.name in VALUES else ""
+        if stand_in:
+            rows.append({"item": item, "chapters": owners[item.name], "stand_in": True,
+                         "quick": bool(found["quick"]), "paper": bool(found["paper"]),
+                         "paper value": "none (not in the paper)", "ours": f"stand-in: {stand_in}"})
     return rows
 
 
@@ -210,6 +254,12 @@ def status_markdown(results_dir: Path, chapter_paths: list[Path], linked: set[st
              "|---|---|---|:-:|:-:|---|---|"]
     for row in status(results_dir, chapter_paths):
         item = row["item"]
+        if row["stand_in"]:
+            lines.append(f"| ↳ {item.name}, CPU stand-in ({paper.setting(STAND_IN).network}) | the same, "
+                         f"on a network the paper does not have | {chapter_cell(row['chapters'])} | "
+                         f"{mark[row['quick']]} | {mark[row['paper']]} | {row['paper value']} | "
+                         f"{row['ours'].replace('|', '/')} |")
+            continue
         lines.append(f"| {item.name} ({item.section}) | {item.shows} | {chapter_cell(row['chapters'])} | "
                      f"{mark[row['quick']]} | {mark[row['paper']]} | {row['paper value']} | "
                      f"{row['ours'].replace('|', '/')} |")

@@ -23,6 +23,12 @@ from . import data, models, population, prune, store
 from .errors import ConfigError, choose
 
 OPTIMIZERS = ("adam", "sgd")
+# What a copy that starts from another run's state at step k does with that run's optimizer state
+# (Adam's moments, SGD's momentum buffer). "fresh" (the default, for every kind of copy: dense,
+# IMP, random pruning): a new optimizer, as in open_lth, where a branch or level loads only the
+# model's weights at k (models.registry.load) and standard_train builds a new optimizer
+# (training/train.py). "inherit": the copy continues the parent's optimizer state.
+OPTIMIZER_AT_K = ("fresh", "inherit")
 PRECISIONS = ("float32", "bf16")
 LATER_FIELDS = ("lr_end", "image_size")  # fields added after runs were first stored (see Hparams.as_dict)
 
@@ -264,13 +270,14 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
                augment_seed: int | None = None, reset_schedule: bool = False,
                precision: str = "float32", mask: str | None = None,
-               fresh_optimizer: bool = False, reinit: int = 0, perturb: dict | None = None,
-               task: str | None = None) -> dict:
+               fresh_optimizer: bool = True, reinit: int = 0, perturb: dict | None = None,
+               task: str | None = None, start_mask: str | None = None) -> dict:
     """The identity of a training run: hyperparameters, where it starts, and its data order.
 
-    It starts either from a fresh initialization (``init_seed``) or from the full
-    training state (weights, optimizer state, schedule position) of ``parent`` at
-    ``parent_step``. Augmentation follows ``augment_seed`` (default: the data seed;
+    It starts either from a fresh initialization (``init_seed``) or from the training
+    state (weights, schedule position) of ``parent`` at ``parent_step``, with a new optimizer
+    state (``fresh_optimizer``, the default and open_lth's rule; recorded in the identity as
+    ``start.fresh_optimizer``) or, with ``fresh_optimizer=False``, the parent's (no field). Augmentation follows ``augment_seed`` (default: the data seed;
     only a different value enters the identity, so existing runs keep their hash).
     ``reset_schedule`` (Figure 4): the copy starts from the parent's state at
     ``parent_step`` but its own clock, data epochs and learning-rate schedule restart
@@ -279,8 +286,9 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
 
     Sparse runs (IMP): ``mask`` is the hash of a stored mask (``prune.stored``); the run
     starts from the parent's weights at ``parent_step`` with the pruned ones zeroed and
-    keeps them zero. ``fresh_optimizer``: start with a new optimizer state (IMP's
-    rewinding resets weights, not the optimizer; the schedule still resumes at the step).
+    keeps them zero (the schedule resumes at the step).
+    ``start_mask``: the hash of another stored mask applied to the parent's weights first (random
+    pruning starts from the IMP level's m_IMP ⊙ W_k, as open_lth's branch does), then ``mask``.
     ``reinit`` > 0 with ``init_seed``: random reinitialization (Table 2), the
     ``reinit``-th independent draw of new weights, trained from step ``parent_step``.
     ``perturb``: a perturbation of the starting weights (``lmc.early_phase.perturbation``),
@@ -302,8 +310,12 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
         if parent is None:
             raise ValueError("reset_schedule applies to a run that starts from a parent")
         start["reset_schedule"] = True
-    if fresh_optimizer:
+    if fresh_optimizer and parent is not None:
         start["fresh_optimizer"] = True
+    if start_mask is not None:
+        if parent is None or mask is None:
+            raise ConfigError("start_mask applies to a masked run that starts from a parent's state")
+        start["start_mask"] = str(start_mask)
     if perturb is not None:
         if parent is None:
             raise ConfigError("a perturbation applies to a run that starts from a parent's state at a step")
@@ -354,7 +366,10 @@ def _fresh(hp: Hparams, device) -> tuple[torch.nn.Module, torch.optim.Optimizer]
     return model, make_optimizer(hp, model.parameters())
 
 
-def _initial_state(run: store.Run, device) -> dict:
+def starting_state(run: store.Run, device="cpu") -> dict:
+    """The run's full state (``model``, ``optimizer``, ``step``) where its trajectory begins: a new
+    initialization, or the parent's state at k with the optimizer rule, the masks and any
+    perturbation applied (the one place a run's starting point is built)."""
     start = run.config["start"]
     if "init_seed" in start:
         model = models.build(hparams_of(run).model, seed=start["init_seed"], draw=start.get("reinit", 0))
@@ -363,6 +378,9 @@ def _initial_state(run: store.Run, device) -> dict:
         state = state_at(store.get(start["parent"]), start["step"], device, progress=False)
     if start.get("fresh_optimizer"):
         state["optimizer"] = None
+    if "start_mask" in start:  # random pruning: from the IMP level's m_IMP ⊙ W_k (open_lth)
+        state = {**state, "model": prune.apply({k: v.clone() for k, v in state["model"].items()},
+                                               prune.load(start["start_mask"], device))}
     mask = mask_of(run, device)
     if mask is not None:  # m ⊙ W_k: the survivors keep exactly their values at step k
         prune.apply(state["model"], mask)
@@ -412,7 +430,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
         found = store.load_checkpoint(run, step, device)
         if found is not None:
             return found
-        state = store.latest_state(run, at_most=step, device=device) or _initial_state(run, device)
+        state = store.latest_state(run, at_most=step, device=device) or starting_state(run, device)
         if state["step"] == step:
             store.save_checkpoint(run, state)
             return state
@@ -500,7 +518,7 @@ def _train_together(runs: list[store.Run], step: int, device, progress: bool, ac
         for run in sorted(runs, key=lambda r: r.hash):  # one order, so two processes cannot deadlock
             held.enter_context(store.lock(run))
         todo = [r for r in runs if step not in r.checkpoints()]
-        starts = {r.hash: store.latest_state(r, at_most=step, device=device) or _initial_state(r, device)
+        starts = {r.hash: store.latest_state(r, at_most=step, device=device) or starting_state(r, device)
                   for r in todo}
         by_step: dict = {}
         for run in todo:

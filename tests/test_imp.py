@@ -33,7 +33,8 @@ def test_density_after_n_rounds_is_0_8_to_the_n(trunk):
         assert abs(prune.density(mask) - 0.8 ** level) <= level / total
     for earlier, later in zip(kept, kept[1:]):
         assert all(bool((later[n] <= earlier[n]).all()) for n in earlier)  # pruned weights stay pruned
-    assert "fc.weight" not in kept[0]  # LeNet's output layer is not pruned (open_lth)
+    assert all(bool(m["fc.weight"].all()) for m in kept)  # LeNet's output layer is never pruned (open_lth),
+    assert total == 266_200  # but it is in the mask and counts in the density, as open_lth counts
 
 
 def test_a_cut_off_sweep_resumes_at_the_next_level(trunk, monkeypatch):
@@ -54,13 +55,23 @@ def test_rewinding_restores_survivors_at_k_and_the_baselines(trunk):
     for n, keep in mask.items():
         assert torch.equal(start["model"][n][keep], at_k[n][keep])
         assert bool((start["model"][n][~keep] == 0).all())
-    # random pruning: the same number of weights kept, a different set, from the same W_k
+    # random pruning (open_lth's default, layerwise): each layer keeps IMP's count, a different set
     rand = prune.load(imp.random_prune(level, seed=0))
-    assert sum(int(m.sum()) for m in rand.values()) == sum(int(m.sum()) for m in mask.values())
-    overlap = sum(int((rand[n] & mask[n]).sum()) for n in mask) / sum(int(m.sum()) for m in mask.values())
-    assert overlap == pytest.approx(prune.density(mask), abs=0.02)  # independent of the IMP mask
-    layerwise = prune.load(imp.random_prune(level, seed=0, layerwise=True))
-    assert all(int(layerwise[n].sum()) == int(mask[n].sum()) for n in mask)
+    assert all(int(rand[n].sum()) == int(mask[n].sum()) for n in mask)
+    hidden = [n for n in mask if n != "fc.weight"]
+    overlap = sum(int((rand[n] & mask[n]).sum()) for n in hidden) / sum(int(mask[n].sum()) for n in hidden)
+    assert overlap == pytest.approx(prune.density({n: mask[n] for n in hidden}), abs=0.02)  # chance overlap
+    glob = prune.load(imp.random_prune(level, seed=0, strategy="global"))
+    assert sum(int(m.sum()) for m in glob.values()) == sum(int(m.sum()) for m in mask.values())
+    assert not bool(glob["fc.weight"].all())  # global shuffles the output layer's mask too, as open_lth
+    # it starts from the IMP level's m_IMP ⊙ W_k (open_lth loads the level's saved, masked state):
+    # weights the random mask keeps but IMP pruned start at zero
+    run = imp.sparse_run(trunk, 10, imp.random_prune(level, seed=0), start_mask=level)
+    begin = train.starting_state(run)["model"]
+    for n in hidden:
+        assert bool((begin[n][rand[n] & ~mask[n]] == 0).all())
+        assert torch.equal(begin[n][rand[n] & mask[n]], at_k[n][rand[n] & mask[n]])
+        assert bool((begin[n][~rand[n]] == 0).all())
     # random reinitialization: the IMP mask, weights that share nothing with the trunk's
     reinit = train.state_at(imp.reinit_run(trunk, 10, level), 10, progress=False)["model"]
     init = models.build("lenet_300_100", seed=0).state_dict()
@@ -80,6 +91,9 @@ def test_one_shot_prunes_the_trained_trunk_straight_to_the_density(trunk):
     trained = train.state_at(trunk, 30, progress=False)["model"]
     kept, dropped = [], []
     for n, keep in prune.load(hashes[0.3]).items():
+        if n == "fc.weight":  # never pruned (open_lth's pruning_layers_to_ignore)
+            assert bool(keep.all())
+            continue
         kept.append(trained[n][keep].abs().min())
         dropped.append(trained[n][~keep].abs().max())
     assert min(kept) >= max(dropped)  # global magnitude: every survivor at least as large as any pruned

@@ -48,6 +48,11 @@ def test_one_shot_hits_the_target_exactly(lenet_state):
     mask = prune.prune_to_density(state, prune.ones(state, names), 0.3)
     total = sum(m.numel() for m in mask.values())
     assert sum(int(m.sum()) for m in mask.values()) == round(0.3 * total)
+    # with a tensor that is never pruned, the target still counts every tensor of the mask
+    full = prune.dense_mask("lenet_300_100", state)
+    mask = prune.prune_to_density(state, full, 0.3, names)
+    assert sum(int(m.sum()) for m in mask.values()) == round(0.3 * sum(m.numel() for m in full.values()))
+    assert bool(mask["fc.weight"].all())
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, -0.1, "0.5"])
@@ -60,13 +65,54 @@ def test_density_outside_0_1_is_refused(lenet_state, bad):
 def test_random_masks_have_the_stated_density(lenet_state):
     state, names = lenet_state
     imp = prune.prune_to_density(state, prune.ones(state, names), 0.2)
-    glob = prune.random_mask(imp, generator("prune", 0))
-    layer = prune.random_mask(imp, generator("prune", 0), layerwise=True)
+    glob = prune.random_mask(imp, generator("prune", 0), "global")
+    layer = prune.random_mask(imp, generator("prune", 0))  # layerwise: open_lth's default
     assert prune.density(glob) == prune.density(imp)
     assert [int(layer[n].sum()) for n in names] == [int(imp[n].sum()) for n in names]
     overlap = sum(int((glob[n] & imp[n]).sum()) for n in names) / sum(int(imp[n].sum()) for n in names)
     assert overlap == pytest.approx(0.2, abs=0.02)  # chance overlap, not IMP's structure
-    assert not all(torch.equal(glob[n], prune.random_mask(imp, generator("prune", 1))[n]) for n in names)
+    assert not all(torch.equal(glob[n], prune.random_mask(imp, generator("prune", 1), "global")[n]) for n in names)
+    with pytest.raises(ConfigError, match="random pruning strategy"):
+        prune.random_mask(imp, generator("prune", 0), "even")
+
+
+def _open_lth_round(weights: dict, mask: dict, prunable: list[str], fraction: float = 0.2) -> dict:
+    """open_lth's pruning/sparse_global.py, re-derived with numpy as a reference: the count is
+    ceil(fraction × remaining) over every tensor of the mask; the threshold is the sorted
+    magnitudes' element at that count among the prunable tensors; weights above it survive."""
+    import numpy as np
+
+    current = {k: v.numpy().astype(int) for k, v in mask.items()}
+    n_prune = int(np.ceil(fraction * sum(v.sum() for v in current.values())))
+    vector = np.concatenate([weights[k].numpy()[current[k] == 1] for k in prunable])
+    threshold = np.sort(np.abs(vector))[n_prune]
+    new = {k: np.where(np.abs(weights[k].numpy()) > threshold, current[k], 0) for k in prunable}
+    return {k: torch.from_numpy(new.get(k, current[k])).bool() for k in mask}
+
+
+def test_imp_counts_every_prunable_tensor_as_open_lth_does():
+    """LeNet's output layer is never pruned but counts among the remaining weights, so each round
+    takes 20% of *all* of them from the hidden layers, and density counts every layer."""
+    model = models.build("lenet_300_100", seed=0)
+    state = dict(model.state_dict())
+    prunable = models.pruned_layer_names(model)
+    mask = prune.dense_mask("lenet_300_100", state)
+    assert set(mask) == set(prunable) | {"fc.weight"}
+    total = sum(m.numel() for m in mask.values())
+    assert total == 784 * 300 + 300 * 100 + 100 * 10
+    for _ in range(15):
+        reference = _open_lth_round(state, mask, prunable)  # open_lth's round from the same mask
+        mask = prune.magnitude_prune(state, mask, 0.2, prunable)
+        assert bool(mask["fc.weight"].all())  # the ignored layer stays whole
+        kept, theirs = sum(int(m.sum()) for m in mask.values()), sum(int(m.sum()) for m in reference.values())
+        # open_lth's strict "> threshold" also removes the weight at the threshold: one more a round
+        # (we remove exactly ceil(0.2 × remaining); 15 of 266,200 weights after 15 rounds)
+        assert kept - theirs == 1
+        assert all(not (reference[k] & ~mask[k]).any() for k in mask)  # theirs ⊂ ours: the same ranking
+    assert prune.density(mask) == pytest.approx(0.8 ** 15, abs=1e-4)  # Table 1's "3.5%", of every layer
+    hidden = sum(int(mask[n].sum()) for n in prunable)
+    # the old accounting (hidden layers only) kept 0.8^15 of the hidden weights: ~11% more of them
+    assert hidden < 0.8 ** 15 * sum(mask[n].numel() for n in prunable)
 
 
 def test_apply_zeroes_exactly_the_pruned_weights(lenet_state):
