@@ -402,6 +402,8 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     ``root`` is the book's source tree (``_config.yml``, ``_toc.yml``, ``book/``,
     ``chapters/``): the repository, or a copy of it (the tests build in a copy so a
     book you built is never replaced). ``strict`` treats Sphinx warnings as errors.
+    ``only`` names the chapters to execute (``select``); it is checked with or without
+    ``run``, so an unknown chapter is the same error either way and builds nothing.
     """
     presets.get(preset)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -412,10 +414,10 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     # a results folder inside the book is passed relative to it: the rendered pages show it so
     shown = os.path.relpath(results_dir, root)
     shown = results_dir if shown.startswith("..") else shown
+    chosen = select(only, root)  # before anything is executed or built, with or without run
     if run:
         from .experiments import resolve_device
 
-        chosen = select(only, root)
         for chapter in chosen:  # every chapter's parameters are checked before any runs
             check_parameters(chapter, {"preset": preset, "results_dir": "", **(parameters or {})})
         device = resolve_device((parameters or {}).get("device", "auto"))  # recorded with the times

@@ -161,13 +161,16 @@ def make_optimizer(hp: Hparams, params) -> torch.optim.Optimizer:
 
 @dataclass(frozen=True)
 class Accel:
-    """Speed-ups for a GPU, each switchable, all on by default on CUDA (``accel_for``).
+    """Speed-ups for a GPU, each switchable (``accel_for`` gives the defaults).
 
     ``bf16``: autocast matrix products and convolutions to bfloat16. It changes the
-    numbers, so it is part of a run's identity (``run_config(precision="bf16")``).
+    numbers (the paper trains in float32), so it is off by default on every device and
+    preset, only on when asked for, and part of a run's identity
+    (``run_config(precision="bf16")``).
     ``channels_last``: NHWC memory layout for convolutional networks. ``compile``:
     ``torch.compile`` the model for single runs. These two change only the order of
-    floating-point operations and are recorded in the results, not in run identities.
+    floating-point operations, are on by default on CUDA, and are recorded in the
+    results, not in run identities.
     """
 
     bf16: bool = False
@@ -183,14 +186,22 @@ class Accel:
         return dataclasses.asdict(self)
 
 
+def accel_defaults(device) -> dict[str, bool]:
+    """The default speed-ups for ``device``: channels_last and compile on for CUDA (they
+    change only the order of floating-point sums), off for the CPU; bf16 off everywhere
+    (it changes what is computed; the paper's protocol is float32)."""
+    cuda = str(device).startswith("cuda")
+    return {"bf16": False, "channels_last": cuda, "compile": cuda}
+
+
 def accel_for(device, **switches) -> Accel:
-    """The speed-ups for ``device`` (all on for CUDA, off for the CPU), with ``switches``
-    (``bf16=False`` ...) overriding the default; None leaves a default in place."""
-    on = str(device).startswith("cuda")
+    """The speed-ups for ``device`` (``accel_defaults``), with ``switches`` (``bf16=True``
+    ...) overriding the default; None leaves a default in place."""
     unknown = set(switches) - set(Accel.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"unknown speed-up {sorted(unknown)}; valid: {', '.join(Accel.__dataclass_fields__)}")
-    chosen = {k: on if switches.get(k) is None else bool(switches[k]) for k in Accel.__dataclass_fields__}
+    default = accel_defaults(device)
+    chosen = {k: default[k] if switches.get(k) is None else bool(switches[k]) for k in Accel.__dataclass_fields__}
     return Accel(**chosen)
 
 

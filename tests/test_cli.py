@@ -59,3 +59,21 @@ def test_data_verify_and_missing_data(mnist, tmp_path):
     assert lmc("data", "verify", "mnist").returncode == 0
     result = lmc("data", "verify", "mnist", env={"LMC_DATA_DIR": str(tmp_path)})
     assert result.returncode == 2 and "lmc data fetch mnist" in result.stderr
+
+
+def test_book_refuses_an_unknown_chapter_the_same_way_with_or_without_no_execute(tmp_path, monkeypatch, capsys):
+    from lmc import book
+
+    built = []  # nothing may be built: record instead of writing the front matter or running jupyter-book
+    monkeypatch.setattr(book, "write_front_matter", lambda *a, **k: built.append("front matter"))
+    monkeypatch.setattr(book, "_execute_all", lambda *a, **k: built.append("execute") or [])
+    monkeypatch.setattr(book.subprocess, "run", lambda *a, **k: built.append(a))
+    errors = []
+    for extra in ([], ["--no-execute"]):
+        code = cli.main(["book", "--chapters", "zz", "--results-dir", str(tmp_path), *extra])
+        errors.append((code, capsys.readouterr().err))
+    assert errors[0] == errors[1], errors
+    code, err = errors[0]
+    assert code == 2 and err.startswith("lmc: error: no chapter matches ['zz']; chapters: 01_")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert built == [] and list(tmp_path.iterdir()) == []

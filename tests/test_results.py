@@ -1,9 +1,12 @@
+import platform
 import warnings
 
 import numpy as np
+import pytest
+import torch
 import xarray as xr
 
-from lmc import results
+from lmc import results, status
 
 
 def _result(config):
@@ -46,11 +49,88 @@ def test_saving_the_same_result_again_leaves_the_file_untouched(tmp_path):
     again.attrs["created"] = "later"
     results.save(again, path)
     assert (path.stat().st_mtime_ns, results.load(path).attrs["created"]) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.nc"]
+
+
+def test_provenance_records_the_cpu_its_instruction_set_and_torchs_threads(tmp_path):
+    loaded = results.load(results.save(_result({"seed": 1}), tmp_path / "r.nc"))
+    assert loaded.attrs["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert int(loaded.attrs["torch_threads"]) == torch.get_num_threads()
+    assert loaded.attrs["cpu"] == results.cpu_model()
+    try:
+        models = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                  if line.split(":", 1)[0].strip() == "model name"]
+    except OSError:
+        models = []
+    if models:  # Linux: the model name, not just the architecture platform.processor() gives
+        assert loaded.attrs["cpu"] == models[0] and loaded.attrs["cpu"] != platform.machine()
+
+
+def _saved_elsewhere(path, **attrs):
+    """A result of configuration {"seed": 1} saved at ``path`` as if computed on another machine."""
+    ds = _result({"seed": 1})
+    ds.attrs.update(attrs)
+    return results.save(ds, path)
+
+
+def test_the_same_configuration_with_other_numbers_is_kept_under_a_name_saying_where_and_when(tmp_path):
+    path = _saved_elsewhere(tmp_path / "r.nc", cpu_capability="AVX512", torch_threads=1,
+                            created="2026-12-01T10:15:00+00:00")
     changed = _result({"seed": 1})
-    changed["error"] = changed.error + 1  # same configuration, other numbers (another device)
+    changed["error"] = changed.error + 1  # same configuration, other numbers (another CPU)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results.save(changed, path)
+    h = changed.attrs["config_hash"]
+    kept = tmp_path / f"r.{h}.AVX512-1threads-20261201T101500Z.nc"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["r.nc", kept.name])
+    assert not (tmp_path / f"r.{h}.nc").exists()  # never a name that says "another configuration"
+    assert results.load(path).error.values.tolist() == [1.0, 2.0, 3.0]  # the newest under the name
+    assert results.load(kept).error.values.tolist() == [0.0, 1.0, 2.0]
+    assert any("same configuration" in str(w.message) and kept.name in str(w.message) for w in caught)
+    assert results.is_kept(kept) and not results.is_kept(path)
+
+
+def test_a_result_saved_before_the_cpu_was_recorded_is_kept_under_its_device_name(tmp_path):
+    path = tmp_path / "r.nc"
+    old = _result({"seed": 1})
+    for key in ("cpu", "cpu_capability", "torch_threads"):
+        del old.attrs[key]
+    old.attrs.update(device_name="x86_64", created="2026-11-30T23:59:59+00:00")
+    results.save(old, path)
+    changed = _result({"seed": 1})
+    changed["error"] = changed.error * 2
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         results.save(changed, path)
-    assert results.load(path).error.values.tolist() == [1.0, 2.0, 3.0]
-    kept = tmp_path / f"r.{changed.attrs['config_hash']}.nc"
-    assert results.load(kept).error.values.tolist() == [0.0, 1.0, 2.0]
+        results.save(old, path)  # the first numbers again: the second ones are kept under this machine
+    h = old.attrs["config_hash"]
+    now = results._where_when(dict(changed.attrs))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["r.nc", f"r.{h}.x86_64-20261130T235959Z.nc", f"r.{h}.{now}.nc"])
+
+
+def test_a_gpu_result_is_kept_under_the_gpus_name(tmp_path):
+    path = _saved_elsewhere(tmp_path / "r.nc", device="cuda", device_name="NVIDIA H200",
+                            created="2026-12-02T08:00:00+00:00")
+    changed = _result({"seed": 1})
+    changed["error"] = changed.error - 1
+    with pytest.warns(UserWarning, match="same configuration"):
+        results.save(changed, path)
+    h = changed.attrs["config_hash"]
+    assert (tmp_path / f"r.{h}.NVIDIA_H200-20261202T080000Z.nc").exists()
+
+
+def test_status_leaves_out_every_kept_file(tmp_path):
+    folder = tmp_path / "quick" / "02_instability_during_training"
+    path = _saved_elsewhere(folder / "lenet_300_100_standard.nc", cpu_capability="AVX2",
+                            created="2026-12-01T10:15:00+00:00")
+    for seed in (1, 2):  # the same configuration computed here, then another configuration
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = _result({"seed": seed})
+            ds["error"] = ds.error + seed
+            results.save(ds, path)
+    assert len(list(folder.glob("*.nc"))) == 3
+    found = status.result_files(tmp_path, "quick", "02_instability_during_training")
+    assert [p.name for p in found] == ["lenet_300_100_standard.nc"]

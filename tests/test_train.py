@@ -153,11 +153,21 @@ def test_train_size_counts_the_examples_the_recipe_trains_on():
 
 def test_speed_ups_are_on_for_cuda_off_for_cpu_and_switchable():
     assert train.accel_for("cpu") == train.Accel(False, False, False)
-    assert train.accel_for("cuda") == train.Accel(True, True, True)
-    assert train.accel_for("cuda", compile=False) == train.Accel(True, True, False)
+    assert train.accel_for("cuda") == train.Accel(False, True, True)
+    assert train.accel_for("cuda", compile=False) == train.Accel(False, True, False)
+    assert train.accel_for("cuda", bf16=True) == train.Accel(True, True, True)
     assert train.accel_for("cpu", bf16=True, channels_last=None).bf16
     with pytest.raises(ConfigError, match="unknown speed-up"):
         train.accel_for("cpu", fp8=True)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0", "cuda:1"])
+def test_the_paper_numerics_float32_are_the_default_on_every_device(device):
+    """The paper trains in float32: bf16 only when asked for, never by default (issue 16, item 7)."""
+    assert not train.accel_for(device).bf16
+    assert train.accel_for(device).precision == "float32"
+    assert train.accel_for(device, bf16=None).precision == "float32"
+    assert train.accel_for(device, bf16=True).precision == "bf16"
 
 
 def test_bf16_is_part_of_a_runs_identity(small_hparams):
