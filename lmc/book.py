@@ -383,6 +383,7 @@ def write_front_matter(root: Path = ROOT, results_dir: Path | None = None) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     table = status.status_markdown(Path(results_dir or root / "results"), chapters(root), toc_documents(root))
     (folder / "status.md").write_text(table)
+    (folder / "claims.md").write_text(status.claims_markdown(Path(results_dir or root / "results")))
     (folder / "chapter_outline.md").write_text(status.outline_markdown(chapters(root)))
     fig = plots.instability_diagram()
     fig.savefig(folder / "instability_diagram.png", dpi=120, bbox_inches="tight")

@@ -201,7 +201,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 
     Pass an ``InstabilityConfig`` or the keyword arguments of ``instability_config``.
     ``populate`` trains the runs as populations (None: on a GPU; ``train.train_runs``);
-    ``accel`` switches speed-ups on or off (``{"bf16": False}``; ``train.accel_for``).
+    ``accel`` switches speed-ups on or off (``{"bf16": True}``; ``train.accel_for``).
     Returns a Dataset with ``error`` and ``loss`` over (``init_seed``, ``pair``,
     ``split``, ``alpha``) and ``instability`` over (``init_seed``, ``pair``, ``split``).
     """
@@ -545,6 +545,40 @@ def table2(ds: xr.Dataset):
                      "random_reinit (%)": f"{reported.random_reinit:g}", "Δ IMP (pp)": reported.delta,
                      "matching (1 std)": reported.matching})
     return pd.DataFrame(rows).set_index("")
+
+
+def table2_verdict(ds: xr.Dataset) -> str:
+    """Whether a ``sparse_instability`` result supports the paper's Table 2 / Figure 5 claim for its
+    network, as text with the numbers (mean ± std over copies, instability over pairs): "supported",
+    "contradicted" or "partly supported". Table 1's networks are held to their own row; a CPU
+    stand-in to the pattern of the paper's larger networks (ResNet-20 standard: IMP at k = 0
+    neither matching nor stable). Random baselines are claimed not matching in every row."""
+    config = results.config_of(ds)
+    key = (config["model"], config["variant"])
+    reported = paper.TABLE2.get(key)
+    claim_matching = reported.matching if reported is not None else paper.TABLE2[("cifar_resnet_20", "standard")].matching
+    accuracy, inst = test_accuracy(ds), ds.instability.sel(split="test")
+    full, full_std = full_accuracy(ds)
+    parts, held = [], []
+    imp_acc = float(accuracy.sel(subnetwork="imp").mean())
+    imp_match = imp.matching(imp_acc, full, full_std)
+    imp_stable = float(inst.sel(subnetwork="imp").mean()) < interpolate.STABLE_BELOW
+    parts.append(f"IMP {results.mean_std(accuracy.sel(subnetwork='imp'), unit='copy')}% against the full network's "
+                 f"{results.mean_std(accuracy.sel(subnetwork='dense'), unit='copy')}% "
+                 f"({'matching' if imp_match else 'not matching'}), test instability "
+                 f"{results.mean_std(inst.sel(subnetwork='imp'))} pp ({'stable' if imp_stable else 'unstable'})")
+    held += [imp_match == claim_matching, imp_stable == claim_matching]
+    for name in ("random_prune", "random_prune_global", "random_reinit"):
+        if name in ds.subnetwork.values:
+            acc = accuracy.sel(subnetwork=name)
+            match = imp.matching(float(acc.mean()), full, full_std)
+            parts.append(f"{name.replace('_', ' ')} {results.mean_std(acc, unit='copy')}% "
+                         f"({'matching' if match else 'not matching'})")
+            held.append(not match)
+    pairs = int(inst.sel(subnetwork="imp").size)
+    word = "supported" if all(held) else "contradicted" if not any(held[:2]) else "partly supported"
+    spread = "" if pairs > 1 else " (one pair: no spread of the instability)"
+    return f"{word}: " + "; ".join(parts) + spread
 
 
 def endpoint_error(ds: xr.Dataset) -> xr.DataArray:

@@ -226,7 +226,8 @@ def other_distances(ds: xr.Dataset, title: str = "") -> plt.Figure:
     return fig
 
 
-SUBNETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6", "random_prune": "#fdae61", "random_reinit": "#1a9641"}
+SUBNETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6", "random_prune": "#fdae61", "random_prune_global": "#d7191c",
+                      "random_reinit": "#1a9641"}
 # Figure 4: copies trained the remaining T − k steps (Chapter 2's curve) or T steps with the
 # schedule restarted (keys: lmc.experiments.SCHEDULES)
 SCHEDULE_PALETTE = {"T − k steps": PALETTE["test"], "T steps, schedule reset": "#2c7bb6"}

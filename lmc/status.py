@@ -133,6 +133,10 @@ def schedule_note(config: dict) -> str:
     if not hp or setting is None:
         return ""
     ours = train.parse_step(hp["training_steps"])
+    if (config.get("model"), config.get("variant", "standard")) in paper.STAND_INS:
+        steps = train.parse_step(hp["training_steps"])
+        length = f"{steps[1]:,} iterations" if steps[0] == 0 else hp["training_steps"]
+        return f"{length}, its own recipe (not a network of Table 1)"
     theirs = train.parse_step(setting.hparams.training_steps)
     if ours == theirs:
         return f"Table 1's {hp['training_steps']}"
@@ -255,8 +259,8 @@ def status_markdown(results_dir: Path, chapter_paths: list[Path], linked: set[st
     for row in status(results_dir, chapter_paths):
         item = row["item"]
         if row["stand_in"]:
-            lines.append(f"| ↳ {item.name}, CPU stand-in ({paper.setting(STAND_IN).network}) | the same, "
-                         f"on a network the paper does not have | {chapter_cell(row['chapters'])} | "
+            lines.append(f"| ↳ {item.name}, CPU stand-in | the same, on {paper.setting(STAND_IN).network}, "
+                         f"a network the paper does not have | {chapter_cell(row['chapters'])} | "
                          f"{mark[row['quick']]} | {mark[row['paper']]} | {row['paper value']} | "
                          f"{row['ours'].replace('|', '/')} |")
             continue
@@ -292,3 +296,135 @@ def outline_markdown(chapter_paths: list[Path]) -> str:
                       f"- computes with: {names(outline['computes'])}\n"
                       f"- draws with: {names(outline['figures'])}\n")
     return "\n".join(blocks)
+
+
+# ---- the paper's findings, each with a verdict generated from the results ---------------------
+
+@dataclass(frozen=True)
+class Claim:
+    """One finding of the paper that the book tests: its words, where it is, and the chapter whose
+    results decide it (``judge`` reads them; None: no result of ours can)."""
+
+    text: str
+    where: str
+    chapter: str
+    judge: object = None
+
+
+def _load(results_dir: Path, chapter: str, model: str):
+    from . import results
+
+    for preset in ("paper", "quick"):
+        path = _network_file(result_files(results_dir, preset, chapter), model)
+        if path is not None:
+            return results.load(path), preset
+    return None, None
+
+
+def _stand_in_curve(ds) -> tuple[str, str]:
+    from . import experiments, results
+
+    config = results.config_of(ds)
+    at_zero = ds.instability.sel(split="test", rewind_step=ds.rewind_step.min())
+    k = experiments.stable_from(ds)
+    unstable = float(at_zero.mean()) >= 2.0
+    stable_early = k is not None and k <= 0.1 * config["training_iterations"]
+    word = "supported" if unstable and stable_early else "contradicted"
+    where = "never in the grid" if k is None else f"k = {k} ({100 * k / config['training_iterations']:.0f}% of training)"
+    return word, (f"test instability {results.mean_std(at_zero)} pp at k = 0; stable (< 2 pp) from {where}")
+
+
+def _lenet_at_init(ds) -> tuple[str, str]:
+    from . import results
+
+    test = ds.instability.sel(split="test")
+    bound = paper.setting(LENET).instability_at_init
+    word = "supported" if float(test.mean()) < bound else "contradicted"
+    return word, f"test instability {results.mean_std(test)} pp at k = 0 (the paper: < {bound:g} pp)"
+
+
+def _table2(ds) -> tuple[str, str]:
+    from . import experiments
+
+    verdict = experiments.table2_verdict(ds)
+    word, _, evidence = verdict.partition(": ")
+    return word, evidence
+
+
+def _rewinding(ds) -> tuple[str, str]:
+    """Figures 6-7 on the stand-in: IMP not matching and unstable at k = 0, matching and stable from
+    some k ≤ 10% of training; the random baselines matching at no k."""
+    from . import experiments, results
+
+    config = results.config_of(ds)
+    table = experiments.rewind_table(ds)
+    imp = table[table.subnetwork == "imp"].set_index("k")
+    first = int(ds.rewind_step.min())
+    fails_at_zero = not imp.loc[first, "matching"] and not imp.loc[first, "stable"]
+    rescued = [int(k) for k, r in imp.iterrows() if r["matching"] and r["stable"]
+               and k <= 0.1 * config["training_iterations"]]
+    baselines = table[table.subnetwork.str.startswith("random")]
+    word = "supported" if fails_at_zero and rescued and not baselines["matching"].any() else "contradicted"
+    return word, (f"IMP at k = {first}: {imp.loc[first, 'test accuracy (%)']}% "
+                  f"({'matching' if imp.loc[first, 'matching'] else 'not matching'}), instability "
+                  f"{imp.loc[first, 'test instability (pp)']} pp; matching and stable from "
+                  f"{'k = ' + str(rescued[0]) if rescued else 'no k ≤ 10% of training in the grid'}; "
+                  f"random baselines matching at {'some' if baselines['matching'].any() else 'no'} k")
+
+
+NOT_HERE = "the CIFAR-10 and ImageNet networks need a GPU; no `paper` result of them is archived"
+
+CLAIMS = (
+    Claim("LeNet-300-100 is stable at initialization (error rises by less than a point).", "§3, Figure 2",
+          "01_instability_at_init", (LENET, _lenet_at_init)),
+    Claim("The larger networks are unstable at initialization and become stable early in training "
+          "(ResNet-20 from k = 2,000 of 63,000).", "§3, Figure 3", "02_instability_during_training"),
+    Claim("↳ the same pattern on the CPU stand-in (not a network of the paper)", "chapter 02",
+          "02_instability_during_training", (STAND_IN, _stand_in_curve)),
+    Claim("LeNet-300-100's IMP subnetwork at 3.5% is matching and stable at k = 0; random pruning and "
+          "random reinitialization are not matching.", "§4.2, Table 2, Figure 5",
+          "04_lottery_tickets_at_init", (LENET, _table2)),
+    Claim("In the larger networks IMP at k = 0 is neither matching nor stable; rewound to a step early in "
+          "training it becomes stable and matching; random pruning and reinitialization never are.",
+          "§4.2-4.3, Table 2, Figures 5-7", "05_rewinding"),
+    Claim("↳ at k = 0 on the CPU stand-in (not a network of the paper)", "chapter 04",
+          "04_lottery_tickets_at_init", (STAND_IN, _table2)),
+    Claim("↳ with rewinding on the CPU stand-in (not a network of the paper)", "chapter 05",
+          "05_rewinding", (STAND_IN, _rewinding)),
+)
+
+
+def claim_rows(results_dir: Path) -> list[dict]:
+    """Each :data:`CLAIMS` entry with its verdict ("supported", "contradicted", "partly supported",
+    "not testable here" or "not computed yet") and the numbers behind it, from ``results_dir``."""
+    rows = []
+    for claim in CLAIMS:
+        if claim.judge is None:
+            rows.append({"claim": claim, "verdict": "not testable here", "evidence": NOT_HERE, "preset": ""})
+            continue
+        model, judge = claim.judge
+        ds, preset = _load(Path(results_dir), claim.chapter, model)
+        if ds is None:
+            rows.append({"claim": claim, "verdict": "not computed yet", "preset": "",
+                         "evidence": f"no result of chapter {claim.chapter[:2]} for {model}"})
+            continue
+        try:
+            verdict, evidence = judge(ds)
+        except Exception as e:  # a result in an older format: say so rather than guess
+            verdict, evidence = "cannot read", f"{type(e).__name__}: {e}"
+        from . import results
+
+        note = schedule_note(results.config_of(ds))
+        rows.append({"claim": claim, "verdict": verdict, "preset": preset,
+                     "evidence": f"{evidence} (`{preset}`{': ' + note if note else ''})"})
+    return rows
+
+
+def claims_markdown(results_dir: Path) -> str:
+    """The paper's findings with their verdicts as a MyST table (the introduction includes it)."""
+    lines = ["| the paper's finding | where | verdict | our numbers |", "|---|---|---|---|"]
+    for row in claim_rows(results_dir):
+        claim = row["claim"]
+        lines.append(f"| {claim.text} | {claim.where} | **{row['verdict']}** | "
+                     f"{row['evidence'].replace('|', '/')} |")
+    return "\n".join(lines) + "\n"

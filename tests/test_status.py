@@ -48,8 +48,9 @@ def test_status_finds_archived_results_and_reads_ours(tmp_path):
     shutil.move(tmp_path / "x.nc", tmp_path / "quick" / "01_instability_at_init.nc")
     rows = {row["item"].name: row for row in status.status(tmp_path, chapters)}
     assert rows["Figure 2"]["quick"] and not rows["Figure 2"]["paper"] and not rows["Figure 3"]["quick"]
-    assert rows["Figure 2"]["ours"].startswith("LeNet-300-100") and rows["Figure 2"]["ours"].endswith("pp (`quick`)")
-    assert rows["Figure 2"]["paper value"] == "LeNet-300-100: < 1 pp"
+    assert rows["Figure 2"]["ours"].startswith("LeNet-300-100") and "pp (`quick`: 3,000 of Table 1's 24,000 " \
+        "iterations)" in rows["Figure 2"]["ours"]
+    assert rows["Figure 2"]["paper value"] == "LeNet-300-100: < 1 pp (test instability at k = 0)"
     table = status.status_markdown(tmp_path, chapters, {"book/chapters/01_instability_at_init"})
     assert len(table.splitlines()) == 2 + len(status.ITEMS)
     assert "{doc}`01 </book/chapters/01_instability_at_init>`" in table
@@ -93,3 +94,49 @@ def test_chapter_outline_lists_parameters_and_figure_functions():
     assert outline["parameters"][0] == "preset" and "results_dir" in outline["parameters"]
     assert outline["figures"] == ["lmc.plots.interpolation"]
     assert "lmc.experiments.instability_analysis" in outline["computes"]
+
+
+def test_status_compares_like_with_like_and_gives_the_stand_in_rows_of_its_own(tmp_path):
+    """Table 2's "ours" is our LeNet-300-100 beside the paper's LeNet-300-100, whichever file sorts
+    first; the stand-in gets a row of its own with no paper value."""
+    source = book.ROOT / "results" / "quick" / "04_lottery_tickets_at_init"
+    folder = tmp_path / "quick" / "04_lottery_tickets_at_init"
+    folder.mkdir(parents=True)
+    for name in ("fmnist_resnet_20_4_standard.nc", "lenet_300_100_standard.nc"):
+        shutil.copy(source / name, folder / name)
+    rows = [r for r in status.status(tmp_path, book.chapters()) if r["item"].name == "Table 2"]
+    lenet, stand_in = rows
+    assert not lenet["stand_in"] and lenet["ours"].startswith("LeNet-300-100: IMP")
+    assert lenet["paper value"].startswith("LeNet-300-100: IMP 98.2%")
+    assert stand_in["stand_in"] and stand_in["paper value"] == "none (not in the paper)"
+    assert stand_in["ours"].startswith("stand-in: IMP") and "its own recipe" in stand_in["ours"]
+
+
+def _chapter_01(tmp_path, instability: float):
+    import numpy as np
+    import xarray as xr
+
+    from lmc import paper, results
+
+    hp = paper.setting("lenet_300_100").hparams.replace(training_steps="3000it")
+    ds = xr.Dataset({"instability": (("init_seed", "pair", "split"), np.full((3, 2, 2), instability))},
+                    coords={"init_seed": [0, 1, 2], "pair": [0, 1], "split": ["train", "test"]})
+    ds.instability.loc[{"init_seed": 0}] = instability + 0.1  # a spread
+    ds.attrs.update(results.provenance({"model": "lenet_300_100", "variant": "standard", "preset": "quick",
+                                        "hparams": hp.as_dict()}, "cpu"))
+    (tmp_path / "quick").mkdir(exist_ok=True)
+    results.save(ds, tmp_path / "quick" / "01_instability_at_init.nc")
+
+
+@pytest.mark.parametrize("instability, verdict", [(0.4, "supported"), (1.6, "contradicted")])
+def test_each_claim_gets_its_verdict_from_the_results(tmp_path, instability, verdict):
+    rows = {r["claim"].chapter + r["claim"].where: r for r in status.claim_rows(tmp_path)}
+    assert {r["verdict"] for r in rows.values()} == {"not testable here", "not computed yet"}
+    _chapter_01(tmp_path, instability)
+    row = next(r for r in status.claim_rows(tmp_path) if r["claim"].where == "§3, Figure 2")
+    assert row["verdict"] == verdict
+    assert f"{instability + 0.1 / 3:.2f} ± " in row["evidence"]  # mean ± std over the 6 pairs
+    assert "3,000 of Table 1's 24,000 iterations" in row["evidence"]
+    larger = [r for r in status.claim_rows(tmp_path) if r["claim"].judge is None]
+    assert larger and all(r["verdict"] == "not testable here" for r in larger)
+    assert f"| **{verdict}** |" in status.claims_markdown(tmp_path)
