@@ -617,6 +617,7 @@ def instability_summary(ds: xr.Dataset) -> dict[str, str]:
     return {
         "network": setting.network,
         "n_pairs": str(test.size),
+        "schedule": paper.schedule_note(config),
         "test_accuracy": results.mean_std(100 - endpoint_error(ds).sel(split="test"), unit="copies"),
         "paper_accuracy": paper.accuracy_text(setting),
         "test_instability": results.mean_std(test),

@@ -224,3 +224,48 @@ RANGES: dict[tuple[str, str], Ranges] = {
     ("cifar_resnet_20", "standard"): Ranges(80.0, 13.4, (51.2, 13.4)),
     ("cifar_vgg_16", "standard"): Ranges(16.8, 1.2, (6.9, 1.5)),
 }
+
+
+def schedule_note(config: dict) -> str:
+    """The schedule a result trained with, said next to the paper's: "3,000 of Table 1's 24,000
+    iterations", "Table 1's 24000it", or, for a CPU stand-in, its own length."""
+    from .train import parse_step
+
+    hp = config.get("hparams", {})
+    key = (config.get("model"), config.get("variant", "standard"))
+    if not hp or key not in SETTINGS:
+        return ""
+    ours = parse_step(hp["training_steps"])
+    if key in STAND_INS:
+        length = f"{ours[1]:,} iterations" if ours[0] == 0 else hp["training_steps"]
+        return f"{length}, its own recipe (not a network of Table 1)"
+    theirs = parse_step(SETTINGS[key].hparams.training_steps)
+    if ours == theirs:
+        return f"Table 1's {hp['training_steps']}"
+    if ours[0] == theirs[0] == 0:
+        return f"{ours[1]:,} of Table 1's {theirs[1]:,} iterations"
+    return f"{hp['training_steps']} (Table 1: {SETTINGS[key].hparams.training_steps})"
+
+
+def rewind_share(config: dict, steps) -> str:
+    """Each rewind step k as a share of the result's own training and of Table 1's: "k = 500 is
+    17% of training here (2.1% of Table 1's 24,000)"."""
+    from .train import parse_step, to_steps, train_size
+
+    key = (config.get("model"), config.get("variant", "standard"))
+    if key not in SETTINGS or "training_iterations" not in config:
+        return ""
+    total = config["training_iterations"]
+    theirs = SETTINGS[key].hparams
+    paper_total = to_steps(theirs.training_steps, theirs, train_size(theirs))
+    parts = []
+    for k in steps:
+        k = int(k)
+        if k == 0:
+            continue
+        share = f"k = {k:,} is {100 * k / total:.1f}% of training here"
+        if key not in STAND_INS and paper_total != total:
+            share += f" ({100 * k / paper_total:.1f}% of Table 1's {paper_total:,})"
+        parts.append(share)
+    return "; ".join(parts)
+

@@ -123,28 +123,6 @@ def _network_file(files: list[Path], model: str) -> Path | None:
     return None
 
 
-def schedule_note(config: dict) -> str:
-    """The schedule a result trained with, next to the paper's: "3,000 of Table 1's 24,000
-    iterations" (or "Table 1's 24,000 iterations")."""
-    from . import train
-
-    hp = config.get("hparams", {})
-    setting = paper.SETTINGS.get((config.get("model"), config.get("variant", "standard")))
-    if not hp or setting is None:
-        return ""
-    ours = train.parse_step(hp["training_steps"])
-    if (config.get("model"), config.get("variant", "standard")) in paper.STAND_INS:
-        steps = train.parse_step(hp["training_steps"])
-        length = f"{steps[1]:,} iterations" if steps[0] == 0 else hp["training_steps"]
-        return f"{length}, its own recipe (not a network of Table 1)"
-    theirs = train.parse_step(setting.hparams.training_steps)
-    if ours == theirs:
-        return f"Table 1's {hp['training_steps']}"
-    if ours[0] == theirs[0] == 0:
-        return f"{ours[1]:,} of Table 1's {theirs[1]:,} iterations"
-    return f"{hp['training_steps']} (Table 1: {setting.hparams.training_steps})"
-
-
 def _figure2(ds):
     test = ds.instability.sel(split="test")
     from . import results
@@ -212,7 +190,7 @@ def _ours(item: Item, found: dict, model: str) -> str:
             continue
         try:
             ds = results.load(path)
-            note = schedule_note(results.config_of(ds))
+            note = paper.schedule_note(results.config_of(ds))
             return f"{VALUES[item.name][1](ds)} (`{preset}`{': ' + note if note else ''})"
         except Exception as e:  # a chapter changed its result format: say so, do not hide it
             return f"cannot read {path.name}: {type(e).__name__}: {e}"
@@ -414,7 +392,7 @@ def claim_rows(results_dir: Path) -> list[dict]:
             verdict, evidence = "cannot read", f"{type(e).__name__}: {e}"
         from . import results
 
-        note = schedule_note(results.config_of(ds))
+        note = paper.schedule_note(results.config_of(ds))
         rows.append({"claim": claim, "verdict": verdict, "preset": preset,
                      "evidence": f"{evidence} (`{preset}`{': ' + note if note else ''})"})
     return rows

@@ -66,3 +66,19 @@ def test_every_setting_builds_its_network_with_the_reported_size(key):
 def test_unknown_setting_lists_the_valid_ones():
     with pytest.raises(ConfigError, match="cifar_resnet_20 \\(low\\)"):
         paper.setting("cifar_resnet_20", "high")
+
+
+def test_a_result_says_its_schedule_next_to_the_papers():
+    """A quick LeNet number is shown with "3,000 of Table 1's 24,000 iterations", and a rewind step
+    with its share of both schedules (k = 500 is 17% of our training, 2% of the paper's)."""
+    from lmc import paper
+
+    lenet = {"model": "lenet_300_100", "variant": "standard", "hparams": {"training_steps": "3000it"},
+             "training_iterations": 3000}
+    assert paper.schedule_note(lenet) == "3,000 of Table 1's 24,000 iterations"
+    assert paper.schedule_note({**lenet, "hparams": {"training_steps": "24000it"}}) == "Table 1's 24000it"
+    assert paper.rewind_share(lenet, [0, 500]) == "k = 500 is 16.7% of training here (2.1% of Table 1's 24,000)"
+    stand_in = {"model": "fmnist_resnet_20_4", "variant": "standard", "hparams": {"training_steps": "600it"},
+                "training_iterations": 600}
+    assert "not a network of Table 1" in paper.schedule_note(stand_in)
+    assert paper.rewind_share(stand_in, [50]) == "k = 50 is 8.3% of training here"
