@@ -35,7 +35,7 @@ side of it: the standard recipe over its k grid, ``low`` and ``warmup`` at k = 0
 tests). Estimated 15-35 CPU-hours per setting for ResNet-20 of width 4 or 8 at 14 px (600 or
 1,200 iterations), 70-90 for width 16; so 50-100 for three of the smaller ones.
 
-Costs assume one process per core (``OMP_NUM_THREADS=1``): 40 s per 600 iterations of the
+Costs assume one process per core (``OMP_NUM_THREADS=1``): about 40 s per 600 iterations of the
 current stand-in on one core, scaled by step times measured for each network
 (``RELATIVE_STEP_COST``), plus the evaluation of every path.
 """
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import subprocess
 import sys
@@ -52,7 +51,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -75,7 +73,7 @@ FOLDER = "standin_search"  # shards: <results_dir>/standin_search/<candidate id>
 SEARCH = presets.Preset("search", None, None, None, n_init=1, n_pairs=1, n_alpha=11, models=(),
                         eval_train_size=5_000)
 
-# Seconds per training iteration: the stand-in's 40 s per 600 iterations on one core (lmc.paper),
+# Seconds per training iteration: the stand-in's 600 iterations take about 40 s on one core (25 s on two, lmc.paper),
 # times each network's step time relative to it (batch 128, one thread, measured 2026-12-02 with
 # both cores busy: ResNet-20 width 4 at 14 px 151 ms a step, width 8 234, width 16 632; at 28 px
 # width 4 431, width 8 670; ResNet-14 and -32 width 8 at 14 px 181 and 356).
