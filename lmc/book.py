@@ -303,6 +303,7 @@ CLI = {
     "04_lottery_tickets_at_init": lambda preset, p: _sparse_commands(preset, p, "table2"),
     "05_rewinding": lambda preset, p: _sparse_commands(preset, p, "curve"),
     "06_sparsity_ranges": lambda preset, p: _sparse_commands(preset, p, "grid"),
+    "a_s_choosing_the_stand_in": lambda preset, p: [f"lmc search-standin --stage {p.get('stage', 1)} --jobs 2"],
 }
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``lmc run``, ``lmc sweep``, ``lmc data``, ``lmc book``.
+"""Command line: ``lmc run``, ``lmc sweep``, ``lmc data``, ``lmc book``, ``lmc search-standin``.
 
 The commands call the same experiment functions as the chapters and share their
 run cache, so a result computed here is found by a chapter and the other way round.
@@ -108,6 +108,18 @@ def _sweep(args) -> None:
         return
     print("\n".join(sweep.report(jobs, handles)))
     print(f"{len(handles)} jobs done; their runs are in {store.cache_dir()}")
+
+
+def _search_standin(args) -> None:
+    from . import standin_search
+
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be ≥ 1, got {args.jobs}")
+    failures = standin_search.main(args.stage, args.jobs, args.results_dir, args.device, args.candidate,
+                                   args.pick, args.list, progress=not args.quiet)
+    if failures:
+        raise LMCError(f"{failures} candidate(s) failed; their logs are named above; run the same command "
+                       f"again to retry them (finished shards and cached runs are kept)")
 
 
 def _data(args) -> None:
@@ -220,6 +232,21 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--log-dir", type=Path, help="submitit logs (default <cache>/sweeps/<time>)")
     sw.add_argument("--dry-run", action="store_true", help="print the jobs, submit nothing")
     sw.set_defaults(func=_sweep)
+
+    ss = sub.add_parser("search-standin", help="the search for the CPU stand-in (appendix \"Choosing the "
+                        "CPU stand-in\"): list or compute its shards")
+    ss.add_argument("--stage", type=int, default=1, choices=[1, 2],
+                    help="1: screening (1 init × 1 pair); 2: the best of stage 1 at 3 × 2 with low and warmup")
+    ss.add_argument("--list", action="store_true", help="list the stage's candidates and the missing shards")
+    ss.add_argument("--jobs", type=int, default=2,
+                    help="candidates computed at once, each a process with cores / jobs threads (default 2)")
+    ss.add_argument("--candidate", help="compute only this candidate id, in this process")
+    ss.add_argument("--pick", nargs="+", help="stage 2: these stage-1 candidate ids (default: the best 3)")
+    ss.add_argument("--results-dir", type=Path, default=Path("results"),
+                    help="shards go to <results-dir>/standin_search/ (default results/)")
+    ss.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
+    ss.add_argument("--quiet", action="store_true", help="no progress bars")
+    ss.set_defaults(func=_search_standin)
 
     d = sub.add_parser("data", help="list, verify or fetch data sets (data_manifest.yaml)")
     d.add_argument("action", choices=["list", "verify", "fetch"])

@@ -512,3 +512,24 @@ def interpolation_by_batch_norm(ds: xr.Dataset, split: str = "test", title: str 
     ax.legend(title="batch-norm statistics", frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.figure.tight_layout()
     return ax.figure
+
+
+def standin_search(frame, title: str = "") -> plt.Figure:
+    """The stand-in search (``standin_search.curves``): for each candidate, its IMP subnetwork's test
+    instability (pp, left) and test accuracy minus the full network's (pp, right) against the rewind
+    step k as % of T, mean ± 1 std over pairs. Dashed: the 2 pp stability threshold and no gap; the
+    dotted line marks 10% of T, the latest k at which rewinding counts as a rescue."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
+    for ax, column, label, line in ((axes[0], "instability", "IMP test instability (pp)", 2.0),
+                                    (axes[1], "gap", "IMP − full test accuracy (pp)", 0.0)):
+        sns.lineplot(frame, x="k (% of T)", y=column, hue="candidate", errorbar="sd", marker="o", ax=ax,
+                     legend=ax is axes[1])
+        ax.axhline(line, color="grey", linestyle="--", linewidth=1)
+        ax.axvline(10, color="black", linestyle=":", linewidth=1)
+        ax.set(xlabel="rewind step k (% of T)", ylabel=label)
+    axes[1].legend(title=None, frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -33,11 +33,14 @@ class Preset:
     eval_train_subsets: dict = field(default_factory=dict)  # model -> measure train error on first N
     sparse_curves: dict = field(default_factory=dict)  # model -> sizes of the IMP chapters 05-06 (see sparse)
     schedules: dict = field(default_factory=dict)     # model -> recipe fields it replaces (see recipe)
+    eval_train_size: int | None = None  # other models: measure train error on the first N (None: all trained on)
 
     def recipe(self, hp: Hparams) -> Hparams:
         """Table 1's recipe ``hp`` resized by the preset: its T (``training_steps``, for every
-        network), then the network's own replacements (``schedules``), and its training subset."""
-        hp = hp.replace(training_steps=self.training_steps or hp.training_steps, train_subset=self.train_subset)
+        network), then the network's own replacements (``schedules``), and its training subset
+        (a recipe's own ``train_subset`` stays where the preset has none)."""
+        subset = self.train_subset if self.train_subset is not None else hp.train_subset
+        hp = hp.replace(training_steps=self.training_steps or hp.training_steps, train_subset=subset)
         return hp.replace(**self.schedules.get(hp.model, {}))
 
     def curve(self, model: str) -> dict:
@@ -60,7 +63,7 @@ class Preset:
 
     def eval_train_subset(self, model: str) -> int | None:
         """How many training examples the train error is measured on (None: all used in training)."""
-        return self.eval_train_subsets.get(model, self.train_subset)
+        return self.eval_train_subsets.get(model, self.eval_train_size or self.train_subset)
 
 
 # Rewind steps k of the paper's Figure 3 (iterations; epochs for ImageNet).

@@ -1,0 +1,588 @@
+"""Choosing the CPU stand-in: a recorded search for a CPU-scale network that shows Section 4's pattern.
+
+The paper's main claim about sparse networks (Section 4, Table 2, Figures 5-8): in its larger
+networks, IMP subnetworks rewound to initialization (k = 0) are neither matching nor stable;
+rewound to a step k shortly after initialization they become stable, then matching; random
+pruning and random reinitialization never are. Table 1's ``low`` and ``warmup`` recipes are the
+paper's own lever: with a lower or warmed-up learning rate, IMP works at k = 0 (Table 2's other
+half). This module searches CPU-scale settings (a CIFAR-style ResNet on MNIST or Fashion-MNIST,
+its depth, width, image size, T and learning rate) for one where, on the mean over 3
+initializations × 2 data-order pairs with the spread shown:
+
+1. ``imp_fails_at_0``: at the setting's density (Appendix B's rule: the most extreme IMP level at
+   which IMP at some rewind step k matches), IMP rewound to k = 0 is not matching and its test
+   instability is ≥ 2 pp;
+2. ``imp_rescued``: IMP rewound to some k ≤ 10% of T is matching and stable (< 2 pp);
+3. ``baselines_never_match``: random pruning and random reinitialization match at no k of the grid;
+4. ``dense_unstable_at_0_stable_later``: the dense network is unstable at k = 0 and stable from an
+   early k on;
+
+and where the ``low`` or ``warmup`` variant's IMP at k = 0 is matching and stable at that density
+(``imp_works_at_0``). Every setting tried is one result file (a *shard*),
+``results/standin_search/<candidate id>.nc``, written as soon as it is computed, so the search
+continues where it stopped, on any machine that has the files; the appendix chapter
+"Choosing the CPU stand-in" shows every shard, negative results included.
+
+**Stage 1** (``stage_1``, screening): 23 standard-recipe settings at 1 initialization × 1 pair,
+the dense network and IMP only (the random baselines are checked in stage 2, at the density
+stage 1 finds), IMP levels 2, 4, 6, 8 (64% to 17% of the weights), k at 0, 2%, 5% and 10% of T.
+Estimated 84 CPU-hours in all, 42 hours on 2 cores (``estimated_seconds``: 0.9 to 7.2 CPU-hours
+a setting; ``grid_table`` lists them).
+
+**Stage 2** (``stage_2``): the best stage-1 settings (``best``; 3 by default) at 3
+initializations × 2 pairs with all four subnetworks, at the stage-1 pick and the levels either
+side of it: the standard recipe over its k grid, ``low`` and ``warmup`` at k = 0 (what Table 2
+tests). Estimated 15-35 CPU-hours per setting for ResNet-20 of width 4 or 8 at 14 px (600 or
+1,200 iterations), 70-90 for width 16; so 50-100 for three of the smaller ones.
+
+Costs assume one process per core (``OMP_NUM_THREADS=1``): about 40 s per 600 iterations of the
+current stand-in on one core, scaled by step times measured for each network
+(``RELATIVE_STEP_COST``), plus the evaluation of every path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import xarray as xr
+
+from . import data, experiments, imp, interpolate, models, paper, presets, results, store, train
+from .errors import ConfigError, choose
+
+# Table 1's CIFAR-10 recipe in proportion: drops at 32K and 48K of 63K iterations; ``low`` divides
+# the learning rate by 10 (0.1 -> 0.01); ``warmup`` trains ResNet-20 at 0.03 warmed up over 30K of
+# 63K iterations (VGG-16 keeps 0.1; our networks are ResNets): (lr factor, share of T warmed up).
+DROPS = (32_000 / 63_000, 48_000 / 63_000)
+VARIANTS = {"standard": (1.0, 0.0), "low": (0.1, 0.0), "warmup": (0.3, 30_000 / 63_000)}
+REWIND_SHARES = (0.0, 0.02, 0.05, 0.1)  # the default k grid, as shares of T
+RESCUE_BY = 0.1        # criterion 2: rewinding to some k ≤ 10% of T rescues IMP
+NATIVE_SIDE = 28       # MNIST and Fashion-MNIST images (image_size 28 = unpooled)
+SCREEN = ("dense", "imp")  # stage 1's subnetworks; stage 2 adds Table 2's random baselines
+FOLDER = "standin_search"  # shards: <results_dir>/standin_search/<candidate id>.nc
+
+# The search's sizes: each candidate's recipe as it is (no preset T or subset), test accuracy on
+# the whole test set, paths of 11 α, train error on 5,000 examples (no criterion uses it).
+SEARCH = presets.Preset("search", None, None, None, n_init=1, n_pairs=1, n_alpha=11, models=(),
+                        eval_train_size=5_000)
+
+# Seconds per training iteration: the stand-in's 600 iterations take about 40 s on one core (25 s on two, lmc.paper),
+# times each network's step time relative to it (batch 128, one thread, measured 2026-12-02 with
+# both cores busy: ResNet-20 width 4 at 14 px 151 ms a step, width 8 234, width 16 632; at 28 px
+# width 4 431, width 8 670; ResNet-14 and -32 width 8 at 14 px 181 and 356).
+SECONDS_PER_ITERATION = 40 / 600
+RELATIVE_STEP_COST = {
+    ("fmnist_resnet_20_4", 14): 1.0, ("fmnist_resnet_20_8", 14): 1.55, ("fmnist_resnet_20_16", 14): 4.2,
+    ("fmnist_resnet_20_4", 28): 2.85, ("fmnist_resnet_20_8", 28): 4.4,
+    ("fmnist_resnet_14_8", 14): 1.2, ("fmnist_resnet_32_8", 14): 2.35,
+}
+EVAL_COST = 0.36  # an evaluated example costs this share of a trained one (same measurement)
+
+
+def rewind_grid(steps: int, shares=REWIND_SHARES) -> tuple[int, ...]:
+    """The rewind steps k (iterations) at ``shares`` of T = ``steps``: 0, 2%, 5% and 10% by default."""
+    return tuple(sorted({round(share * steps) for share in shares}))
+
+
+def _short(model: str) -> str:
+    """``fmnist_resnet_20_8`` -> ``r20w8`` (other names unchanged)."""
+    parts = model.split("_")
+    if parts[1:2] == ["resnet"] and len(parts) == 4:
+        return f"r{parts[2]}w{parts[3]}"
+    return model
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting to try: a network, its data, the CIFAR recipe's shape at length T, and what to measure."""
+
+    model: str = "fmnist_resnet_20_4"   # network in lmc.models (1-channel CIFAR ResNet: fmnist_resnet_D_W)
+    dataset: str = "fashion_mnist"      # "fashion_mnist" or "mnist"
+    image_size: int = 14                # images average-pooled to this side (28: as they are)
+    steps: int = 600                    # T: training iterations
+    lr: float = 0.1                     # the standard recipe's peak learning rate (variants scale it)
+    variant: str = "standard"           # Table 1's recipe shape: "standard", "low" or "warmup" (VARIANTS)
+    levels: tuple[int, ...] = (2, 4, 6, 8)  # IMP levels evaluated (density 0.8^level)
+    rewind_steps: tuple[int, ...] = ()  # rewind steps k in iterations; () -> rewind_grid(steps)
+    subnetworks: tuple[str, ...] = SCREEN  # "dense", "imp" and optionally Table 2's random baselines
+    n_init: int = 1                     # initializations (seeds 0 .. n_init - 1)
+    pairs: int = 1                      # data-order pairs per initialization
+    momentum: float = 0.9               # SGD momentum (Table 1)
+    weight_decay: float = 1e-4          # open_lth's CIFAR value
+    batch_size: int = 128               # Table 1
+    train_subset: int | None = None     # train on the first N examples only (tests)
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "levels", tuple(int(n) for n in self.levels))
+        set_(self, "rewind_steps", tuple(int(k) for k in self.rewind_steps) or rewind_grid(self.steps))
+        set_(self, "subnetworks", tuple(self.subnetworks))
+        choose("variant", self.variant, VARIANTS)
+        choose("dataset", self.dataset, ("fashion_mnist", "mnist"))
+        network = models.build(self.model)
+        first = dict(network.named_parameters())[f"{models.first_layer_name(network)}.weight"]
+        if not models.is_convolutional(network) or first.shape[1] != 1 or not 1 <= self.image_size <= NATIVE_SIDE:
+            raise ConfigError(f"a candidate is a convolutional network for 1-channel images of side ≤ "
+                              f"{NATIVE_SIDE} (e.g. fmnist_resnet_20_8 at 14), got {self.model!r} at {self.image_size}")
+        if not self.levels or min(self.levels) < 1 or list(self.levels) != sorted(set(self.levels)):
+            raise ConfigError(f"levels must be increasing IMP rounds ≥ 1, got {self.levels}")
+        ks = self.rewind_steps
+        if ks[0] != 0 or list(ks) != sorted(set(ks)) or ks[-1] >= self.steps:
+            raise ConfigError(f"rewind_steps must start at 0, increase and stay below T={self.steps}, got {ks}")
+        if not {"dense", "imp"} <= set(self.subnetworks) or not set(self.subnetworks) <= set(experiments.SUBNETWORKS):
+            raise ConfigError(f"subnetworks must include dense and imp, among {experiments.SUBNETWORKS}; "
+                              f"got {self.subnetworks}")
+        if self.n_init < 1 or self.pairs < 1:
+            raise ConfigError(f"n_init and pairs must be ≥ 1, got {self.n_init} and {self.pairs}")
+
+    @property
+    def name(self) -> str:
+        """The recipe's readable name (its variant apart), e.g. ``r20w8-fmnist14-T1200-lr0p1``:
+        the ``paper.SETTINGS`` key of its variants (dot-free, so usable in file names)."""
+        data_name = {"fashion_mnist": "fmnist", "mnist": "mnist"}[self.dataset]
+        lr = f"{self.lr:g}".replace(".", "p")
+        subset = f"-n{self.train_subset}" if self.train_subset else ""
+        return f"{_short(self.model)}-{data_name}{self.image_size}-T{self.steps}-lr{lr}{subset}"
+
+    @property
+    def id(self) -> str:
+        """The shard's name: readable name, variant, draws and the hash of every field."""
+        return f"{self.name}-{self.variant}-{self.n_init}x{self.pairs}-{store.config_hash(self.as_dict())[:8]}"
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Candidate":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def hparams(self) -> train.Hparams:
+        """The recipe: Table 1's CIFAR recipe shape (SGD with momentum, batch 128, ×0.1 at 51% and
+        76% of T) at length T, with the variant's learning rate and warmup."""
+        factor, warmup = VARIANTS[self.variant]
+        return train.Hparams(
+            model=self.model, dataset=self.dataset, optimizer="sgd", lr=self.lr * factor,
+            momentum=self.momentum, weight_decay=self.weight_decay, batch_size=self.batch_size,
+            training_steps=f"{self.steps}it", lr_drops=tuple(f"{round(s * self.steps)}it" for s in DROPS),
+            warmup_steps=f"{round(warmup * self.steps)}it", train_subset=self.train_subset,
+            image_size=None if self.image_size == NATIVE_SIDE else self.image_size)
+
+
+def register(candidate: Candidate) -> str:
+    """The ``paper.SETTINGS`` model name under which ``candidate`` is registered (with its variant),
+    so that ``experiments.instability_config(model=name, variant=..., preset="search")`` accepts it.
+
+    Adds a ``paper.Setting`` (nothing reported: it is not in the paper) and the search's preset
+    ``SEARCH``; registering the same recipe again is a no-op, a different one under a taken name
+    an error. Table 1 and ``paper.STAND_INS`` are left as they are.
+    """
+    presets.PRESETS.setdefault(SEARCH.name, SEARCH)
+    key, hp = (candidate.name, candidate.variant), candidate.hparams()
+    found = paper.SETTINGS.get(key)
+    if found is not None and found.hparams != hp:
+        raise ConfigError(f"setting {key} is already registered with another recipe")
+    params = models.count_parameters(models.build(candidate.model))
+    paper.SETTINGS[key] = paper.Setting(
+        f"{candidate.name} (stand-in search candidate)", candidate.variant, hp, f"{params / 1000:.0f}K",
+        (float("nan"), float("nan")), float("nan"), "iterative")
+    return candidate.name
+
+
+def config(candidate: Candidate, init_seeds=None, pairs: int | None = None) -> experiments.InstabilityConfig:
+    """The validated instability configuration of ``candidate`` at k = 0 (registered first)."""
+    return experiments.instability_config(
+        model=register(candidate), variant=candidate.variant, rewind_step=0, preset=SEARCH.name,
+        init_seeds=list(range(candidate.n_init)) if init_seeds is None else init_seeds,
+        pairs=candidate.pairs if pairs is None else pairs)
+
+
+def evaluate(candidate: Candidate, init_seeds=None, pairs: int | None = None, device: str = "auto",
+             progress: bool = True) -> xr.Dataset:
+    """Figures 6-8 for one candidate: at every IMP level and rewind step k, the test accuracy
+    (``test_accuracy``, per copy) and test instability (``test_instability``) of the dense network
+    and the candidate's subnetworks (``experiments.sparsity_grid``, whose runs the cache shares).
+
+    ``init_seeds`` and ``pairs`` default to the candidate's. The result also keeps the grid's
+    error and loss along every path; ``verdict`` reads it.
+    """
+    cfg = config(candidate, init_seeds, pairs)
+    grid = experiments.sparsity_grid(cfg, list(candidate.levels), [str(k) for k in candidate.rewind_steps],
+                                     candidate.subnetworks, device, progress)
+    accuracy = experiments.test_accuracy(grid).drop_vars("split")
+    ds = grid.assign(
+        test_accuracy=accuracy.transpose("level", "rewind_step", "subnetwork", "init_seed", "pair", "copy"),
+        test_instability=grid.instability.sel(split="test", drop=True))
+    ds = ds.assign_coords(rewind_fraction=("rewind_step", [k / candidate.steps for k in ds.rewind_step.values]))
+    ds.test_accuracy.attrs["units"] = "%"
+    ds.test_instability.attrs["units"] = "percentage points"
+    grid_config = results.config_of(grid)
+    ds.attrs = results.provenance({"experiment": "standin_search", "preset": SEARCH.name,
+                                   "candidate": candidate.as_dict(), "candidate_id": candidate.id,
+                                   "init_seeds": list(cfg.init_seeds), "pairs": cfg.pairs,
+                                   "grid": grid_config}, grid.attrs["device"])
+    return ds
+
+
+# --- the verdict: the issue's four criteria, from a shard ------------------------------------------
+
+def _draws(values: xr.DataArray) -> xr.DataArray:
+    return values.stack(draw=[d for d in values.dims if d in ("init_seed", "pair", "copy")])
+
+
+def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
+    """Whether one candidate shows the paper's pattern: the four criteria (module docstring) and
+    ``imp_works_at_0``, at Appendix B's density (the most extreme level at which IMP at some k
+    matches the full network at the same k), or at ``level`` (a ``low`` or ``warmup`` shard is
+    judged at its standard recipe's level). Means over initializations × pairs (× copies for
+    accuracy), spreads as "mean ± std" text. A criterion whose subnetworks were not trained
+    (stage 1's random baselines) is None.
+
+    Reads ``test_accuracy`` (level, rewind_step, subnetwork, init_seed, pair, copy),
+    ``test_instability`` (level, rewind_step, subnetwork, init_seed, pair) and the coordinate
+    ``rewind_fraction`` (k / T), so it can be checked on a dataset built by hand.
+    """
+    acc, inst = ds.test_accuracy, ds.test_instability
+    steps = [int(k) for k in ds.rewind_step.values]
+    share = dict(zip(steps, (float(f) for f in ds.rewind_fraction.values)))
+    dense = _draws(acc.sel(subnetwork="dense").isel(level=0))
+    full = dense.mean("draw")
+    full_std = dense.std("draw", ddof=1) if dense.sizes["draw"] > 1 else xr.zeros_like(full)
+
+    def accuracy(name, n, k):
+        return acc.sel(subnetwork=name, level=n, rewind_step=k)
+
+    def matching(name, n, k) -> bool:
+        return imp.matching(float(accuracy(name, n, k).mean()), float(full.sel(rewind_step=k)),
+                            float(full_std.sel(rewind_step=k)))
+
+    def instability(name, n, k) -> xr.DataArray:
+        return inst.sel(subnetwork=name, level=n, rewind_step=k)
+
+    def stable(name, n, k) -> bool:
+        return float(instability(name, n, k).mean()) < interpolate.STABLE_BELOW
+
+    levels = [int(n) for n in ds.level.values]
+    pick = max((n for n in levels if any(matching("imp", n, k) for k in steps)), default=None)
+    if level is not None and level not in levels:
+        raise ConfigError(f"level {level} is not in this shard's levels {levels}")
+    at = level if level is not None else pick if pick is not None else levels[0]
+    rescues = [k for k in steps if 0 < k and share[k] <= RESCUE_BY + 1e-9
+               and matching("imp", at, k) and stable("imp", at, k)]
+    baselines = [n for n in ("random_prune", "random_reinit") if n in ds.subnetwork.values]
+    baselines_never = None if len(baselines) < 2 else not any(matching(n, at, k) for n in baselines for k in steps)
+    dense_inst = inst.sel(subnetwork="dense").isel(level=0)
+    dense_from = experiments.first_step(dense_inst.mean(("init_seed", "pair")) < interpolate.STABLE_BELOW)
+    dense_unstable_0 = float(dense_inst.sel(rewind_step=0).mean()) >= interpolate.STABLE_BELOW
+    density = (float(ds.density.sel(level=at, subnetwork="imp").mean()) if "density" in ds
+               else imp.density_after(at))
+    n_init, n_pairs = ds.sizes["init_seed"], ds.sizes["pair"]
+    out = {
+        "level": at, "appendix_b_level": pick, "density": 100 * density,
+        "draws": f"{n_init} × {n_pairs}", "enough_draws": n_init >= 3 and n_pairs >= 2,
+        "imp_fails_at_0": not matching("imp", at, 0) and not stable("imp", at, 0),
+        "imp_rescued": bool(rescues), "rescued_from": rescues[0] if rescues else None,
+        "baselines_never_match": baselines_never,
+        "dense_unstable_at_0_stable_later": dense_unstable_0 and dense_from is not None,
+        "dense_stable_from": dense_from,
+        "imp_works_at_0": matching("imp", at, 0) and stable("imp", at, 0),
+        "full_at_0": results.mean_std(dense.sel(rewind_step=0), unit="copy"),
+        "imp_at_0": results.mean_std(accuracy("imp", at, 0), unit="copy"),
+        "imp_gap_at_0": float(full.sel(rewind_step=0)) - float(accuracy("imp", at, 0).mean()),
+        "imp_instability_at_0": results.mean_std(instability("imp", at, 0)),
+        "imp_instability_at_0_mean": float(instability("imp", at, 0).mean()),
+        "dense_instability_at_0": results.mean_std(dense_inst.sel(rewind_step=0)),
+    }
+    out["screen"] = out["imp_fails_at_0"] and out["imp_rescued"] and out["dense_unstable_at_0_stable_later"]
+    out["shows_pattern"] = bool(out["screen"] and baselines_never and out["enough_draws"])
+    return out
+
+
+# --- shards: one result file per candidate ------------------------------------------------------
+
+def shard_path(candidate: Candidate, results_dir="results") -> Path:
+    """Where ``candidate``'s result is saved: ``<results_dir>/standin_search/<candidate.id>.nc``."""
+    return Path(results_dir) / FOLDER / f"{candidate.id}.nc"
+
+
+def missing(candidates, results_dir="results") -> list[Candidate]:
+    """The candidates without a shard, cheapest first."""
+    return sorted((c for c in candidates if not shard_path(c, results_dir).exists()), key=estimated_seconds)
+
+
+def run(candidates, results_dir="results", device: str = "auto", progress: bool = True) -> list[Path]:
+    """Compute every missing shard of ``candidates`` (cheapest first), saving each as soon as it is
+    done (``results.save``); returns the paths written. A shard already there is not recomputed."""
+    written = []
+    for candidate in missing(candidates, results_dir):
+        start = time.time()
+        written.append(results.save(evaluate(candidate, device=device, progress=progress),
+                                    shard_path(candidate, results_dir)))
+        if progress:
+            print(f"{candidate.id}: {(time.time() - start) / 60:.1f} min, wrote {written[-1]}", flush=True)
+    return written
+
+
+def load(results_dir="results") -> dict[str, xr.Dataset]:
+    """Every shard under ``<results_dir>/standin_search/`` (not those ``results.save`` kept aside), by id."""
+    folder = Path(results_dir) / FOLDER
+    return {p.stem: results.load(p) for p in sorted(folder.glob("*.nc")) if not results.is_kept(p)}
+
+
+def candidate_of(ds: xr.Dataset) -> Candidate:
+    """The candidate a shard was computed for."""
+    return Candidate.from_dict(results.config_of(ds)["candidate"])
+
+
+def estimated_seconds(candidate: Candidate) -> float:
+    """Estimated CPU time (s, one core) of ``evaluate`` from an empty cache: the trunks, for every
+    k the IMP rounds before the last level and each pair's copies of every subnetwork and level,
+    and the evaluation of every path (NaN for a network whose step time was not measured)."""
+    c = candidate
+    relative = RELATIVE_STEP_COST.get((c.model, c.image_size), float("nan"))
+    sparse = len(c.subnetworks) - 1
+    iterations = c.n_init * c.steps
+    for k in c.rewind_steps:
+        iterations += c.n_init * (c.steps - k) * (max(c.levels) - 1 + 2 * c.pairs * (1 + sparse * len(c.levels)))
+    paths = c.n_init * c.pairs * len(c.rewind_steps) * (1 + sparse * len(c.levels))
+    test_size = data.entry(c.dataset)["splits"]["test"]["size"]
+    iterations += paths * SEARCH.n_alpha * (test_size + SEARCH.eval_train_size) * EVAL_COST / c.batch_size
+    return iterations * SECONDS_PER_ITERATION * relative
+
+
+# --- the stages -----------------------------------------------------------------------------------
+
+def stage_1() -> list[Candidate]:
+    """Screening: standard recipe, 1 initialization × 1 pair, dense and IMP at levels 2-8 and k at
+    0, 2, 5, 10% of T. What varies, around ResNet-20 at 14 px, lr 0.1: width (4, 8, 16) and T
+    (600, 1,200, 2,400; not width 16 at 2,400, 13 CPU-hours alone); the learning rate (0.2, 0.4: the
+    paper's lever, pushed the other way); 28 × 28 images; depth (ResNet-14, -32); MNIST."""
+    fmnist = [Candidate(f"fmnist_resnet_20_{w}", steps=t) for w in (4, 8) for t in (600, 1200, 2400)]
+    fmnist += [Candidate("fmnist_resnet_20_16", steps=t) for t in (600, 1200)]
+    rates = [Candidate(f"fmnist_resnet_20_{w}", steps=1200, lr=lr) for w in (4, 8, 16) for lr in (0.2, 0.4)]
+    full_size = [Candidate(f"fmnist_resnet_20_{w}", image_size=28, steps=t) for w in (4, 8) for t in (600, 1200)]
+    full_size += [Candidate("fmnist_resnet_20_4", image_size=28, steps=600, lr=0.2)]
+    depth = [Candidate(f"fmnist_resnet_{d}_8", steps=1200) for d in (14, 32)]
+    mnist = [Candidate(f"fmnist_resnet_20_{w}", dataset="mnist", steps=1200) for w in (8, 16)]
+    return fmnist + rates + full_size + depth + mnist
+
+
+def _neighbours(candidate: Candidate, level: int | None) -> tuple[int, ...]:
+    """The stage-1 pick and one step of the candidate's level grid either side (the grid itself if
+    nothing matched): a pick at the grid's sparsest level looks one step further."""
+    if level is None:
+        return candidate.levels
+    step = candidate.levels[1] - candidate.levels[0] if len(candidate.levels) > 1 else 1
+    return tuple(n for n in (level - step, level, level + step) if n >= 1)
+
+
+def stage_2(picks) -> list[Candidate]:
+    """For each stage-1 (candidate, Appendix B level) in ``picks``: 3 initializations × 2 pairs with
+    all four subnetworks at that level and its neighbours; the standard recipe over its k grid,
+    ``low`` and ``warmup`` at k = 0 (Table 2)."""
+    out = []
+    for candidate, level in picks:
+        base = dataclasses.replace(candidate, levels=_neighbours(candidate, level), n_init=3, pairs=2,
+                                   subnetworks=experiments.SUBNETWORKS)
+        out.append(base)
+        out += [dataclasses.replace(base, variant=v, rewind_steps=(0,)) for v in ("low", "warmup")]
+    return out
+
+
+def best(shards: dict, n: int = 3) -> list[tuple[Candidate, int | None]]:
+    """The ``n`` standard-recipe shards closest to the pattern: most of the screen's three criteria
+    met, then the largest IMP test instability at k = 0; as (candidate, Appendix B level)."""
+    scored = []
+    for ds in shards.values():
+        candidate = candidate_of(ds)
+        if candidate.variant != "standard" or candidate.n_init != 1:
+            continue
+        v = verdict(ds)
+        met = v["imp_fails_at_0"] + v["imp_rescued"] + v["dense_unstable_at_0_stable_later"]
+        scored.append((met, v["imp_instability_at_0_mean"], candidate, v["appendix_b_level"]))
+    scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+    return [(c, level) for _, _, c, level in scored[:n]]
+
+
+def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
+    """Stage ``number``'s candidates; stage 2 from ``picks`` (stage-1 candidate ids, or None: the
+    ``best`` stage-1 shards found under ``results_dir``)."""
+    if number == 1:
+        return stage_1()
+    if number != 2:
+        raise ConfigError(f"stage must be 1 or 2, got {number!r}")
+    shards = load(results_dir)
+    if picks:
+        by_id = {candidate_of(ds).id: ds for ds in shards.values()}
+        unknown = [p for p in picks if p not in by_id]
+        if unknown:
+            raise ConfigError(f"no stage-1 shard {unknown} under {Path(results_dir) / FOLDER}")
+        return stage_2([(candidate_of(by_id[p]), verdict(by_id[p])["appendix_b_level"]) for p in picks])
+    if not shards:
+        raise ConfigError(f"stage 2 picks the best stage-1 shards and there are none under "
+                          f"{Path(results_dir) / FOLDER}; compute stage 1 first ({command(1)})")
+    return stage_2(best(shards))
+
+
+# --- what has been found -----------------------------------------------------------------------
+
+def summary(shards: dict) -> pd.DataFrame:
+    """One row per shard (negative results included): the setting, its draws and density, the
+    criteria and their numbers. ``low`` and ``warmup`` shards are judged at their standard
+    recipe's level where a standard shard of the same recipe and draws exists."""
+    standard = {}
+    for ds in shards.values():
+        c = candidate_of(ds)
+        if c.variant == "standard":
+            standard[c.name, c.n_init, c.pairs] = ds
+    rows = []
+    for ds in shards.values():
+        c = candidate_of(ds)
+        sibling = standard.get((c.name, c.n_init, c.pairs))
+        level = None
+        if c.variant != "standard" and sibling is not None:
+            level = verdict(sibling)["level"]
+            level = level if level in c.levels else None
+        v = verdict(ds, level)
+        rows.append({
+            "candidate": c.id, "network": _short(c.model), "data": f"{c.dataset} {c.image_size}px",
+            "T": c.steps, "variant": c.variant, "lr": c.hparams().lr, "draws": v["draws"],
+            "density (%)": round(v["density"], 1), "full k=0 (%)": v["full_at_0"], "IMP k=0 (%)": v["imp_at_0"],
+            "IMP k=0 instability (pp)": v["imp_instability_at_0"], "IMP fails at k=0": v["imp_fails_at_0"],
+            "IMP rescued": v["imp_rescued"], "rescued from k": v["rescued_from"],
+            "baselines never match": v["baselines_never_match"],
+            "dense k=0 instability (pp)": v["dense_instability_at_0"],
+            "dense unstable, then stable": v["dense_unstable_at_0_stable_later"],
+            "IMP works at k=0": v["imp_works_at_0"], "screen": v["screen"], "shows pattern": v["shows_pattern"]})
+    return pd.DataFrame(rows)
+
+
+def curves(shards: dict) -> pd.DataFrame:
+    """For the figure: per shard, IMP at its verdict's level against k as % of T: test instability
+    and test accuracy minus the full network's at the same k (pp), per initialization and pair."""
+    frames = []
+    for ds in shards.values():
+        c = candidate_of(ds)
+        at = verdict(ds)["level"]
+        acc = ds.test_accuracy.mean("copy")
+        gap = acc.sel(level=at, subnetwork="imp") - acc.sel(subnetwork="dense").isel(level=0).mean(("init_seed", "pair"))
+        frame = xr.Dataset({"instability": ds.test_instability.sel(level=at, subnetwork="imp"),
+                            "gap": gap.drop_vars("level", errors="ignore")}).to_dataframe().reset_index()
+        frame["k (% of T)"] = 100 * frame["rewind_step"] / c.steps
+        frame["candidate"] = f"{c.name} {c.variant} ({100 * imp.density_after(at):.0f}%)"
+        frames.append(frame[["candidate", "k (% of T)", "instability", "gap"]])
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["candidate", "k (% of T)", "instability", "gap"])
+
+
+def command(number: int, jobs: int = 2, picks=None) -> str:
+    """The command that computes stage ``number``'s missing shards, one process per core."""
+    pick = f" --pick {' '.join(picks)}" if picks else ""
+    return f"lmc search-standin --stage {number} --jobs {jobs}{pick}"
+
+
+def conclusion(shards: dict, candidates, results_dir="results", number: int = 1) -> str:
+    """The finding so far, as a sentence for the book: which setting shows the whole pattern (the
+    four criteria on ≥ 3 × 2 draws, and IMP at k = 0 matching and stable with ``low`` or
+    ``warmup``), or that none does yet, and how many of stage ``number``'s shards are missing."""
+    table = summary(shards)
+    todo = missing(candidates, results_dir)
+    left = (f" {len(todo)} of the {len(candidates)} settings of stage {number} are still to compute "
+            f"(about {sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours; `{command(number)}` computes them)."
+            if todo else f" Every setting of stage {number} is computed." if candidates else "")
+    if table.empty:
+        return "Nothing is computed yet." + left
+    found = []
+    for _, row in table[table["shows pattern"]].iterrows():
+        recipe = row["candidate"].split("-standard-")[0]
+        others = table[table.candidate.str.startswith(recipe + "-") & (table.variant != "standard")
+                       & table["IMP works at k=0"] & (table.draws == row.draws)]
+        if not others.empty:
+            found.append(f"{row['candidate']} (with {', '.join(others.variant)})")
+    if found:
+        return f"The whole pattern holds for {', '.join(found)}." + left
+    screened = int(table["screen"].sum())
+    return (f"No setting shows the whole pattern yet: of the {len(table)} computed, {screened} pass the "
+            f"screen (IMP at k = 0 neither matching nor stable, rescued by rewinding to k ≤ 10% of T, "
+            f"the dense network unstable at k = 0 and stable later)." + left)
+
+
+# --- running in the background: one process per core ---------------------------------------------
+
+def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str = "cpu"):
+    """Compute the missing shards of ``candidates``, ``jobs`` at a time, each in a child process with
+    cores / ``jobs`` torch threads (one per core on a 2-core machine with ``jobs`` 2); yields
+    (candidate, seconds, error or None) as each finishes. A child's output goes to
+    ``<cache>/standin_search/<id>.log``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    code = ("import json, sys; from lmc import standin_search as s; "
+            "s.run([s.Candidate.from_dict(json.loads(sys.argv[1]))], sys.argv[2], sys.argv[3], progress=False)")
+    logs = store.cache_dir() / FOLDER
+    logs.mkdir(parents=True, exist_ok=True)
+    waiting, running = missing(candidates, results_dir), {}
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            c = waiting.pop(0)
+            log = open(logs / f"{c.id}.log", "w")
+            child = subprocess.Popen([sys.executable, "-c", code, json.dumps(c.as_dict()), str(results_dir), device],
+                                     env=env, stdout=log, stderr=subprocess.STDOUT)
+            running[c.id] = (c, child, log, time.time())
+        time.sleep(1.0)
+        for key, (c, child, log, start) in list(running.items()):
+            if child.poll() is None:
+                continue
+            log.close()
+            del running[key]
+            error = None if child.returncode == 0 else f"exit {child.returncode}; see {logs / (c.id + '.log')}"
+            yield c, time.time() - start, error
+
+
+def grid_table(candidates, results_dir="results") -> pd.DataFrame:
+    """The candidates of a stage: what each varies, its estimated CPU time and whether its shard exists."""
+    return pd.DataFrame([{
+        "candidate": c.id, "network": _short(c.model), "params": models.count_parameters(models.build(c.model)),
+        "data": f"{c.dataset} {c.image_size}px", "T": c.steps, "variant": c.variant, "lr": c.hparams().lr,
+        "levels": ", ".join(map(str, c.levels)), "k": ", ".join(map(str, c.rewind_steps)),
+        "draws": f"{c.n_init} × {c.pairs}", "CPU-hours (est.)": round(estimated_seconds(c) / 3600, 1),
+        "computed": shard_path(c, results_dir).exists()} for c in candidates])
+
+
+def main(number: int, jobs: int = 2, results_dir="results", device: str = "cpu", candidate: str | None = None,
+         picks=None, list_only: bool = False, progress: bool = True) -> int:
+    """``lmc search-standin``: print stage ``number``'s missing shards with the command for each, then
+    (unless ``list_only``) compute one (``candidate``, an id) in this process or every missing one,
+    ``jobs`` at a time; returns the number of failures."""
+    candidates = stage(number, results_dir, picks)
+    todo = missing(candidates, results_dir)
+    pick = f" --pick {' '.join(picks)}" if picks else ""
+    if list_only:
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            print(grid_table(candidates, results_dir).to_string(index=False))
+    for c in todo:
+        print(f"missing: {c.id} (about {estimated_seconds(c) / 3600:.1f} CPU-hours): "
+              f"lmc search-standin --stage {number}{pick} --candidate {c.id}")
+    print(f"stage {number}: {len(todo)} of {len(candidates)} shards missing, about "
+          f"{sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours; one process per core: "
+          f"{command(number, 2, picks)}", flush=True)
+    if list_only or not todo:
+        return 0
+    if candidate is not None:
+        chosen = [c for c in candidates if c.id == candidate]
+        if not chosen:
+            raise ConfigError(f"no candidate {candidate!r} in stage {number}; `lmc search-standin --stage "
+                              f"{number} --list` lists them")
+        run(chosen, results_dir, device, progress)
+        return 0
+    failures = 0
+    for c, seconds, error in run_parallel(todo, jobs, results_dir, device):
+        failures += error is not None
+        print(f"{c.id}: {'failed, ' + error if error else 'done'} ({seconds / 60:.0f} min)", flush=True)
+    return failures

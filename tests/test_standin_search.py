@@ -1,0 +1,278 @@
+"""The search for the CPU stand-in: candidates, registration, the verdict, shards and a tiny evaluation."""
+
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from lmc import experiments, paper, presets, results, train
+from lmc import standin_search as search
+from lmc.errors import ConfigError
+
+STEPS = (0, 12, 30, 60, 120)  # T = 600: k at 0, 2, 5, 10 and 20% of T
+ALL = experiments.SUBNETWORKS
+
+
+@pytest.fixture(autouse=True)
+def _registries_restored(monkeypatch):
+    """Registering candidates changes paper.SETTINGS and presets.PRESETS only for the test."""
+    monkeypatch.setattr(paper, "SETTINGS", dict(paper.SETTINGS))
+    monkeypatch.setattr(presets, "PRESETS", dict(presets.PRESETS))
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    from lmc import data
+
+    try:
+        data.verify("fashion_mnist")
+    except Exception:
+        pytest.skip("Fashion-MNIST not found; set LMC_DATA_DIR")
+
+
+def test_a_candidate_has_the_cifar_recipes_shape_and_the_current_stand_in_is_one():
+    stand_in = paper.setting("fmnist_resnet_20_4").hparams
+    assert search.Candidate().hparams() == stand_in  # 600 iterations, drops at 305 and 457, 14 px
+    assert search.Candidate().rewind_steps == (0, 12, 30, 60)
+    low = search.Candidate(variant="low").hparams()
+    warmup = search.Candidate(variant="warmup", steps=6300).hparams()
+    assert low.lr == pytest.approx(0.01) and low.warmup_steps == "0it"  # Table 1: 0.1 -> 0.01
+    assert warmup.lr == pytest.approx(0.03) and warmup.warmup_steps == "3000it"  # 30K of 63K at 0.03
+    assert warmup.lr_drops == ("3200it", "4800it")
+    assert search.Candidate(image_size=28).hparams().image_size is None  # the data set's own size
+    c = search.Candidate("fmnist_resnet_20_8", steps=1200, lr=0.2)
+    assert c.id.startswith("r20w8-fmnist14-T1200-lr0p2-standard-1x1-") and "." not in c.id
+    assert search.Candidate.from_dict(json.loads(json.dumps(c.as_dict()))) == c
+    assert search.Candidate(variant="low").id != search.Candidate().id
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"rewind_steps": (0, 600)}, "below T"),
+    ({"rewind_steps": (5, 10)}, "start at 0"),
+    ({"levels": (4, 2)}, "increasing"),
+    ({"model": "cifar_resnet_20"}, "1-channel"),
+    ({"subnetworks": ("imp",)}, "dense and imp"),
+    ({"variant": "fast"}, "variant"),
+])
+def test_bad_candidates_are_refused(fields, match):
+    with pytest.raises(ConfigError, match=match):
+        search.Candidate(**fields)
+
+
+def test_a_registered_candidate_gives_instability_config_a_valid_config():
+    c = search.Candidate("fmnist_resnet_20_8", steps=1200, variant="warmup")
+    config = search.config(c)
+    assert (config.model, config.variant, config.preset) == (c.name, "warmup", "search")
+    assert config.hparams == c.hparams()  # the search preset keeps the candidate's recipe
+    assert experiments.instability_config(model=c.name, variant="warmup", rewind_step=120,
+                                          preset="search").hparams == c.hparams()
+    assert search.register(c) == c.name  # again: nothing changes
+    assert ("fmnist_resnet_20_4", "standard") in paper.STAND_INS and c.name not in dict(paper.STAND_INS)
+    with pytest.raises(ConfigError, match="another recipe"):
+        search.register(dataclasses.replace(c, momentum=0.5))  # same name, other recipe
+
+
+# --- the verdict on datasets built by hand --------------------------------------------------------
+
+def pattern() -> tuple[dict, dict]:
+    """Mean test accuracy and instability per (level, subnetwork) over STEPS that show the whole
+    pattern at level 4 (level 2: everything matches, so Appendix B picks level 4)."""
+    accuracy = {(2, "dense"): [90] * 5, (2, "imp"): [90] * 5, (2, "random_prune"): [90] * 5,
+                (2, "random_reinit"): [90] * 5,
+                (4, "imp"): [85, 90, 90, 90, 90], (4, "random_prune"): [80] * 5, (4, "random_reinit"): [81] * 5}
+    accuracy[4, "dense"] = accuracy[2, "dense"]
+    instability = {(2, "dense"): [10, 5, 1, 0.5, 0.5], (2, "imp"): [1] * 5, (2, "random_prune"): [1] * 5,
+                   (2, "random_reinit"): [1] * 5,
+                   (4, "imp"): [8, 1, 1, 1, 1], (4, "random_prune"): [9] * 5, (4, "random_reinit"): [9] * 5}
+    instability[4, "dense"] = instability[2, "dense"]
+    return accuracy, instability
+
+
+def synthetic(accuracy: dict, instability: dict, n_init: int = 3, pairs: int = 2, subnetworks=ALL,
+              variant: str = "standard") -> xr.Dataset:
+    """A shard with these means: copies at mean ± 0.5 (so the full network's std is about 0.5)."""
+    levels = sorted({n for n, _ in accuracy})
+    shape = (len(levels), len(STEPS), len(subnetworks), n_init, pairs, 2)
+    acc, inst = np.zeros(shape), np.zeros(shape[:-1])
+    for a, n in enumerate(levels):
+        for b, name in enumerate(subnetworks):
+            mean = np.asarray(accuracy[n, name], float)[:, None, None, None]
+            acc[a, :, b] = mean + np.array([-0.5, 0.5])
+            inst[a, :, b] = np.asarray(instability[n, name], float)[:, None, None]
+    dims = ("level", "rewind_step", "subnetwork", "init_seed", "pair", "copy")
+    candidate = search.Candidate(levels=tuple(levels), rewind_steps=STEPS, subnetworks=subnetworks,
+                                 n_init=n_init, pairs=pairs, variant=variant)
+    return xr.Dataset(
+        {"test_accuracy": (dims, acc), "test_instability": (dims[:-1], inst)},
+        coords={"level": levels, "rewind_step": list(STEPS), "subnetwork": list(subnetworks),
+                "init_seed": list(range(n_init)), "pair": list(range(pairs)),
+                "rewind_fraction": ("rewind_step", [k / 600 for k in STEPS])},
+        attrs={"config": json.dumps({"candidate": candidate.as_dict(), "candidate_id": candidate.id})})
+
+
+def test_the_verdict_finds_the_whole_pattern():
+    v = search.verdict(synthetic(*pattern()))
+    assert v["appendix_b_level"] == v["level"] == 4 and v["density"] == pytest.approx(100 * 0.8 ** 4)
+    assert v["imp_fails_at_0"] and v["imp_rescued"] and v["rescued_from"] == 12
+    assert v["baselines_never_match"] and v["dense_unstable_at_0_stable_later"] and v["dense_stable_from"] == 30
+    assert v["enough_draws"] and v["screen"] and v["shows_pattern"] and not v["imp_works_at_0"]
+    assert v["imp_gap_at_0"] == pytest.approx(5) and v["imp_instability_at_0"] == "8.00 ± 0.00"
+    assert search.verdict(synthetic(*pattern()), level=2)["imp_works_at_0"]  # judged at another level
+
+
+def _changed(level_name, values, which=0):
+    accuracy, instability = copy.deepcopy(pattern())
+    (accuracy, instability)[which][level_name] = values
+    return search.verdict(synthetic(accuracy, instability))
+
+
+@pytest.mark.parametrize("key, v", [
+    ("imp_fails_at_0", lambda: _changed((4, "imp"), [90] * 5)),                      # IMP matches at k = 0
+    ("imp_fails_at_0", lambda: _changed((4, "imp"), [1] * 5, which=1)),              # IMP stable at k = 0
+    ("imp_rescued", lambda: _changed((4, "imp"), [85, 85, 85, 85, 90])),             # matching only at 20% of T
+    ("imp_rescued", lambda: _changed((4, "imp"), [8, 8, 8, 8, 1], which=1)),         # stable only at 20% of T
+    ("baselines_never_match", lambda: _changed((4, "random_prune"), [80, 80, 80, 90, 80])),
+    ("baselines_never_match", lambda: _changed((4, "random_reinit"), [90, 81, 81, 81, 81])),
+    ("dense_unstable_at_0_stable_later", lambda: _changed((2, "dense"), [1] * 5, which=1)),   # stable at 0
+    ("dense_unstable_at_0_stable_later", lambda: _changed((2, "dense"), [10] * 5, which=1)),  # never stable
+])
+def test_each_criterion_can_fail_and_then_there_is_no_pattern(key, v):
+    v = v()
+    assert v[key] is False and not v["shows_pattern"]
+    others = {"imp_fails_at_0", "imp_rescued", "baselines_never_match", "dense_unstable_at_0_stable_later"} - {key}
+    assert all(v[k] for k in others)
+
+
+def test_one_draw_or_no_baselines_is_not_enough():
+    accuracy, instability = pattern()
+    one = search.verdict(synthetic(accuracy, instability, n_init=1, pairs=1))
+    assert one["screen"] and not one["enough_draws"] and not one["shows_pattern"]
+    screened = search.verdict(synthetic(accuracy, instability, subnetworks=("dense", "imp")))
+    assert screened["baselines_never_match"] is None and screened["screen"] and not screened["shows_pattern"]
+    nowhere = search.verdict(synthetic({**accuracy, (2, "imp"): [80] * 5, (4, "imp"): [80] * 5}, instability))
+    assert nowhere["appendix_b_level"] is None and not nowhere["imp_rescued"]
+
+
+def test_the_summary_judges_a_low_shard_at_its_standard_recipes_level_and_concludes(tmp_path):
+    accuracy, instability = pattern()
+    low_acc = {**accuracy, (4, "imp"): [90] * 5}
+    low_inst = {**instability, (4, "imp"): [1] * 5}
+    shards = {"standard": synthetic(accuracy, instability), "low": synthetic(low_acc, low_inst, variant="low")}
+    table = search.summary(shards).set_index("variant")
+    assert table.loc["standard", "shows pattern"] and table.loc["low", "IMP works at k=0"]
+    assert table.loc["low", "density (%)"] == round(100 * 0.8 ** 4, 1)
+    text = search.conclusion(shards, [], tmp_path)
+    assert text.startswith("The whole pattern holds for") and "(with low)" in text
+    assert search.conclusion({}, search.stage_1(), tmp_path).startswith("Nothing is computed yet. 23 of the 23 settings")
+    frame = search.curves(shards)
+    assert len(frame) == 2 * len(STEPS) * 3 * 2 and set(frame.columns) == {"candidate", "k (% of T)", "instability", "gap"}
+
+
+# --- shards ---------------------------------------------------------------------------------------
+
+def test_a_saved_shard_is_not_recomputed(tmp_path, monkeypatch):
+    calls = []
+
+    def evaluate(candidate, device="auto", progress=True):
+        calls.append(candidate.id)
+        ds = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
+        ds.attrs.update(results.provenance({"candidate": candidate.as_dict()}, "cpu"))
+        return ds
+
+    monkeypatch.setattr(search, "evaluate", evaluate)
+    candidates = [search.Candidate(steps=t) for t in (600, 1200)]
+    assert search.missing(candidates, tmp_path) == candidates  # cheapest first
+    written = search.run(candidates, tmp_path, progress=False)
+    assert [p.name for p in written] == [f"{c.id}.nc" for c in candidates]
+    assert search.run(candidates, tmp_path, progress=False) == [] and len(calls) == 2
+    assert search.missing(candidates + [search.Candidate(steps=2400)], tmp_path) == [search.Candidate(steps=2400)]
+    shards = search.load(tmp_path)
+    assert sorted(shards) == sorted(c.id for c in candidates)
+    assert len(search.best(shards)) == 2 and search.best(shards, n=1)[0][1] == 4  # (candidate, its level)
+    picked = search.stage(2, tmp_path)
+    assert len(picked) == 6 and {c.variant for c in picked} == {"standard", "low", "warmup"}
+    assert all(c.n_init == 3 and c.pairs == 2 and c.subnetworks == ALL for c in picked)
+    assert all(c.rewind_steps == (0,) for c in picked if c.variant != "standard")
+    assert picked[0].levels == (2, 4, 6)  # the synthetic pick, level 4, and its neighbours in the grid
+    assert search.stage(2, tmp_path, picks=[candidates[1].id])[0].steps == 1200
+
+
+def test_stage_2_needs_stage_1(tmp_path):
+    with pytest.raises(ConfigError, match="compute stage 1 first"):
+        search.stage(2, tmp_path)
+
+
+def test_stage_1_is_a_screen_of_about_two_dozen_settings_with_costs():
+    grid = search.stage_1()
+    assert 20 <= len(grid) <= 30 and len({c.id for c in grid}) == len(grid)
+    assert all(c.variant == "standard" and (c.n_init, c.pairs) == (1, 1) and c.subnetworks == ("dense", "imp")
+               for c in grid)
+    hours = [search.estimated_seconds(c) / 3600 for c in grid]
+    assert all(0 < h < 10 for h in hours) and 60 < sum(hours) < 100
+    assert search.Candidate(steps=1200).rewind_steps[-1] == 120  # k ≤ 10% of T
+    table = search.grid_table(grid[:2], "nowhere")
+    assert list(table["computed"]) == [False, False]
+
+
+def test_the_command_line_lists_what_is_missing(tmp_path, capsys):
+    from lmc import cli
+
+    assert cli.main(["search-standin", "--stage", "1", "--list", "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "missing: r20w4-fmnist14-T600-lr0p1-standard-1x1-" in out
+    assert "lmc search-standin --stage 1 --candidate r20w4-fmnist14-T600" in out
+    assert "stage 1: 23 of 23 shards missing" in out and "lmc search-standin --stage 1 --jobs 2" in out
+    assert cli.main(["search-standin", "--stage", "2", "--results-dir", str(tmp_path)]) == 2
+    assert "compute stage 1 first" in capsys.readouterr().err
+
+
+# --- the real pipeline, tiny ----------------------------------------------------------------------
+
+def test_a_tiny_evaluation_runs_end_to_end_and_is_judged(fashion_mnist, tmp_path, monkeypatch):
+    monkeypatch.setitem(presets.PRESETS, "search",
+                        dataclasses.replace(search.SEARCH, test_subset=500, eval_train_size=640, n_alpha=5))
+    c = search.Candidate("fmnist_resnet_8_2", steps=30, train_subset=640, levels=(1,), rewind_steps=(0, 3),
+                         subnetworks=ALL)
+    ds = search.evaluate(c, device="cpu", progress=False)
+    assert ds.test_accuracy.dims == ("level", "rewind_step", "subnetwork", "init_seed", "pair", "copy")
+    assert ds.test_instability.dims == ("level", "rewind_step", "subnetwork", "init_seed", "pair")
+    assert ds.rewind_fraction.values.tolist() == [0, 0.1]
+    assert float(ds.density.sel(subnetwork="imp").mean()) == pytest.approx(0.8, abs=1e-3)
+    config = results.config_of(ds)
+    assert config["candidate_id"] == c.id and config["grid"]["hparams"] == c.hparams().as_dict()
+    assert train.total_steps(c.hparams()) == 30
+    v = search.verdict(ds)
+    assert v["level"] == 1 and v["draws"] == "1 × 1" and isinstance(v["baselines_never_match"], bool)
+    path = search.run([c], tmp_path, device="cpu", progress=False)[0]  # the same runs: found in the cache
+    assert search.verdict(search.load(tmp_path)[c.id]) == v and path == search.shard_path(c, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
+    from lmc import book
+
+    chapter = book.select(["a_s"])[0]
+
+    def execute(folder):
+        out = book.execute(chapter, tmp_path / f"{folder}.ipynb",
+                           {"preset": "smoke", "results_dir": str(tmp_path / folder)}, progress=False)
+        nb = json.loads(out.read_text())
+        outputs = [o for cell in nb["cells"] if cell["cell_type"] == "code" for o in cell.get("outputs", [])]
+        text = "".join("".join(o.get("text", "")) for o in outputs)
+        glued = {o["metadata"]["scrapbook"]["name"]: o["data"][o["metadata"]["scrapbook"]["mime_prefix"] + "text/plain"]
+                 for o in outputs
+                 if "scrapbook" in o.get("metadata", {})}
+        images = [o for o in outputs if "image/png" in o.get("data", {})]
+        return text, glued, images
+
+    text, glued, images = execute("empty")
+    assert "No setting is computed yet" in text and not images
+    assert glued["conclusion"].startswith("'Nothing is computed yet. 23 of the 23 settings of stage 1 are still to compute")
+    shard = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
+    results.save(shard, tmp_path / "one" / "standin_search" / f"{search.candidate_of(shard).id}.nc")
+    text, glued, images = execute("one")
+    assert "1 settings computed" in text and len(images) == 1
+    assert glued["conclusion"].startswith("'No setting shows the whole pattern yet: of the 1 computed, 1 pass")
