@@ -351,6 +351,15 @@ def _commit(path: Path, message: str) -> None:
             raise LMCError(f"could not commit {path}: {' '.join(command[:2])} said {done.stderr.strip() or done.stdout.strip()}")
 
 
+def _commit_or_say(shard: Shard, log) -> None:
+    """Commit a finished shard; if git refuses (another commit holding the index, say), say so and
+    go on: the shard is saved, and ``git add`` + ``git commit`` of its file can follow by hand."""
+    try:
+        _commit(shard.path, _done_message(shard))
+    except LMCError as e:
+        log(f"  {shard.name} saved but not committed: {e}")
+
+
 def _done_message(shard: Shard) -> str:
     with xr.open_dataset(shard.path, engine="h5netcdf") as ds:
         a = dict(ds.attrs)
@@ -393,7 +402,7 @@ def compute_missing(chapter: str, model: str = "lenet_300_100", variant: str = "
             compute(shard, device, progress)
             log(f"  {shard.name} done in {_hours(time.time() - start)}: {shard.path}")
             if commit:
-                _commit(shard.path, _done_message(shard))
+                _commit_or_say(shard, log)
         return todo
     threads = str(max(1, cores() // jobs))
     package = str(Path(__file__).resolve().parent.parent)  # children import this lmc, not another checkout's
@@ -427,7 +436,7 @@ def compute_missing(chapter: str, model: str = "lenet_300_100", variant: str = "
                 continue
             log(f"  {shard.name} done in {_hours(time.time() - start)}: {shard.path}")
             if commit:
-                _commit(shard.path, _done_message(shard))
+                _commit_or_say(shard, log)
     if failed:
         raise LMCError(f"{len(failed)} shard(s) failed: {'; '.join(failed)}; the others are saved")
     return todo

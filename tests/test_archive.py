@@ -230,3 +230,17 @@ def test_archive_compute_runs_one_process_per_job(mnist, tmp_path, capsys):
     assert ds.rewind_step.values.tolist() == [0, 100] and ds.init_seed.values.tolist() == [0]
     assert results.config_of(ds)["rewind_steps"] == ["0", "100"]
     assert experiments.stable_from(ds) in (0, 100, None)
+
+
+def test_a_shard_git_refuses_to_commit_is_kept_and_said(smoke_shards, tmp_path, monkeypatch):
+    def fake_compute(shard, device="auto", progress=False):
+        shard.path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(smoke_shards["shards"][0].path, shard.path)
+        return shard.path
+
+    monkeypatch.setattr(archive, "compute", fake_compute)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # tmp_path is in no repository
+    said = []
+    archive.compute_missing("01", preset="smoke", results_dir=tmp_path, commit=True, log=said.append)
+    assert archive.present("01", preset="smoke", results_dir=tmp_path)
+    assert any("init0 saved but not committed: could not commit" in line for line in said)
