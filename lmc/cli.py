@@ -1,4 +1,4 @@
-"""Command line: ``lmc run``, ``lmc sweep``, ``lmc data``, ``lmc book``, ``lmc status``, ``lmc archive``.
+"""Command line: ``lmc run``, ``lmc sweep``, ``lmc data``, ``lmc book``.
 
 The commands call the same experiment functions as the chapters and share their
 run cache, so a result computed here is found by a chapter and the other way round.
