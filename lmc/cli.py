@@ -155,6 +155,31 @@ def _book(args) -> None:
     print(f"book written to {html / 'index.html'}")
 
 
+def _status(args) -> None:
+    from . import archive
+
+    print(archive.status_text(args.results_dir, args.preset, args.chapters, args.model or archive.MODELS,
+                              args.variant))
+
+
+def _archive_compute(args) -> None:
+    from . import archive
+
+    done = archive.compute_missing(args.chapter, args.model, args.variant, args.preset, args.results_dir,
+                                   args.jobs, args.device, args.init_seed, args.rewind, args.commit,
+                                   progress=not args.quiet)
+    where = (f" --preset {args.preset}" if args.preset != "paper" else "") + \
+        (f" --results-dir {args.results_dir}" if str(args.results_dir) != "results" else "")
+    print(f"{len(done)} shard(s) computed; `lmc status --chapters {args.chapter[:2]}{where}` shows the archive")
+
+
+def add_archive_options(p: argparse.ArgumentParser) -> None:
+    """Where the paper-protocol archive is and which protocol it holds."""
+    p.add_argument("--preset", default="paper", help="the archived protocol (default paper: Table 1's)")
+    p.add_argument("--results-dir", default="results", help="the archive's root (default results)")
+    p.add_argument("--variant", default="standard", help="Table 1 variant: standard, low, warmup")
+
+
 def add_speed_options(p: argparse.ArgumentParser) -> None:
     """Switches for populations and the GPU speed-ups (default: on for CUDA, off for the CPU,
     except bf16: off everywhere, since the paper trains in float32)."""
@@ -264,6 +289,33 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a chapter parameter (papermill), e.g. pairs=2; repeatable")
     b.set_defaults(func=_book)
+
+    st = sub.add_parser("status", help="the paper-protocol archive: which shards exist, the command for each "
+                                       "missing one")
+    st.add_argument("--chapters", nargs="+", help="chapter numbers, e.g. 01 04 (default 01-05)")
+    st.add_argument("--model", nargs="+", help="networks (default lenet_300_100)")
+    add_archive_options(st)
+    st.set_defaults(func=_status)
+
+    ar = sub.add_parser("archive", help="compute the paper-protocol archive's shards (results/paper/)")
+    ar_sub = ar.add_subparsers(dest="action", required=True)
+    ac = ar_sub.add_parser("compute", help="compute a chapter's missing shards, each saved when done")
+    ac.add_argument("--chapter", required=True, help="chapter number: 01, 02, 03, 04 or 05")
+    ac.add_argument("--model", default="lenet_300_100", help="network name (Table 1)")
+    add_archive_options(ac)
+    ac.add_argument("--init-seed", type=int, nargs="+", help="only these initializations' shards")
+    ac.add_argument("--rewind", nargs="+", help="only these rewind steps' shards (chapters 02, 03, 05)")
+    ac.add_argument("--jobs", type=int, default=1, help="shards computed at once, each in a process with "
+                    "cores/jobs torch threads (one per core: --jobs 2 on 2 cores)")
+    ac.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ac.add_argument("--commit", action="store_true", help="git commit each shard's file as soon as it is done")
+    ac.add_argument("--quiet", action="store_true", help="no progress bars")
+    ac.set_defaults(func=_archive_compute)
+    ast_ = ar_sub.add_parser("status", help="the same as `lmc status`")
+    ast_.add_argument("--chapters", nargs="+", help="chapter numbers, e.g. 01 04 (default 01-05)")
+    ast_.add_argument("--model", nargs="+", help="networks (default lenet_300_100)")
+    add_archive_options(ast_)
+    ast_.set_defaults(func=_status)
 
     c = sub.add_parser("cache", help="print the run cache folder")
     c.set_defaults(func=lambda args: print(store.cache_dir()))

@@ -88,12 +88,15 @@ def claims(line: str) -> list[str]:
 
 
 def result_files(results_dir: Path, preset: str, chapter: str) -> list[Path]:
-    """The netCDF results a chapter wrote for ``preset``: ``<chapter>.nc`` or ``<chapter>/*.nc``
-    (not the results of earlier configurations that ``results.save`` kept as ``<name>.<hash>.nc``)."""
+    """The netCDF results a chapter wrote for ``preset``: ``<chapter>.nc`` or ``<chapter>/*.nc``,
+    and the shards of the paper-protocol archive, ``<chapter>/<model>_<variant>/*.nc``
+    (``lmc.archive``; not the results of earlier configurations that ``results.save`` kept as
+    ``<name>.<hash>.nc``)."""
     from .results import is_kept
 
     base = Path(results_dir) / preset
-    found = [p for p in [base / f"{chapter}.nc"] if p.exists()] + list((base / chapter).glob("*.nc"))
+    found = [p for p in [base / f"{chapter}.nc"] if p.exists()] + list((base / chapter).glob("*.nc")) \
+        + list((base / chapter).glob("*/*.nc"))
     return sorted(p for p in found if not is_kept(p))
 
 
@@ -106,13 +109,17 @@ STAND_IN = "fmnist_resnet_20_4"
 
 
 def _network_file(files: list[Path], model: str) -> Path | None:
-    """The result of network ``model`` among a chapter's files: ``<model>_<variant>.nc``, or a
+    """The result of network ``model`` among a chapter's files: ``<model>_<variant>.nc``, the
+    folder of its archived shards (``<model>_<variant>/``, read by ``_read``), or a
     chapter's single result file (chapter 01's) whose configuration names that network."""
     from . import results
 
     named = [f for f in files if f.stem.startswith(model)]
     if named:
         return named[0]
+    sharded = [f.parent for f in files if f.parent.name.startswith(model)]
+    if sharded:
+        return sharded[0]
     for f in files:
         if f.parent.name != f.stem.split(".")[0]:  # results/<preset>/<chapter>.nc
             try:
@@ -121,6 +128,21 @@ def _network_file(files: list[Path], model: str) -> Path | None:
             except (KeyError, OSError, ValueError):
                 continue
     return None
+
+
+def _read(path: Path):
+    """A result file, or the archived shards in a folder combined (``lmc.archive.load_folder``)."""
+    from . import archive, results
+
+    return archive.load_folder(path) if Path(path).is_dir() else results.load(path)
+
+
+def _note(ds) -> str:
+    """The schedule a result trained with; for archived shards also how many initializations,
+    pairs and α they hold (``lmc.archive.protocol``), since the archive may be partly computed."""
+    from . import archive, results
+
+    return archive.protocol(ds) if "shards" in ds.attrs else paper.schedule_note(results.config_of(ds))
 
 
 def _figure2(ds):
@@ -180,8 +202,6 @@ VALUES = {
 def _ours(item: Item, found: dict, model: str) -> str:
     """Our value for network ``model`` from the ``paper`` results if there are any, else ``quick``'s,
     with the preset and the schedule it trained with."""
-    from . import results
-
     if item.name not in VALUES:
         return ""
     for preset in ("paper", "quick"):
@@ -189,8 +209,8 @@ def _ours(item: Item, found: dict, model: str) -> str:
         if path is None:
             continue
         try:
-            ds = results.load(path)
-            note = paper.schedule_note(results.config_of(ds))
+            ds = _read(path)
+            note = _note(ds)
             return f"{VALUES[item.name][1](ds)} (`{preset}`{': ' + note if note else ''})"
         except Exception as e:  # a chapter changed its result format: say so, do not hide it
             return f"cannot read {path.name}: {type(e).__name__}: {e}"
@@ -290,12 +310,10 @@ class Claim:
 
 
 def _load(results_dir: Path, chapter: str, model: str):
-    from . import results
-
     for preset in ("paper", "quick"):
         path = _network_file(result_files(results_dir, preset, chapter), model)
         if path is not None:
-            return results.load(path), preset
+            return _read(path), preset
     return None, None
 
 
@@ -390,9 +408,7 @@ def claim_rows(results_dir: Path) -> list[dict]:
             verdict, evidence = judge(ds)
         except Exception as e:  # a result in an older format: say so rather than guess
             verdict, evidence = "cannot read", f"{type(e).__name__}: {e}"
-        from . import results
-
-        note = paper.schedule_note(results.config_of(ds))
+        note = _note(ds)
         rows.append({"claim": claim, "verdict": verdict, "preset": preset,
                      "evidence": f"{evidence} (`{preset}`{': ' + note if note else ''})"})
     return rows
