@@ -1,6 +1,6 @@
 """Population training: each member follows the trajectory it would follow alone."""
 
-import copy
+from copy import deepcopy
 
 import pytest
 import torch
@@ -21,7 +21,7 @@ def _solo(hp, state, opt_state, dataset, seed, start, stop):
     net.load_state_dict(state)
     optimizer = train.make_optimizer(hp, net.parameters())
     if opt_state is not None:
-        optimizer.load_state_dict(copy.deepcopy(opt_state))  # the optimizer updates its state in place
+        optimizer.load_state_dict(deepcopy(opt_state))  # the optimizer updates its state in place
     train.train(hp, net, optimizer, dataset, seed, start, stop, progress=False)
     return net.state_dict(), optimizer.state_dict()
 
