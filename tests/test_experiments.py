@@ -59,20 +59,23 @@ def test_sparse_instability_has_imp_and_both_baselines_at_one_density(mnist):
     assert ds.instability.dims == ("subnetwork", "init_seed", "pair", "split")
     assert float(ds.density.sel(subnetwork="dense")[0]) == 1.0
     sparse = ds.density.sel(subnetwork=["imp", "random_prune", "random_reinit"]).values
-    assert np.allclose(sparse, 0.64, atol=1e-3)
-    # four different kinds of network: their trained copies do not all reach the same error
-    ends = ds.error.isel(alpha=0).sel(split="test").values.ravel()
-    assert len(set(ends.tolist())) == 4
-    # the dense subnetwork is chapter 01's instability analysis: the same runs, the same path
+    assert np.allclose(sparse, 0.64, atol=1e-3, rtol=0)  # two rounds of 20% in whole weights: a few weights off
+    # four different kinds of network: four different error paths (every α, both splits). Two
+    # endpoint errors on 1,000 test examples can coincide by chance, and which do depends on the
+    # CPU's rounding during training; two whole paths of different networks cannot
+    paths = {tuple(ds.error.sel(subnetwork=s).values.ravel().tolist()) for s in ds.subnetwork.values}
+    assert len(paths) == 4
+    # the dense subnetwork is chapter 01's instability analysis: the same runs, the same path (the
+    # same cache entry, or the same computation on one machine): bit-identical
     dense = experiments.instability_analysis(config, device="cpu", progress=False)
     assert np.array_equal(dense.error.values, ds.error.sel(subnetwork="dense").values)
     table = experiments.table2(ds)
     assert list(table.index) == ["ours", "paper"]
-    assert table.loc["ours", "Δ IMP (pp)"] == pytest.approx(
+    assert table.loc["ours", "Δ IMP (pp)"] == pytest.approx(  # float64 means, summed in another order
         float((ds.error.sel(subnetwork="imp") - ds.error.sel(subnetwork="dense")).isel(alpha=[0, -1])
               .sel(split="test").mean()))
     again = experiments.sparse_instability(config, levels=2, device="cpu", progress=False)  # all cached
-    assert again.error.equals(ds.error)
+    assert again.error.equals(ds.error)  # read back from the cache: exact
 
 
 def test_matching_rules():
@@ -116,7 +119,7 @@ def test_figure_8_steps_and_the_three_ranges_on_a_known_grid():
     assert table.loc[(3, "imp"), "stable from k"] is pd.NA and table.loc[(3, "imp"), "matching from k"] is pd.NA
     ranges = experiments.sparsity_ranges(table.reset_index())
     assert ranges["range"].tolist() == ["I", "II", "III"]
-    assert ranges["density (%)"].tolist() == pytest.approx([80.0, 64.0, 51.2])
+    assert ranges["density (%)"].tolist() == pytest.approx([80.0, 64.0, 51.2])  # 100 × 0.8^n in float64
     # the 1-std rule with one copy per point: no spread, so only an equal or better accuracy matches
     strict = experiments.stability_and_matching(_grid(errors, mid)).set_index(["level", "subnetwork"])
     assert strict.loc[(1, "random_prune"), "matching from k"] is pd.NA

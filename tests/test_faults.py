@@ -52,7 +52,7 @@ def test_two_processes_asking_for_one_run_compute_it_once(mnist, tmp_path):
     waiter = next(r for r in reports if r["trained"] == 0)
     assert waiter["seconds"] > 1.0  # it waited for the lock rather than reading a half-made run
     a, b = (torch.load(tmp_path / f"{i}.pt") for i in range(2))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # one run's file, read by both: exact
 
 
 def test_a_damaged_final_checkpoint_is_recomputed_to_the_same_weights(mnist, small_hparams):
@@ -62,6 +62,7 @@ def test_a_damaged_final_checkpoint_is_recomputed_to_the_same_weights(mnist, sma
     path.write_bytes(path.read_bytes()[:-50])  # truncated
     with pytest.warns(UserWarning, match="discarded"):
         again = train.state_at(run, 60, progress=False, resume_every=20)["model"]
+    # retrained from the resume point at 40: the same operations in the same order, bit-identical by design
     assert all(torch.equal(first[k], again[k]) for k in first)
 
 

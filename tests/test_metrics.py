@@ -1,4 +1,9 @@
-"""Distances between networks, on cases worked by hand."""
+"""Distances between networks, on cases worked by hand.
+
+The metrics sum in float64: on small integers their results are exact or a few ulps off, and the
+cosine of a network with itself is 1 within ~1e-14 (measured); pytest.approx (1e-6 relative, 1e-12
+absolute at 0) covers both on any CPU.
+"""
 
 import math
 

@@ -28,6 +28,7 @@ def lr(model, variant, step, size=CIFAR_TRAIN):
     ("cifar_vgg_16", "warmup", 62_999, 0.001),
 ])
 def test_cifar_and_lenet_schedules(model, variant, step, expected):
+    # float64 products of the schedule's factors (0.1 × 0.1 ≠ 0.01 in the last bit): approx, 1e-6 relative
     assert lr(model, variant, step) == pytest.approx(expected)
 
 
@@ -42,6 +43,7 @@ def test_imagenet_schedules_in_epochs():
     total = train.to_steps(inception.training_steps, inception, IMAGENET_TRAIN)
     assert train.learning_rate(inception, 0, IMAGENET_TRAIN) == pytest.approx(0.03)
     assert train.learning_rate(inception, total, IMAGENET_TRAIN) == pytest.approx(0.005)
+    # the linear decay's midpoint (exact for an even total; half a step, ~1e-5 relative, off for an odd one)
     assert train.learning_rate(inception, total // 2, IMAGENET_TRAIN) == pytest.approx(0.0175, rel=1e-3)
 
 

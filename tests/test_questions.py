@@ -92,6 +92,6 @@ def test_noise_instability_trains_pairs_that_differ_in_one_source(tmp_path, monk
         pairs = questions.noise_pairs(hp.replace(training_steps="4it", train_subset=3000))
         for name, (a, b) in pairs.items():  # each pair's copies train to different weights
             wa, wb = (train.state_at(c, 4, progress=False)["model"]["conv.weight"] for c in (a, b))
-            assert not np.allclose(wa.numpy(), wb.numpy()), name
+            assert not np.allclose(wa.numpy(), wb.numpy()), name  # apart by far more than rounding (1e-5)
     finally:
         data._load.cache_clear()

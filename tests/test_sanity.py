@@ -49,7 +49,7 @@ def test_the_small_dense_network_has_about_as_many_weights_as_the_ticket():
     name = sanity.small_dense_name("lenet_300_100", 0.035)
     target = sanity.sparse_weight_count("lenet_300_100", 0.035)
     assert target == round(0.035 * (784 * 300 + 300 * 100)) + 100 * 10  # the output layer stays dense
-    assert abs(sanity.weight_count(models.build(name)) - target) / target < 0.01
+    assert abs(sanity.weight_count(models.build(name)) - target) / target < 0.01  # layer widths are whole units
     assert sanity.small_dense_name("fmnist_resnet_20_4", 0.25) == "fmnist_resnet_20_2"  # weights ∝ width²
     with pytest.raises(ConfigError, match="no small dense network"):
         sanity.small_dense_name("cifar_vgg_16", 0.1)
@@ -59,7 +59,7 @@ def test_omp_keeps_the_largest_trained_weights_at_the_density(mnist):
     hp = train.Hparams(training_steps="20it", train_subset=3000)
     dense = store.open_run(train.run_config(hp, 0, init_seed=0))
     mask = prune.load(sanity.omp_mask(dense, 0.3, progress=False))
-    assert prune.density(mask) == pytest.approx(0.3, abs=1e-5)
+    assert prune.density(mask) == pytest.approx(0.3, abs=1e-5)  # whole weights
     trained = train.state_at(dense, 20, progress=False)["model"]
     kept = torch.cat([trained[n][mask[n]].abs().flatten() for n in mask])
     dropped = torch.cat([trained[n][~mask[n]].abs().flatten() for n in mask])
