@@ -85,7 +85,8 @@ def test_a_population_continues_from_the_members_optimizer_state(mnist):
 def test_members_are_stored_as_ordinary_runs(mnist):
     hp = train.Hparams(training_steps="30it", train_subset=3000)
     trunk = store.open_run(train.run_config(hp, 0, init_seed=0))
-    copies = [store.open_run(train.run_config(hp, d, parent=trunk, parent_step=10)) for d in (1, 2, 3)]
+    copies = [store.open_run(train.run_config(hp, d, parent=trunk, parent_step=10, fresh_optimizer=False))
+              for d in (1, 2, 3)]
     train.train_runs(copies, 30, "cpu", progress=False, populate=True)
     assert all(30 in c.checkpoints() for c in copies)
     together = [train.state_at(c, 30, progress=False) for c in copies]  # loads, trains nothing
@@ -93,7 +94,7 @@ def test_members_are_stored_as_ordinary_runs(mnist):
     for state in together:
         net.load_state_dict(state["model"])  # the format of a single run
         train.make_optimizer(hp, net.parameters()).load_state_dict(state["optimizer"])
-    solo = store.open_run(train.run_config(hp, 4, parent=trunk, parent_step=10))
+    solo = store.open_run(train.run_config(hp, 4, parent=trunk, parent_step=10, fresh_optimizer=False))
     train.train_runs([solo], 30, "cpu", progress=False, populate=True)  # a population of one: alone
     for copy, state in zip(copies, together, strict=True):  # each member continued from the trunk at 10
         start = train.state_at(trunk, 10, progress=False)

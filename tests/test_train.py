@@ -77,7 +77,10 @@ def test_training_resumes_from_a_checkpoint_bit_identically(mnist, small_hparams
 
 def test_copies_continue_from_the_parents_full_state(mnist, small_hparams):
     trunk = store.open_run(train.run_config(small_hparams, data_seed=0, init_seed=0))
-    copy = store.open_run(train.run_config(small_hparams, data_seed=1, parent=trunk, parent_step=20))
+    copy = store.open_run(train.run_config(small_hparams, data_seed=1, parent=trunk, parent_step=20,
+                                           fresh_optimizer=False))  # "inherit"; the default is fresh
+    fresh = store.open_run(train.run_config(small_hparams, data_seed=1, parent=trunk, parent_step=20))
+    assert train.starting_state(fresh)["optimizer"] is None  # open_lth's rule, the default
     at_k = train.state_at(trunk, 20, progress=False)
     start = train.state_at(copy, 20, progress=False)
     assert start["step"] == 20 and torch.equal(_weights(at_k), _weights(start))
