@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +33,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import experiments, paper, presets, results, store, train
+from . import experiments, paper, presets, processes, results, store, train
 from .errors import ConfigError, LMCError
+from .processes import cores
 
 # The chapters the archive covers, by number (their notebooks' stems); the curve chapters
 # have one shard per rewind step k and initialization, the others one per initialization.
@@ -116,11 +115,6 @@ def chapter_command(chapter: str, model: str = "lenet_300_100", variant: str = "
     return _command(chapter_number(chapter), model, variant, preset, results_dir, jobs or cores())
 
 
-def cores() -> int:
-    """The CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def plan(chapter: str, model: str = "lenet_300_100", preset: str = PRESET, variant: str = "standard",
          results_dir="results") -> list[Shard]:
     """Every shard of a chapter's network under ``preset`` (the paper's protocol by default):
@@ -197,7 +191,7 @@ def compute(shard: Shard, device: str = "auto", progress: bool = False) -> Path:
         return shard.path
     wall, cpu = time.time(), time.process_time()
     ds = _experiment(shard, device, progress)
-    ds.attrs.update(wall_seconds=round(time.time() - wall, 1), cpu_seconds=round(time.process_time() - cpu, 1),
+    ds.attrs.update(wall_seconds=round(time.time() - wall, 3), cpu_seconds=round(time.process_time() - cpu, 3),
                     shard=shard.name, shard_command=shard.command)
     if shard.path.exists():
         when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -404,39 +398,27 @@ def compute_missing(chapter: str, model: str = "lenet_300_100", variant: str = "
             if commit:
                 _commit_or_say(shard, log)
         return todo
-    threads = str(max(1, cores() // jobs))
-    package = str(Path(__file__).resolve().parent.parent)  # children import this lmc, not another checkout's
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
-           "PYTHONPATH": os.pathsep.join([package, *filter(None, [os.environ.get("PYTHONPATH")])])}
     logs = store.cache_dir() / "archive-logs" / CHAPTERS[chapter_number(chapter)]
-    logs.mkdir(parents=True, exist_ok=True)
-    waiting, running = list(todo), {}
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            shard = waiting.pop(0)
-            args = ["archive", "compute", "--chapter", shard.number, "--model", shard.model, "--variant",
-                    shard.variant, "--preset", shard.preset, "--results-dir", str(shard.results_dir),
-                    "--init-seed", str(shard.init_seed), "--device", device, "--jobs", "1"]
-            if shard.rewind_step is not None:
-                args += ["--rewind", shard.rewind_step]
-            out = open(logs / f"{shard.model}_{shard.variant}_{shard.name}.log", "w")
-            log(f"computing {shard.name} ({threads} thread(s); log {out.name}) ...")
-            child = subprocess.Popen([sys.executable, "-m", "lmc.cli", *args], env=env, stdout=out,
-                                     stderr=subprocess.STDOUT)
-            running[shard] = (child, out, time.time())
-        time.sleep(1)
-        for shard, (child, out, start) in list(running.items()):
-            if child.poll() is None:
-                continue
-            out.close()
-            del running[shard]
-            if child.returncode or not readable(shard):
-                failed.append(f"{shard.name} (exit {child.returncode}; see {out.name})")
-                log(f"  {shard.name} FAILED: exit {child.returncode}; its output is {out.name}")
-                continue
-            log(f"  {shard.name} done in {_hours(time.time() - start)}: {shard.path}")
-            if commit:
-                _commit_or_say(shard, log)
+    tasks = []
+    for shard in todo:
+        args = ["-m", "lmc.cli", "archive", "compute", "--chapter", shard.number, "--model", shard.model,
+                "--variant", shard.variant, "--preset", shard.preset, "--results-dir", str(shard.results_dir),
+                "--init-seed", str(shard.init_seed), "--device", device, "--jobs", "1"]
+        if shard.rewind_step is not None:
+            args += ["--rewind", shard.rewind_step]
+        tasks.append((shard, args, logs / f"{shard.model}_{shard.variant}_{shard.name}.log"))
+
+    def started(shard, threads, out):
+        log(f"computing {shard.name} ({threads} thread(s); log {out}) ...")
+
+    for shard, seconds, code, out in processes.run(tasks, jobs, started, poll=1.0):
+        if code or not readable(shard):
+            failed.append(f"{shard.name} (exit {code}; see {out})")
+            log(f"  {shard.name} FAILED: exit {code}; its output is {out}")
+            continue
+        log(f"  {shard.name} done in {_hours(seconds)}: {shard.path}")
+        if commit:
+            _commit_or_say(shard, log)
     if failed:
         raise LMCError(f"{len(failed)} shard(s) failed: {'; '.join(failed)}; the others are saved")
     return todo

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import presets
+from . import presets, processes
 from .errors import ConfigError, LMCError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,31 +129,18 @@ def _execute_all(chosen: list[Path], folder: Path, values: dict, jobs: int):
                 continue
             yield chapter, time.time() - start, None
         return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = str(max(1, cores // jobs))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     code = ("import json, sys; from pathlib import Path; from lmc.book import execute; "
             "execute(Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]), progress=False)")
     folder.mkdir(parents=True, exist_ok=True)
-    waiting, running = list(chosen), {}
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            chapter = waiting.pop(0)
-            log = open(folder / f"{chapter.stem}.log", "w")
-            print(f"executing {chapter.name} with preset {values['preset']!r} ({threads} threads) ...", flush=True)
-            child = subprocess.Popen([sys.executable, "-c", code, str(chapter), str(folder / chapter.name),
-                                      json.dumps(values)], env=env, stdout=log, stderr=subprocess.STDOUT)
-            running[chapter] = (child, log, time.time())
-        time.sleep(0.5)
-        for chapter, (child, log, start) in list(running.items()):
-            if child.poll() is None:
-                continue
-            log.close()
-            del running[chapter]
-            error = None if child.returncode == 0 else (
-                f"exit {child.returncode}; its output is {folder / (chapter.stem + '.log')} and the "
-                f"executed copy {folder / chapter.name}")
-            yield chapter, time.time() - start, error
+    tasks = [(chapter, ["-c", code, str(chapter), str(folder / chapter.name), json.dumps(values)],
+              folder / f"{chapter.stem}.log") for chapter in chosen]
+
+    def started(chapter, threads, _log):
+        print(f"executing {chapter.name} with preset {values['preset']!r} ({threads} threads) ...", flush=True)
+
+    for chapter, seconds, returncode, log in processes.run(tasks, jobs, started):
+        error = None if returncode == 0 else f"exit {returncode}; its output is {log} and the executed copy {folder / chapter.name}"
+        yield chapter, seconds, error
 
 
 # ---- the "Re-run this chapter" box that `lmc book` puts under every chapter's title

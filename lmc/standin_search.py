@@ -44,9 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +51,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from . import data, experiments, imp, interpolate, models, paper, presets, results, store, train
+from . import data, experiments, imp, interpolate, models, paper, presets, processes, results, store, train
 from .errors import ConfigError, choose
 
 # Table 1's CIFAR-10 recipe in proportion: drops at 32K and 48K of 63K iterations; ``low`` divides
@@ -520,29 +517,13 @@ def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str =
     cores / ``jobs`` torch threads (one per core on a 2-core machine with ``jobs`` 2); yields
     (candidate, seconds, error or None) as each finishes. A child's output goes to
     ``<cache>/standin_search/<id>.log``."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = str(max(1, cores // jobs))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     code = ("import json, sys; from lmc import standin_search as s; "
             "s.run([s.Candidate.from_dict(json.loads(sys.argv[1]))], sys.argv[2], sys.argv[3], progress=False)")
     logs = store.cache_dir() / FOLDER
-    logs.mkdir(parents=True, exist_ok=True)
-    waiting, running = missing(candidates, results_dir), {}
-    while waiting or running:
-        while waiting and len(running) < jobs:
-            c = waiting.pop(0)
-            log = open(logs / f"{c.id}.log", "w")
-            child = subprocess.Popen([sys.executable, "-c", code, json.dumps(c.as_dict()), str(results_dir), device],
-                                     env=env, stdout=log, stderr=subprocess.STDOUT)
-            running[c.id] = (c, child, log, time.time())
-        time.sleep(1.0)
-        for key, (c, child, log, start) in list(running.items()):
-            if child.poll() is None:
-                continue
-            log.close()
-            del running[key]
-            error = None if child.returncode == 0 else f"exit {child.returncode}; see {logs / (c.id + '.log')}"
-            yield c, time.time() - start, error
+    tasks = [(c, ["-c", code, json.dumps(c.as_dict()), str(results_dir), device], logs / f"{c.id}.log")
+             for c in missing(candidates, results_dir)]
+    for c, seconds, returncode, log in processes.run(tasks, jobs, poll=1.0):
+        yield c, seconds, None if returncode == 0 else f"exit {returncode}; see {log}"
 
 
 def grid_table(candidates, results_dir="results") -> pd.DataFrame:
