@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import experiments, paper, presets, processes, results, store, train
+from . import experiments, interpolate, paper, presets, processes, results, store, train
 from .errors import ConfigError, LMCError
 from .processes import cores
 
@@ -519,20 +519,19 @@ def beside(chapter: str, model: str = "lenet_300_100", variant: str = "standard"
            preset: str = PRESET, ours: xr.Dataset | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """The archived ``preset`` result of a chapter's network beside this build's (``ours``), as
     (table, text to glue): chapter 01 the test and train instability and accuracy (mean ± std
-    over all pairs); chapter 04 Table 2's row with both random-pruning rules. The table's
-    rows are the archived result, ours and the paper's; the glued texts (``archive_*``) say the
-    protocol, dates, machine and time, or that nothing is archived yet, with the table listing
-    the command for each missing shard."""
+    over all pairs); chapter 02 the instability at every archived k and the first stable k;
+    chapter 03 both schedules at every archived k; chapter 04 Table 2's row with both
+    random-pruning rules. The table's rows are the archived result, ours and the paper's (for
+    02 and 03 one row per k); the glued texts (``archive_*``) say the protocol, dates, machine
+    and time, or that nothing is archived yet, with the table listing the command for each
+    missing shard."""
     number = chapter_number(chapter)
-    if number not in ("01", "04"):
-        raise ConfigError(f"beside() shows chapters 01 and 04, not {chapter!r}")
+    if number not in BESIDE:
+        raise ConfigError(f"beside() shows chapters {', '.join(BESIDE)}, not {chapter!r}")
     archived = load(number, model, preset, variant, results_dir)
     absent = missing(number, model, preset, variant, results_dir)
     total = len(plan(number, model, preset, variant, results_dir))
-    keys = (("test_instability", "train_instability", "test_accuracy") if number == "01" else
-            ("density", "full", "imp", "random_prune", "random_prune_global", "random_reinit", "delta",
-             "matching", "inst_imp", "inst_prune", "inst_prune_global", "inst_reinit"))
-    quoted = {f"archive_{k}": NOT_YET for k in keys}
+    quoted = {f"archive_{k}": NOT_YET for k in BESIDE[number]}
     if archived is None:
         quoted["archive_label"] = (f"no {preset}-protocol result archived yet ({total} shards to compute; the "
                                    f"table gives the command for each)")
@@ -545,6 +544,12 @@ def beside(chapter: str, model: str = "lenet_300_100", variant: str = "standard"
     quoted["archive_label"] = _label(archived) + (
         "" if not absent else f"; {len(absent)} of {total} shards still missing (lmc status lists them)")
     setting = paper.setting(model, variant)
+    if number in ("02", "03"):
+        partial = "" if not absent else f" (on the {archived.sizes['rewind_step']} k archived so far)"
+        table, found = (_curve_rows if number == "02" else _schedule_rows)(archived, ours, setting, preset)
+        quoted.update(found)
+        quoted["archive_verdict"] = quoted["archive_verdict"].rstrip(".") + partial + "."
+        return table, quoted
     if number == "01":
         table = _instability_rows(archived, ours, setting, preset)
         test = archived.instability.sel(split="test")
@@ -581,6 +586,97 @@ def beside(chapter: str, model: str = "lenet_300_100", variant: str = "standard"
                            f"(IMP), {q['archive_inst_prune']} and {q['archive_inst_prune_global']} (random pruning, "
                            f"layerwise and global), {q['archive_inst_reinit']} (random reinitialization)")
     return table, quoted
+
+
+# What beside() glues for each chapter (``archive_<key>``), besides its label, result and verdict.
+BESIDE = {"01": ("test_instability", "train_instability", "test_accuracy"),
+          "02": ("k0", "stable_from", "grid"),
+          "03": ("largest_difference", "spread"),
+          "04": ("density", "full", "imp", "random_prune", "random_prune_global", "random_reinit", "delta",
+                 "matching", "inst_imp", "inst_prune", "inst_prune_global", "inst_reinit")}
+
+
+def _drawn(values: xr.DataArray) -> np.ndarray:
+    """The draws of a mean ± std (every initialization and pair), without the NaN of a k that
+    lacks an initialization."""
+    flat = np.asarray(values).ravel()
+    return flat[~np.isnan(flat)]
+
+
+def _at_k(ds: xr.Dataset | None, label: str, split: str = "test", **sel) -> str:
+    """mean ± std of ``ds``'s instability at the rewind step labelled ``label``, or why not."""
+    if ds is None or "rewind_label" not in ds.coords or label not in ds.rewind_label.values.tolist():
+        return "not in this build's grid"
+    k = ds.rewind_step.values[ds.rewind_label.values.tolist().index(label)]
+    return results.mean_std(_drawn(ds.instability.sel(split=split, rewind_step=k, **sel)))
+
+
+def _curve_rows(archived: xr.Dataset, ours, setting: paper.Setting, preset: str):
+    """Chapter 02: the archived test and train instability at every k beside this build's,
+    and the first k from which the archived mean stays below 2 pp against the paper's."""
+    note = provenance_note(archived)
+    rows = [{"k": str(label), "test instability (pp), archived": results.mean_std(_drawn(
+                 archived.instability.sel(split="test", rewind_step=k))),
+             "train instability (pp), archived": results.mean_std(_drawn(
+                 archived.instability.sel(split="train", rewind_step=k))),
+             f"test instability (pp), this build ({ours.attrs.get('preset', '') if ours is not None else 'none'})":
+                 _at_k(ours, str(label))}
+            for k, label in zip(archived.rewind_step.values, archived.rewind_label.values)]
+    table = pd.DataFrame(rows).set_index("k")
+    table.attrs.update(note)
+    ours_k = experiments.stable_from(archived)
+    paper_k = None if setting.stable_from is None else experiments.rewind_iterations(setting, setting.stable_from)
+    k0 = archived.rewind_step.values.min()
+    found = {"archive_k0": _unit(results.mean_std(_drawn(archived.instability.sel(split="test", rewind_step=k0))), " pp")
+             + ("" if int(k0) == 0 else f" (at k = {int(k0)}, the smallest k archived)"),
+             "archive_stable_from": "never in the grid" if ours_k is None else f"k = {ours_k}",
+             "archive_grid": ", ".join(str(k) for k in archived.rewind_label.values)}
+    found["archive_result"] = (f"test instability at k = 0 {found['archive_k0']}; the mean stays below "
+                               f"{interpolate.STABLE_BELOW:g} pp from {found['archive_stable_from']} on "
+                               f"(k grid {found['archive_grid']})")
+    if paper_k is None:
+        found["archive_verdict"] = "Not testable here: the paper reports no stable step for this network."
+    elif ours_k is None:
+        found["archive_verdict"] = (f"Contradicted: the paper finds this network stable from k = {paper_k}; "
+                                    f"ours is stable at no k of the grid.")
+    else:
+        agree = ours_k <= paper_k
+        found["archive_verdict"] = (f"{'Supported' if agree else 'Contradicted'}: the paper finds this network "
+                                    f"stable from k = {paper_k}, ours from k = {ours_k}.")
+    return table, found
+
+
+def _schedule_rows(archived: xr.Dataset, ours, setting: paper.Setting, preset: str):
+    """Chapter 03: the archived test instability of both schedules at every k, their
+    difference, and the spread over draws that the difference is read against."""
+    test = archived.instability.sel(split="test")
+    rows, gaps, spreads = [], [], []
+    for k, label in zip(archived.rewind_step.values, archived.rewind_label.values):
+        row = {"k": str(label)}
+        means = []
+        for reset in (False, True):
+            name = experiments.SCHEDULES[reset]
+            draws = _drawn(test.sel(rewind_step=k, schedule=name))
+            row[f"{name} (pp), archived"] = results.mean_std(draws)
+            means.append(draws.mean())
+            spreads.append(draws.std(ddof=1) if draws.size > 1 else np.nan)
+        row["|difference| (pp)"] = f"{abs(means[0] - means[1]):.2f}"
+        gaps.append(abs(means[0] - means[1]))
+        rows.append(row)
+    largest, spread = float(np.max(gaps)), float(np.nanmax(spreads)) if np.isfinite(spreads).any() else np.nan
+    found = {"archive_largest_difference": f"{largest:.2f} pp", "archive_spread": f"{spread:.2f} pp"}
+    found["archive_result"] = (f"the two versions' mean test instability differs by at most "
+                               f"{found['archive_largest_difference']} over k = "
+                               f"{', '.join(str(k) for k in archived.rewind_label.values)}, against a largest "
+                               f"standard deviation over draws of {found['archive_spread']}")
+    if not spread == spread:
+        found["archive_verdict"] = "Not testable here: one draw per k gives no spread to read the difference against."
+    else:
+        within = largest <= spread
+        found["archive_verdict"] = (f"{'Supported' if within else 'Contradicted'}: the paper finds the two versions "
+                                    f"indistinguishable; ours differ by {largest:.2f} pp, "
+                                    f"{'within' if within else 'more than'} one standard deviation ({spread:.2f} pp).")
+    return pd.DataFrame(rows).set_index("k"), found
 
 
 def _unit(text: str, unit: str) -> str:

@@ -295,9 +295,10 @@ CLI = {
 
 
 def rerun_box(chapter: str, preset: str = presets.DEFAULT, parameters: dict | None = None,
-              results_dir: Path | None = None) -> str:
+              results_dir: Path | None = None, downloads: list[str] = ()) -> str:
     """The "Re-run this chapter" box (MyST markdown): the papermill and CLI commands with the
-    chapter's parameters, its expected time on a CPU and a GPU, and the source notebook."""
+    chapter's parameters, its expected time on a CPU and a GPU, the source notebook and the
+    ``downloads`` (result files under ``book/chapters/results/``, :func:`copy_results`)."""
     presets.get(preset)
     parameters = {k: v for k, v in (parameters or {}).items() if k not in ("preset", "results_dir")}
     flags = "".join(f" -p {k} {shlex.quote(v if isinstance(v, str) else json.dumps(v))}"
@@ -325,19 +326,96 @@ def rerun_box(chapter: str, preset: str = presets.DEFAULT, parameters: dict | No
         lines.append(f"| `{name}` | {times['cpu']} | {times['gpu']} |")
     lines += ["", "Times are from an empty run cache; every run is cached, so a second execution only "
               "re-draws the figures.", "",
-              f"Source notebook: {{download}}`{chapter}.ipynb </chapters/{chapter}.ipynb>`", "```"]
+              f"Source notebook: {{download}}`{chapter}.ipynb </chapters/{chapter}.ipynb>`"]
+    if downloads:
+        lines += ["", "Result files of this page (netCDF; `xarray.open_dataset` reads them, with their "
+                  "configuration and software versions as attributes): "
+                  + ", ".join(f"{{download}}`{name} <{RESULT_COPIES}/{name}>`" for name in downloads)]
+    lines.append("```")
     return "\n".join(lines)
 
 
+# Results a chapter reads besides its own <preset>/<chapter>[.nc|/]: the stand-in search's shards.
+EXTRA_RESULTS = {"a_s_choosing_the_stand_in": ("standin_search/*.nc",)}
+RESULT_COPIES = "results"  # beside the executed chapters: book/chapters/results/<preset>/...
+
+
+def result_files(chapter: str, preset: str, results_dir: Path) -> list[str]:
+    """The result files a chapter page offers for download, relative to ``results_dir``: what
+    it wrote with ``preset``, the paper-protocol archive's shards of it (when the page is not
+    itself built with ``paper``) and the results it reads besides (``EXTRA_RESULTS``)."""
+    results_dir = Path(results_dir)
+    patterns = [f"{preset}/{chapter}.nc", f"{preset}/{chapter}/**/*.nc"]
+    if preset != "paper":
+        patterns += [f"paper/{chapter}.nc", f"paper/{chapter}/**/*.nc"]
+    patterns += EXTRA_RESULTS.get(chapter, ())
+    found = dict.fromkeys(path.relative_to(results_dir).as_posix()
+                          for pattern in patterns for path in sorted(results_dir.glob(pattern)) if path.is_file())
+    return list(found)
+
+
+def copy_results(chapter: str, preset: str, results_dir: Path, folder: Path) -> list[str]:
+    """Copy :func:`result_files` next to the executed chapters (``folder/results/...``, inside
+    the book's sources wherever ``results_dir`` is, so the build can offer them); returns them."""
+    names = result_files(chapter, preset, results_dir)
+    for name in names:
+        target = Path(folder) / RESULT_COPIES / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(results_dir) / name, target)
+    return names
+
+
 def add_rerun_box(executed: Path, box: str) -> None:
-    """Put ``box`` under the title of an executed chapter (replacing an earlier box)."""
+    """Put ``box`` under the title of an executed chapter (replacing an earlier box), and show
+    the parameters once, with the values the page was built with (:func:`built_parameters`)."""
     import nbformat
 
     nb = nbformat.read(str(executed), as_version=4)
     nb.cells = [c for c in nb.cells if "rerun-box" not in c.metadata.get("tags", [])]
     first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
     nb.cells.insert(first + 1, nbformat.v4.new_markdown_cell(box, metadata={"tags": ["rerun-box"]}))
+    built_parameters(nb)
     nbformat.write(nb, str(executed))
+
+
+def _assigned(source: str) -> dict[str, tuple[int, int, int, int]]:
+    """Where each top-level ``name = value`` of a cell puts its value: name -> (first line,
+    first column, last line, end column), lines counted from 0."""
+    spans = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            value = node.value
+            spans[node.targets[0].id] = (value.lineno - 1, value.col_offset, value.end_lineno - 1, value.end_col_offset)
+    return spans
+
+
+def built_parameters(nb) -> None:
+    """Fold papermill's injected cell into the chapter's ``parameters`` cell, in place.
+
+    papermill keeps the source cell (the defaults) and adds an "injected-parameters" cell
+    below it with the values given, so a page would show ``preset = "quick"`` and then
+    ``preset = "smoke"``. Here every injected value replaces its default in the source cell,
+    which keeps its comments; a value the source cell does not declare is appended; the
+    injected cell goes. Executed outputs are untouched: the kernel ran both cells already.
+    """
+    cells = nb.cells
+    injected = next((c for c in cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    source = next((c for c in cells if "parameters" in c.metadata.get("tags", [])), None)
+    if injected is None or source is None:
+        return
+    given_lines = injected.source.splitlines()
+    given = {name: "\n".join([given_lines[a][b:d]] if a == c else
+                             [given_lines[a][b:], *given_lines[a + 1:c], given_lines[c][:d]])
+             for name, (a, b, c, d) in _assigned(injected.source).items()}
+    lines = source.source.splitlines()
+    spans = _assigned(source.source)
+    # replace from the last assignment up, so earlier spans keep their positions
+    for name, (a, b, c, d) in sorted(spans.items(), key=lambda item: item[1], reverse=True):
+        if name in given:
+            lines[a:c + 1] = (lines[a][:b] + given[name] + lines[c][d:]).splitlines()
+    extra = [f"{name} = {value}" for name, value in given.items() if name not in spans]
+    source.source = "\n".join(lines + extra)
+    cells.remove(injected)
 
 
 def toc_documents(root: Path = ROOT) -> set[str]:
@@ -417,7 +495,9 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
                 failed.append(f"{chapter.name} ({error})")
                 continue
             record_time(results_dir, preset, chapter.stem, seconds, device, jobs)
-            add_rerun_box(out / "chapters" / chapter.name, rerun_box(chapter.stem, preset, parameters, results_dir))
+            downloads = copy_results(chapter.stem, preset, results_dir, out / "chapters")
+            add_rerun_box(out / "chapters" / chapter.name,
+                          rerun_box(chapter.stem, preset, parameters, results_dir, downloads))
             print(f"  {chapter.name} done in {seconds:.0f} s", flush=True)
         if failed:  # the other chapters ran to the end: their runs and results are kept
             raise LMCError(f"{len(failed)} chapter(s) failed: {'; '.join(failed)}")

@@ -244,3 +244,58 @@ def test_a_shard_git_refuses_to_commit_is_kept_and_said(smoke_shards, tmp_path, 
     archive.compute_missing("01", preset="smoke", results_dir=tmp_path, commit=True, log=said.append)
     assert archive.present("01", preset="smoke", results_dir=tmp_path)
     assert any("init0 saved but not committed: could not commit" in line for line in said)
+
+
+@pytest.fixture(scope="module")
+def smoke_curve_shards(mnist, tmp_path_factory, smoke_cache):
+    """Chapters 02 and 03's smoke shards (LeNet, k = 0 and 100, initialization 0)."""
+    root = tmp_path_factory.mktemp("curves")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LMC_CACHE_DIR", str(smoke_cache))
+        for number in ("02", "03"):
+            for shard in archive.plan(number, preset="smoke", results_dir=root):
+                archive.compute(shard, "cpu")
+    return root
+
+
+def _two_draws(ds, shift):
+    """``ds`` with a second initialization whose instability is ``shift`` pp higher."""
+    other = ds.assign_coords(init_seed=ds.init_seed + 1)
+    other["instability"] = other.instability + shift
+    out = xr.concat([ds, other], dim="init_seed")
+    out.attrs = ds.attrs
+    return out
+
+
+@pytest.mark.slow
+def test_beside_shows_chapter_02s_archived_curve_and_reads_it_against_the_paper(smoke_curve_shards):
+    table, quoted = archive.beside("02", results_dir=smoke_curve_shards, preset="smoke")
+    archived = archive.load("02", preset="smoke", results_dir=smoke_curve_shards)
+    assert list(table.index) == ["0", "100"] and quoted["archive_grid"] == "0, 100"
+    k0 = float(archived.instability.sel(split="test", rewind_step=0).mean())
+    assert quoted["archive_k0"] == f"{k0:.2f} pp (one pair)"
+    # LeNet: the paper finds it stable from k = 0; the verdict follows the archived numbers
+    expected = "Supported" if experiments.stable_from(archived) == 0 else "Contradicted"
+    assert quoted["archive_verdict"].startswith(expected) and "from k = 0" in quoted["archive_verdict"]
+    setting = archive.paper.setting("lenet_300_100")
+    unstable = archived.copy()
+    unstable["instability"] = unstable.instability + 5.0 * (unstable.rewind_step == 0)
+    _, found = archive._curve_rows(unstable, None, setting, "smoke")
+    assert found["archive_stable_from"] == "k = 100" and found["archive_verdict"].startswith("Contradicted")
+
+
+@pytest.mark.slow
+def test_beside_reads_chapter_03s_difference_against_the_spread(smoke_curve_shards):
+    table, quoted = archive.beside("03", results_dir=smoke_curve_shards, preset="smoke")
+    assert list(table.index) == ["0", "100"]
+    assert quoted["archive_verdict"].startswith("Not testable")  # one draw per k: no spread
+    archived = archive.load("03", preset="smoke", results_dir=smoke_curve_shards)
+    setting = archive.paper.setting("lenet_300_100")
+    test = archived.instability.sel(split="test")
+    gap = float(abs(test.sel(schedule=experiments.SCHEDULES[False]) - test.sel(schedule=experiments.SCHEDULES[True])).max())
+    # two draws 1 pp apart have a std of 0.71 pp: the verdict is "within" iff the gap is
+    _, found = archive._schedule_rows(_two_draws(archived, 1.0), None, setting, "smoke")
+    assert found["archive_largest_difference"] == f"{gap:.2f} pp" and found["archive_spread"] == "0.71 pp"
+    assert found["archive_verdict"].startswith("Supported" if gap <= 0.7071 else "Contradicted")
+    _, wide = archive._schedule_rows(_two_draws(archived, 2 * gap + 10), None, setting, "smoke")
+    assert wide["archive_verdict"].startswith("Supported")

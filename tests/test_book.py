@@ -41,6 +41,24 @@ def test_every_chapter_opens_with_its_rerun_box(smoke_book):
     assert set(timings) == {p.stem for p in book.chapters(smoke_book["root"])}
 
 
+def test_pages_show_the_built_parameters_once_and_offer_their_results(smoke_book):
+    import html as html_lib
+
+    import xarray as xr
+
+    page = (smoke_book["html"] / "book" / "chapters" / "01_instability_at_init.html").read_text()
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "tag_parameters" in page and "tag_injected-parameters" not in page
+    assert 'preset = "smoke"' in text and 'preset = "quick"' not in text, "the source default is shown"
+    link = re.search(r'href="([^"]*_downloads/[^"]*/01_instability_at_init\.nc)"', page)
+    assert link, "chapter 01 offers no result file"
+    offered = (smoke_book["html"] / "book" / "chapters" / link.group(1)).resolve()
+    with xr.open_dataset(offered) as got, xr.open_dataset(smoke_book["results"] / "smoke" / "01_instability_at_init.nc") as want:
+        assert got.identical(want)
+    css = (smoke_book["html"] / "_static" / "lmc.css").read_text()
+    assert "pre-wrap" in css and "lmc.css" in page, "code cells do not wrap"
+
+
 def test_intro_shows_the_generated_status_table_and_diagram(smoke_book):
     page = (smoke_book["html"] / "book" / "intro.html").read_text()
     for item in ("Figure 2", "Figure 8", "Table 2", "Appendix H"):
