@@ -290,7 +290,7 @@ def status(results_dir="results", preset: str = PRESET, chapters=None, models=MO
            variant: str = "standard") -> list[dict]:
     """One row per shard of every chapter (default all of :data:`CHAPTERS`) and network:
     ``chapter``, ``model``, ``shard``, ``path``, ``present``, and for a present shard its
-    ``created``, ``cpu`` and ``wall_seconds``, for a missing one its ``command``."""
+    ``created``, ``cpu``, ``wall_seconds`` and ``cpu_seconds``, for a missing one its ``command``."""
     rows = []
     for number in [chapter_number(c) for c in (chapters or CHAPTERS)]:
         for model in models:
@@ -302,7 +302,8 @@ def status(results_dir="results", preset: str = PRESET, chapters=None, models=MO
                         a = dict(ds.attrs)
                     row.update(created=a.get("created", ""), cpu=a.get("cpu", ""),
                                cpu_capability=a.get("cpu_capability", ""), torch_threads=a.get("torch_threads", ""),
-                               wall_seconds=float(a.get("wall_seconds", np.nan)))
+                               wall_seconds=float(a.get("wall_seconds", np.nan)),
+                               cpu_seconds=float(a.get("cpu_seconds", np.nan)))
                 rows.append(row)
     return rows
 
@@ -320,7 +321,10 @@ def status_text(results_dir="results", preset: str = PRESET, chapters=None, mode
         done = [r for r in group if r["present"]]
         cost = (f"; all of them about {cpu_hours(chapter, model, preset):.1f} CPU hours from an empty run "
                 f"cache (at {STEPS_PER_SECOND[model]:.0f} steps/s a core)" if model in STEPS_PER_SECOND else "")
-        lines.append(f"\n{chapter}  {model}_{variant}: {len(done)} of {len(group)} shards{cost}")
+        measured = (f"; the {len(done)} computed took {np.nansum([r['cpu_seconds'] for r in done]) / 3600:.2f} "
+                    f"CPU hours ({np.nansum([r['wall_seconds'] for r in done]) / 3600:.2f} h wall, shards added up)"
+                    if done else "")
+        lines.append(f"\n{chapter}  {model}_{variant}: {len(done)} of {len(group)} shards{cost}{measured}")
         for r in done:
             lines.append(f"  present  {r['shard']:<12} {r['created'][:10]}  {r['cpu']} ({r['cpu_capability']}, "
                          f"{r['torch_threads']} thread{'s' * (str(r['torch_threads']) != '1')})  {_hours(r['wall_seconds'])}")

@@ -137,6 +137,8 @@ def test_status_cli_prints_missing_shards_with_their_commands(smoke_shards, tmp_
     out = capsys.readouterr().out
     assert "01_instability_at_init  lenet_300_100_standard: 2 of 3 shards" in out
     assert "present  init0" in out and "present  init1" in out
+    cpu = sum(results.load(s.path).attrs["cpu_seconds"] for s in smoke_shards["shards"]) / 3600
+    assert f"the 2 computed took {cpu:.2f} CPU hours" in out  # measured, from the shards' own records
     assert (f"missing  init2        lmc archive compute --chapter 01 --model lenet_300_100 "
             f"--results-dir {tmp_path} --init-seed 2") in out
     assert "04_lottery_tickets_at_init  lenet_300_100_standard: 0 of 3 shards" in out
