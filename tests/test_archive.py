@@ -301,3 +301,12 @@ def test_beside_reads_chapter_03s_difference_against_the_spread(smoke_curve_shar
     assert found["archive_verdict"].startswith("Supported" if gap <= 0.7071 else "Contradicted")
     _, wide = archive._schedule_rows(_two_draws(archived, 2 * gap + 10), None, setting, "smoke")
     assert wide["archive_verdict"].startswith("Supported")
+
+
+def test_chapter_01s_verdict_reads_the_mean_and_counts_the_pairs_over_the_bound():
+    draws = xr.DataArray([[0.5, 0.9], [1.2, float("nan")]], dims=("init_seed", "pair"))
+    assert archive._bound_verdict(draws, 1.0) == (
+        "Supported on the mean: 0.87 pp against the paper's bound of less than 1 percentage point; "
+        "1 of 3 pairs reach the bound or exceed it.")
+    assert archive._bound_verdict(draws + 0.5, 1.0).startswith("Contradicted on the mean: 1.37 pp")
+    assert archive._bound_verdict(draws, None).startswith("Not testable")
