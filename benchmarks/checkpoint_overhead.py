@@ -1,6 +1,6 @@
 """What resume points cost: LeNet-300-100 steps/s with a resume point every N steps vs none.
 
-Trains the same run (LeNet-300-100, Adam, real MNIST) through ``lmc.train.state_at`` in
+Trains the same run (LeNet-300-100, Adam, real MNIST) through ``lmc.core.train.state_at`` in
 fresh throwaway caches, once without resume points and once per N, alternating the
 settings over ``--repeats`` rounds so that a busy machine slows them alike; prints the
 median steps/s of each and its ratio to the run without resume points. Each resume
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from lmc import data, models, store, train
+from lmc.core import data, models, store, train
 
 
 def seconds(hp: train.Hparams, steps: int, every: int | None) -> float:

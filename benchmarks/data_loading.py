@@ -5,7 +5,7 @@
    laptop notebook), Adam.
 2. ``tensor loop``: one pre-normalized tensor on the device, a ``randperm`` per epoch,
    batches by indexing; the same fused Adam as lmc (the floor of what a Python loop costs).
-3. ``lmc``: ``lmc.train.train`` (seeded per-epoch orders, learning-rate schedule, progress).
+3. ``lmc``: ``lmc.core.train.train`` (seeded per-epoch orders, learning-rate schedule, progress).
 
 All three run interleaved in one process; each keeps its fastest of ``--rounds`` rounds.
 
@@ -20,7 +20,7 @@ import torchvision
 from timing import interleaved, machine
 from torchvision import transforms
 
-from lmc import data, models, train
+from lmc.core import data, models, train
 
 
 def main() -> None:

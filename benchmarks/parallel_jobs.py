@@ -25,7 +25,7 @@ sys.path.insert(0, {here!r})
 from train_speed import synthetic
 from lmc import models, paper, train
 model, steps = sys.argv[1], int(sys.argv[2])
-hp = paper.setting(model).hparams
+hp = reported.setting(model).hparams
 net = models.build(model, seed=0)
 dataset = synthetic(hp.dataset, hp.batch_size * (steps + 3), "cpu", train.image_size(hp))
 optimizer = train.make_optimizer(hp, net.parameters())

@@ -2,7 +2,7 @@
 
 Trains P runs of one network (LeNet-300-100 by default: P = 18 is one rewind step of
 the ``paper`` preset, 9 pairs × 2 copies) for ``--steps`` steps each, as one population
-(``lmc.population.train_population``) and one at a time with ``lmc.train.train``,
+(``lmc.core.population.train_population``) and one at a time with ``lmc.core.train.train``,
 interleaved in one process. Prints model-steps/s for both and the ratio.
 
     python benchmarks/population.py [--model lenet_300_100] [--members 18] [--steps 200] [--device cpu]
@@ -13,7 +13,8 @@ import argparse
 import torch
 from timing import interleaved, machine
 
-from lmc import data, models, paper, population, train
+from lmc.core import data, models, population, train
+from lmc.paper import reported
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    hp = paper.setting(args.model, "standard").hparams
+    hp = reported.setting(args.model, "standard").hparams
     dataset = data.load(hp.dataset, args.device)
     print(machine(args.device))
     print(f"{'model':20s} {'P':>3s} {'one at a time':>14s} {'population':>11s} {'ratio':>6s}   (model-steps/s)")

@@ -1,6 +1,6 @@
 """Training speed of every Table 1 network (and the CPU stand-in) through lmc's own loop.
 
-Times ``lmc.train.train`` for a few steps at each setting's batch size on synthetic
+Times ``lmc.core.train.train`` for a few steps at each setting's batch size on synthetic
 tensors of the data set's shape (real CIFAR-10 and ImageNet are not on every machine),
 augmentation included, and extrapolates to the setting's full schedule T. Every row
 is measured in the same run, on the same machine.
@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from lmc import data, models, paper, train
+from lmc.core import data, models, train
+from lmc.paper import reported
 
 SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32), "imagenet": (3, 224, 224)}
 TRAIN_SIZE = {"mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "imagenet": 1281167}
@@ -40,7 +41,7 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {args.device}")
     print(f"{'setting':45s} {'batch':>6s} {'steps/s':>9s} {'T (it)':>8s} {'s per run':>10s}")
-    for (model, variant), setting in paper.SETTINGS.items():
+    for (model, variant), setting in reported.SETTINGS.items():
         if args.only and model not in args.only:
             continue
         hp = setting.hparams

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lmc import book
+from lmc.report import book
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +51,8 @@ def test_intro_shows_the_generated_status_table_and_diagram(smoke_book):
 
 def test_api_reference_and_bibliography(smoke_book):
     api = (smoke_book["html"] / "book" / "api.html").read_text()
-    for name in ("lmc.experiments.instability_analysis", "lmc.interpolate", "lmc.book.rerun_box",
-                 "lmc.status.claims"):
+    for name in ("lmc.experiments.instability.instability_analysis", "lmc.core.interpolate", "lmc.report.book.rerun_box",
+                 "lmc.report.status.claims"):
         assert f'id="{name}' in api, f"API reference lacks {name}"
     references = (smoke_book["html"] / "book" / "references.html").read_text().lower()  # the style lowercases
     for title in ("Linear Mode Connectivity", "The Lottery Ticket Hypothesis", "OpenLTH",

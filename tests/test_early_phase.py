@@ -1,11 +1,13 @@
-"""Early-phase perturbations and telemetry (lmc.early_phase) on cases whose answer is known."""
+"""Early-phase perturbations and telemetry (lmc.studies.early_phase) on cases whose answer is known."""
 
 import pytest
 import torch
 
-from lmc import early_phase, imp, models, prune, store, train
-from lmc.errors import ConfigError
-from lmc.seeds import generator
+from lmc.core import models, prune, store, train
+from lmc.core.errors import ConfigError
+from lmc.core.seeds import generator
+from lmc.experiments import imp
+from lmc.studies import early_phase
 
 from .fixtures import assert_trained_alike
 
@@ -188,7 +190,7 @@ def test_bad_study_configurations_are_refused():
 
 
 def _tiny_data(n: int = 64):
-    from lmc import data
+    from lmc.core import data
 
     g = torch.Generator().manual_seed(0)
     return data.DeviceData("mnist", torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmc import store, train
+from lmc.core import store, train
 
 WORKER = textwrap.dedent("""
     import json, sys, time

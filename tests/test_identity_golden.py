@@ -31,7 +31,9 @@ from pathlib import Path
 
 import pytest
 
-from lmc import early_phase, experiments, imp, results, sanity, store, train
+from lmc.core import results, store, train
+from lmc.experiments import imp, instability
+from lmc.studies import early_phase, sanity
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).with_name("identity_golden.json")
@@ -84,20 +86,20 @@ def test_every_result_stores_the_hash_of_its_configuration(path):
 
 def run_specs() -> dict[str, str]:
     """Representative runs built through the public API, by name: their identities."""
-    quick = experiments.instability_config("lenet_300_100", preset="quick")
-    trunk = experiments.trunk_runs(quick, "float32")[0]
-    at_k = experiments.instability_config("lenet_300_100", preset="quick", rewind_step="500")
-    seed = experiments.data_seed(0, 0, 0)
+    quick = instability.instability_config("lenet_300_100", preset="quick")
+    trunk = instability.trunk_runs(quick, "float32")[0]
+    at_k = instability.instability_config("lenet_300_100", preset="quick", rewind_step="500")
+    seed = instability.data_seed(0, 0, 0)
     specs = {
         "dense trunk": trunk,
-        "dense trunk bf16": experiments.trunk_runs(quick, "bf16")[0],
-        "copy at k=500": experiments.dense_pairs(at_k)[1][0, 0][0],
-        "copy at k=500, second of pair 1": experiments.dense_pairs(at_k)[1][0, 1][1],
-        "copy at k=500, inherited optimizer": experiments.dense_pairs(
-            experiments.instability_config("lenet_300_100", preset="quick", rewind_step="500",
+        "dense trunk bf16": instability.trunk_runs(quick, "bf16")[0],
+        "copy at k=500": instability.dense_pairs(at_k)[1][0, 0][0],
+        "copy at k=500, second of pair 1": instability.dense_pairs(at_k)[1][0, 1][1],
+        "copy at k=500, inherited optimizer": instability.dense_pairs(
+            instability.instability_config("lenet_300_100", preset="quick", rewind_step="500",
                                            optimizer_at_k="inherit"))[1][0, 0][0],
-        "copy at k=500, schedule reset": experiments.dense_pairs(
-            experiments.instability_config("lenet_300_100", preset="quick", rewind_step="500",
+        "copy at k=500, schedule reset": instability.dense_pairs(
+            instability.instability_config("lenet_300_100", preset="quick", rewind_step="500",
                                            reset_schedule=True))[1][0, 0][0],
         "imp level at k=0": imp.sparse_run(trunk, 0, IMP_MASK, data_seed=seed),
         "imp level at k=500 (trunk's data order)": imp.sparse_run(trunk, 500, IMP_MASK),
@@ -111,14 +113,14 @@ def run_specs() -> dict[str, str]:
         "early phase on rotation": early_phase.pretrained_run(trunk, 500, IMP_MASK, "rotation", seed),
         "fine-tuning (schedule reset)": sanity.finetune_run(trunk, IMP_MASK, 1e-4, "2ep", seed),
         "ticket at another lr": sanity.ticket_run(trunk, IMP_MASK, lr=0.012, data_seed=seed),
-        "resnet-20 warmup trunk": experiments.trunk_runs(
-            experiments.instability_config("cifar_resnet_20", "warmup", preset="quick"), "float32")[0],
-        "resnet-20 low copy at k=2000": experiments.dense_pairs(
-            experiments.instability_config("cifar_resnet_20", "low", preset="quick", rewind_step="2000"))[1][0, 0][0],
-        "stand-in trunk (image_size set)": experiments.trunk_runs(
-            experiments.instability_config("fmnist_resnet_20_4", preset="quick"), "float32")[0],
+        "resnet-20 warmup trunk": instability.trunk_runs(
+            instability.instability_config("cifar_resnet_20", "warmup", preset="quick"), "float32")[0],
+        "resnet-20 low copy at k=2000": instability.dense_pairs(
+            instability.instability_config("cifar_resnet_20", "low", preset="quick", rewind_step="2000"))[1][0, 0][0],
+        "stand-in trunk (image_size set)": instability.trunk_runs(
+            instability.instability_config("fmnist_resnet_20_4", preset="quick"), "float32")[0],
         "altered task, paper preset": store.open_run(train.run_config(
-            experiments.instability_config("lenet_300_100", preset="paper").hparams, 7, init_seed=3,
+            instability.instability_config("lenet_300_100", preset="paper").hparams, 7, init_seed=3,
             task="random_labels", augment_seed=8)),
     }
     return {name: run.hash for name, run in specs.items()}
@@ -131,9 +133,9 @@ def test_representative_runs_keep_their_identities():
 def test_the_runs_an_archived_early_phase_result_names_are_rebuilt_exactly():
     config = results.config_of(results.load(B1))
     assert config["mask"] == IMP_MASK
-    quick = experiments.instability_config(config["model"], config["variant"], preset=config["preset"])
-    trunk = experiments.trunk_runs(quick, "float32")[config["init_seed"]]
-    seed = experiments.data_seed(config["init_seed"], 0, 0)
+    quick = instability.instability_config(config["model"], config["variant"], preset=config["preset"])
+    trunk = instability.trunk_runs(quick, "float32")[config["init_seed"]]
+    seed = instability.data_seed(config["init_seed"], 0, 0)
     k = config["rewind_iterations"]
     rebuilt = {label: early_phase.perturbed_run(trunk, k, config["mask"], spec, seed).hash
                for label, spec in config["perturbations"]}
@@ -144,7 +146,7 @@ def test_the_runs_an_archived_early_phase_result_names_are_rebuilt_exactly():
 
 def test_the_runs_an_archived_correlation_result_names_are_rebuilt_exactly():
     config = results.config_of(results.load(B3))
-    hp = experiments.instability_config(config["model"], config["variant"], preset=config["preset"]).hparams
+    hp = instability.instability_config(config["model"], config["variant"], preset=config["preset"]).hparams
     assert [sanity.trunk(hp, config["init_seeds"][0], lr).hash for lr in config["lrs"]] == config["runs"]
 
 
@@ -172,9 +174,9 @@ def smoke_identities() -> list[list[str]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(store, "open_run", recording_open_run)
         patch.setattr(store, "cached", recording_cached)
-        config = experiments.instability_config(preset="smoke", rewind_step="100", n_alpha=3)
-        experiments.instability_analysis(config, device="cpu", progress=False)
-        trunk = experiments.trunk_runs(config, "float32")[0]
+        config = instability.instability_config(preset="smoke", rewind_step="100", n_alpha=3)
+        instability.instability_analysis(config, device="cpu", progress=False)
+        trunk = instability.trunk_runs(config, "float32")[0]
         mask = imp.masks(trunk, 100, 1, device="cpu", progress=False)[-1]
         imp.random_prune(mask, seed=0)
         imp.random_prune(mask, seed=0, strategy="global")

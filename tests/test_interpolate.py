@@ -3,8 +3,8 @@ import pytest
 import torch
 import xarray as xr
 
-from lmc import interpolate, models, store, train
-from lmc.errors import ConfigError
+from lmc.core import interpolate, models, store, train
+from lmc.core.errors import ConfigError
 
 from .fixtures import assert_classified_alike, logits_of
 
@@ -154,7 +154,7 @@ def test_recomputing_batch_norm_changes_nothing_without_batch_norm(mnist, two_ne
 
 
 def _synthetic(n: int = 512, seed: int = 0):
-    from lmc import data
+    from lmc.core import data
 
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 1, 28, 28, generator=g) * 0.7 + 0.3  # statistics far from BN's reset (0, 1)

@@ -5,8 +5,8 @@ from copy import deepcopy
 import pytest
 import torch
 
-from lmc import data, models, population, store, train
-from lmc.errors import ConfigError
+from lmc.core import data, models, population, store, train
+from lmc.core.errors import ConfigError
 
 from .fixtures import assert_trained_alike
 
@@ -121,7 +121,7 @@ def test_members_at_different_optimizer_steps_are_refused():
 
 
 def test_masks_stay_per_member_and_pruned_weights_stay_zero(mnist):
-    from lmc import prune
+    from lmc.core import prune
 
     hp = train.Hparams(training_steps="30it", train_subset=3000)
     inits = [models.build(hp.model, seed=s).state_dict() for s in range(3)]

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from lmc import models, prune, sanity, store, train
-from lmc.errors import ConfigError
+from lmc.core import models, prune, store, train
+from lmc.core.errors import ConfigError
+from lmc.studies import sanity
 
 C1, C2, C3, C4, C5 = sanity.CONDITIONS
 

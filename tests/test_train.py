@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from lmc import data, models, store, train
-from lmc.errors import ConfigError
-from lmc.train import Hparams
+from lmc.core import data, models, store, train
+from lmc.core.errors import ConfigError
+from lmc.core.train import Hparams
 
 from .fixtures import TRAINED_ALIKE, training_gap
 

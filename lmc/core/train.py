@@ -5,7 +5,7 @@ converted with the data set's iterations per epoch in one place (``to_steps``).
 A training *run* is a trajectory: a starting state (a fresh initialization, or
 another run's full state at step k) and a data order. ``state_at(run, step)``
 returns its state at any step, training forward from the nearest checkpoint and
-caching what it computes through ``lmc.store``.
+caching what it computes through ``lmc.core.store``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ LATER_FIELDS = ("lr_end", "image_size")  # fields added after runs were first st
 class Hparams:
     """Everything that determines a training run's numbers (one row of the paper's Table 1)."""
 
-    model: str = "lenet_300_100"          # network name in lmc.models
+    model: str = "lenet_300_100"          # network name in lmc.core.models
     dataset: str = "mnist"                # data set name in data_manifest.yaml
     optimizer: str = "adam"               # "adam" or "sgd" (with momentum)
     lr: float = 1.2e-3                    # peak learning rate
@@ -302,9 +302,9 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     pruning starts from the IMP level's m_IMP ⊙ W_k, as open_lth's branch does), then ``mask``.
     ``reinit`` > 0 with ``init_seed``: random reinitialization (Table 2), the
     ``reinit``-th independent draw of new weights, trained from step ``parent_step``.
-    ``perturb``: a perturbation of the starting weights (``lmc.early_phase.perturbation``),
+    ``perturb``: a perturbation of the starting weights (``lmc.studies.early_phase.perturbation``),
     applied after the mask; only a given one enters the identity. ``task``: train on an altered
-    task instead of the data set's labels (``lmc.early_phase.TASKS``: random labels, rotation
+    task instead of the data set's labels (``lmc.studies.early_phase.TASKS``: random labels, rotation
     prediction, blurred images; the early phase of Frankle et al. 2020 §5); only a given one
     enters the identity.
     """
@@ -330,7 +330,7 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     if perturb is not None:
         if parent is None:
             raise ConfigError("a perturbation applies to a run that starts from a parent's state at a step")
-        from . import early_phase  # early_phase builds on this module
+        from ..studies import early_phase  # early_phase builds on this module
 
         start["perturb"] = early_phase.perturbation(**perturb)
     config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
@@ -341,7 +341,7 @@ def run_config(hp: Hparams, data_seed: int, init_seed: int | None = None,
     if mask is not None:
         config["mask"] = str(mask)
     if task is not None:
-        from . import early_phase
+        from ..studies import early_phase
 
         config["task"] = choose("task", task, early_phase.TASKS)
     return config
@@ -396,13 +396,13 @@ def starting_state(run: store.Run, device="cpu") -> dict:
     if mask is not None:  # m ⊙ W_k: the survivors keep exactly their values at step k
         prune.apply(state["model"], mask)
     if "perturb" in start:  # the early-phase perturbations: pruned weights stay zero
-        from . import early_phase
+        from ..studies import early_phase
 
         origin = None
         if early_phase.needs_origin(start["perturb"]):
             origin = state_at(store.get(start["parent"]), 0, device, progress=False)["model"]
         state = {**state, "model": early_phase.perturb(state["model"], start["perturb"],
-                                                      hparams_of(run).model, mask, origin)}
+                                                       hparams_of(run).model, mask, origin)}
     return {**state, "step": 0} if start.get("reset_schedule") else state
 
 
@@ -411,7 +411,7 @@ def training_data(run: store.Run, device="cpu"):
     hp = hparams_of(run)
     dataset = data.load(hp.dataset, str(device), hp.train_subset, None, image_size(hp))
     if "task" in run.config:
-        from . import early_phase
+        from ..studies import early_phase
 
         dataset = early_phase.task_data(dataset, run.config["task"], run.config["data_seed"])
     return dataset
@@ -471,7 +471,7 @@ def state_at(run: store.Run, step: int | str, device="cpu", progress: bool = Tru
 
 def population_default(device) -> bool:
     """Whether runs train as populations by default: on a GPU, not on a CPU (where the gain is
-    small or negative and solo runs stay bit-reproducible; see ``lmc.population``)."""
+    small or negative and solo runs stay bit-reproducible; see ``lmc.core.population``)."""
     return str(device).startswith("cuda")
 
 

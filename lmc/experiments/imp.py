@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 
-from . import models, prune, store, train
-from .errors import ConfigError, choose
-from .seeds import generator
+from ..core import models, prune, store, train
+from ..core.errors import ConfigError, choose
+from ..core.seeds import generator
 
 FRACTION = 0.2  # of the remaining weights pruned per level (the paper's IMP)
 
@@ -125,7 +125,7 @@ def one_shot(trunk: store.Run, density: float, device="cpu", progress: bool = Tr
 
 def _ignored(model_name: str) -> dict:
     """What a mask's identity records about the tensors the model never prunes: their names, when
-    it has any (they are in the mask and count towards its density; see ``lmc.prune``)."""
+    it has any (they are in the mask and count towards its density; see ``lmc.core.prune``)."""
     ignored = sorted(getattr(models.build(model_name), "prune_ignore", ()))
     return {"ignored": ignored} if ignored else {}
 
@@ -161,7 +161,7 @@ def matching(sparse_accuracy: float, full_mean: float, full_std: float, margin: 
 
     The paper's two rules: within one standard deviation of the full network's mean
     (Table 2, Figure 7, Appendix B; the default), or, with ``margin``, an accuracy drop
-    smaller than that many percentage points (Figure 8; ``paper.MATCHING_MARGIN``).
+    smaller than that many percentage points (Figure 8; ``reported.MATCHING_MARGIN``).
     ``full_mean`` and ``full_std`` are the full network's at the same rewind step k.
 
     ``resolution``: the numbers were printed rounded to this step (0.1 for the paper's

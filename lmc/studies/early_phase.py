@@ -36,9 +36,11 @@ import torch.nn as nn
 import xarray as xr
 from tqdm.auto import tqdm
 
-from . import data, imp, interpolate, models, paper, presets, prune, results, store, train
-from .errors import ConfigError, choose
-from .seeds import generator
+from ..core import data, interpolate, models, prune, results, store, train
+from ..core.errors import ConfigError, choose
+from ..core.seeds import generator
+from ..experiments import imp
+from ..paper import presets, reported
 
 KINDS = ("signs_magnitudes", "permute", "noise")
 SOURCES = ("0", "k")            # where signs / magnitudes come from: step 0 or the rewind step k
@@ -389,9 +391,9 @@ class EarlyPhaseConfig:
 
 
 def _instability_config(config: EarlyPhaseConfig):
-    from . import experiments  # the same trunk and hyperparameters as chapter 04
+    from ..experiments import instability  # the same trunk and hyperparameters as chapter 04
 
-    return experiments.instability_config(model=config.model, variant=config.variant,
+    return instability.instability_config(model=config.model, variant=config.variant,
                                           rewind_step=config.mask_rewind_step, preset=config.preset,
                                           init_seeds=[config.init_seed], pairs=1)
 
@@ -402,7 +404,7 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
                        perturbations: dict | None = None, tasks=None, instability: bool = False) -> EarlyPhaseConfig:
     """A validated EarlyPhaseConfig; None values take the preset's sizes (``SIZES``) and Table 1's density."""
     presets.get(preset)
-    setting = paper.setting(model, variant)
+    setting = reported.setting(model, variant)
     sizes = SIZES[preset]
     if density is None:
         density = setting.pruning_density / 100
@@ -469,26 +471,26 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     a second copy of every run trains on chapter 04's second data order, adding ``instability``
     over (``perturbation``, ``split``) and ``path_error`` over (``perturbation``, ``split``, ``alpha``).
     """
-    from . import experiments
+    from ..experiments import instability
 
-    device = experiments.resolve_device(device)
+    device = instability.resolve_device(device)
     inst = _instability_config(config)
     hp, preset = inst.hparams, presets.get(config.preset)
     n = train.train_size(hp)
     k, total = train.to_steps(config.rewind_step, hp, n), train.to_steps(hp.training_steps, hp, n)
     mask_k = train.to_steps(config.mask_rewind_step, hp, n)
     evaluation = data.load(hp.dataset, device, hp.train_subset, preset.test_subset, train.image_size(hp))
-    trunk = store.open_run(train.run_config(hp, experiments.data_seed(config.init_seed),
+    trunk = store.open_run(train.run_config(hp, instability.data_seed(config.init_seed),
                                             init_seed=config.init_seed))
     mask = imp.masks(trunk, mask_k, config.levels, device=device, progress=progress)[-1]
-    seed = experiments.data_seed(config.init_seed, 0, 0)  # copy 0 of chapter 04's first pair
+    seed = instability.data_seed(config.init_seed, 0, 0)  # copy 0 of chapter 04's first pair
     ticket = imp.sparse_run(trunk, mask_k, mask, seed)  # that copy: chapter 04 trained it already
     runs = {label: perturbed_run(trunk, k, mask, spec, seed) for label, spec in config.perturbations}
     runs.update({task_label(t): pretrained_run(trunk, k, mask, t, seed) for t in config.tasks})
     families = [family(spec) for _, spec in config.perturbations] + [DATA_FAMILY] * len(config.tasks)
     pairs = {}
     if config.instability:  # a second copy of each, on chapter 04's second data order, then the path between
-        other = experiments.data_seed(config.init_seed, 0, 1)
+        other = instability.data_seed(config.init_seed, 0, 1)
         second = {label: perturbed_run(trunk, k, mask, spec, other) for label, spec in config.perturbations}
         second.update({task_label(t): pretrained_run(trunk, k, mask, t, other) for t in config.tasks})
         pairs = {label: [runs[label], second[label]] for label in runs}
@@ -529,9 +531,9 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     ds = ds.merge(tele)
     if pairs:
         speed = train.accel_for(device, bf16=False)
-        paths, _ = experiments._paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
+        paths, _ = instability._paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
                                       train.population_default(device), speed)
-        path = experiments._path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
+        path = instability._path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
                                          {"perturbation": list(runs)}, inst.n_alpha)
         ds["instability"] = path.instability
         ds["path_error"] = path.error.rename("path_error")
@@ -567,7 +569,7 @@ def size_correlation(ds: xr.Dataset) -> float:
     return float(np.corrcoef(sizes, accs)[0, 1])
 
 
-def rewinding_verdict(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN) -> str:
+def rewinding_verdict(ds: xr.Dataset, margin: float = reported.MATCHING_MARGIN) -> str:
     """Whether rewinding to k rather than to the mask's own k recovers accuracy, or cannot be tested
     because the subnetwork rewound there already matches the dense network (within ``margin`` pp)."""
     dense = float(ds.dense_accuracy)
@@ -578,11 +580,11 @@ def rewinding_verdict(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN) -> 
     return "agrees" if gap_k < gap_own - margin else "does not agree"
 
 
-def claims_table(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN):
+def claims_table(ds: xr.Dataset, margin: float = reported.MATCHING_MARGIN):
     """The source paper's claims beside our measurements and a verdict, one row each.
 
     A change of accuracy counts only beyond ``margin`` percentage points (one seed per
-    perturbation; Figure 8's margin "for noise" of the main paper, ``paper.MATCHING_MARGIN``).
+    perturbation; Figure 8's margin "for noise" of the main paper, ``reported.MATCHING_MARGIN``).
     """
     import pandas as pd
 
