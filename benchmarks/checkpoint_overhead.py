@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from lmc.core import data, models, store, train
+from lmc.core import data, hparams, models, store, train
 
 
-def seconds(hp: train.Hparams, steps: int, every: int | None) -> float:
+def seconds(hp: hparams.Hparams, steps: int, every: int | None) -> float:
     """Wall time of training ``steps`` steps from scratch in a fresh cache."""
     with tempfile.TemporaryDirectory(prefix="lmc-bench-") as root:
         run = store.open_run(train.run_config(hp, data_seed=0, init_seed=0), Path(root))
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    hp = train.Hparams(training_steps=f"{args.steps}it")
+    hp = hparams.Hparams(training_steps=f"{args.steps}it")
     data.load(hp.dataset, "cpu", None, None, models.IMAGE_SIZE.get(hp.model))  # read once, not timed
     settings = [None, *args.every]
     times = {s: [] for s in settings}

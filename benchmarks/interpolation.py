@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 from timing import interleaved, machine
 
-from lmc.core import data, interpolate, models, train
+from lmc.core import data, hparams, interpolate, models
 from lmc.paper import reported
 
 
@@ -29,7 +29,7 @@ def main() -> None:
     grid = interpolate.alphas(args.alphas)
     for name in args.models:
         hp = reported.setting(name, "standard").hparams
-        dataset = data.load(hp.dataset, args.device, image_size=train.image_size(hp))
+        dataset = data.load(hp.dataset, args.device, image_size=hparams.image_size(hp))
         a, b = (models.build(name, seed=s).to(args.device).state_dict() for s in (0, 1))
         net = models.build(name).to(args.device)
         out = {}

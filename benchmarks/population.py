@@ -2,7 +2,7 @@
 
 Trains P runs of one network (LeNet-300-100 by default: P = 18 is one rewind step of
 the ``paper`` preset, 9 pairs × 2 copies) for ``--steps`` steps each, as one population
-(``lmc.core.population.train_population``) and one at a time with ``lmc.core.train.train``,
+(``lmc.core.population.train_population``) and one at a time with ``lmc.core.loop.train``,
 interleaved in one process. Prints model-steps/s for both and the ratio.
 
     python benchmarks/population.py [--model lenet_300_100] [--members 18] [--steps 200] [--device cpu]
@@ -13,7 +13,7 @@ import argparse
 import torch
 from timing import interleaved, machine
 
-from lmc.core import data, models, population, train
+from lmc.core import data, loop, models, population
 from lmc.paper import reported
 
 
@@ -36,8 +36,8 @@ def main() -> None:
             for s in range(p):
                 net = models.build(args.model).to(args.device)
                 net.load_state_dict(inits[s])
-                train.train(hp, net, train.make_optimizer(hp, net.parameters()), dataset, s, 0, args.steps,
-                            progress=False)
+                loop.train(hp, net, loop.make_optimizer(hp, net.parameters()), dataset, s, 0, args.steps,
+                           progress=False)
 
         def together():
             population.train_population(hp, inits, [None] * p, dataset, list(range(p)), list(range(p)),

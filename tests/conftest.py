@@ -39,7 +39,7 @@ def mnist():
 @pytest.fixture
 def small_hparams():
     """LeNet with the paper's optimizer on a 3000-example subset, 60 steps."""
-    from lmc.core.train import Hparams
+    from lmc.core.hparams import Hparams
 
     return Hparams(training_steps="60it", train_subset=3000)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import xarray as xr
 
-from lmc.core import models, prune, train
+from lmc.core import hparams, models, prune, train
 from lmc.core.errors import ConfigError
 from lmc.experiments import appendices, instability, sparse, tables
 from lmc.paper import presets
@@ -164,7 +164,7 @@ def test_the_appendices_measure_the_copies_the_chapters_interpolate_with_two_see
     # other summation orders, so an example whose top two logits nearly tie may flip (fixtures.py)
     pairs = appendices.copies(config, ("dense", "imp"), 1, "cpu", progress=False)
     evaluation, _ = appendices._evaluation(config.hparams, presets.get("smoke"), "cpu")
-    model, total = models.build(config.hparams.model), train.total_steps(config.hparams)
+    model, total = models.build(config.hparams.model), hparams.total_steps(config.hparams)
     for name in ("dense", "imp"):
         for seed in (0, 1):
             a = chapters.sel(subnetwork=name, init_seed=seed, split="test").isel(pair=0).values

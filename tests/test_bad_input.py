@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from lmc import cli
-from lmc.core import data, interpolate, prune, store, train
+from lmc.core import data, hparams, interpolate, prune, store, train
 from lmc.core.errors import CacheError, ConfigError, LMCError
 from lmc.experiments import instability
 from lmc.report import book
@@ -294,7 +294,7 @@ def _chapter():
 
 
 def _finished_run():
-    run = store.open_run(train.run_config(train.Hparams(training_steps="60it", train_subset=600),
+    run = store.open_run(train.run_config(hparams.Hparams(training_steps="60it", train_subset=600),
                                           data_seed=0, init_seed=0))
     store.save_checkpoint(run, {"step": 60, "model": {}, "optimizer": None})
     return run
@@ -331,9 +331,9 @@ API_ROWS = [
                  "torch sees no GPU", id="api-cuda-without-gpu", marks=NO_GPU),
     pytest.param(_finished_run, lambda run: train.state_at(run, 61), ConfigError,
                  "step 61 is outside this run's steps 0..60", id="step-not-in-run"),
-    pytest.param(None, lambda _: train.Hparams(batch_size=0), ConfigError, "batch_size must be",
+    pytest.param(None, lambda _: hparams.Hparams(batch_size=0), ConfigError, "batch_size must be",
                  id="batch-size-zero"),
-    pytest.param(None, lambda _: train.Hparams(training_steps="lots"), ConfigError,
+    pytest.param(None, lambda _: hparams.Hparams(training_steps="lots"), ConfigError,
                  "malformed step 'lots'", id="hparams-step"),
     pytest.param(None, lambda _: instability.instability_curve(
         instability.instability_config(preset="smoke"), []), ConfigError,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from lmc.core import results, store, train
+from lmc.core import hparams, results, store, train
 from lmc.experiments import imp, instability
 from lmc.studies import early_phase, sanity
 
@@ -78,7 +78,7 @@ def test_every_result_stores_the_hash_of_its_configuration(path):
     assert ds.attrs["config"] == store.canonical(config)
     recipes = [config["hparams"]] if "hparams" in config else list(config.get("recipes", {}).values())
     for stored in recipes:  # the recipe as Hparams writes it today (fields added later only when set)
-        hp = train.Hparams(**{**stored, "lr_drops": tuple(stored["lr_drops"])})
+        hp = hparams.Hparams(**{**stored, "lr_drops": tuple(stored["lr_drops"])})
         assert hp.as_dict() == stored
 
 

@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from lmc.core import models, prune, store, train
+from lmc.core import hparams, loop, models, prune, store, train
 from lmc.core.errors import ConfigError
 from lmc.experiments import imp
 
 
 @pytest.fixture
 def trunk(mnist):
-    hp = train.Hparams(training_steps="30it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="30it", train_subset=3000)
     return store.open_run(train.run_config(hp, 0, init_seed=0))
 
 
@@ -41,8 +41,8 @@ def test_density_after_n_rounds_is_0_8_to_the_n(trunk):
 def test_a_cut_off_sweep_resumes_at_the_next_level(trunk, monkeypatch):
     first = imp.masks(trunk, 5, levels=2, progress=False)
     trained = []
-    real = train.train
-    monkeypatch.setattr(train, "train", lambda *a, **k: trained.append(a[5]) or real(*a, **k))
+    real = loop.train
+    monkeypatch.setattr(loop, "train", lambda *a, **k: trained.append(a[5]) or real(*a, **k))
     more = imp.masks(trunk, 5, levels=3, progress=False)
     assert more[:3] == first  # levels 1-2 are found in the cache
     assert trained == [5]  # only level 2's run trains (from k = 5), to give level 3's mask

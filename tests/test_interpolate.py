@@ -3,7 +3,7 @@ import pytest
 import torch
 import xarray as xr
 
-from lmc.core import interpolate, models, store, train
+from lmc.core import hparams, interpolate, models, store, train
 from lmc.core.errors import ConfigError
 
 from .fixtures import assert_classified_alike, logits_of
@@ -35,7 +35,7 @@ def test_instability_definition():
 
 @pytest.fixture(scope="module")
 def two_networks(mnist):
-    hp = train.Hparams(training_steps="40it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="40it", train_subset=3000)
     trunk = store.open_run(train.run_config(hp, 0, init_seed=0), store.cache_dir())
     copies = [store.open_run(train.run_config(hp, d, parent=trunk, parent_step=0)) for d in (1, 2)]
     return [train.state_at(c, 40, progress=False)["model"] for c in copies]

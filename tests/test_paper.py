@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmc.core import models, train
+from lmc.core import hparams, loop, models
 from lmc.core.errors import ConfigError
 from lmc.paper import reported
 
@@ -11,7 +11,7 @@ CIFAR_TRAIN, IMAGENET_TRAIN = 50_000, 1_281_167
 
 def lr(model, variant, step, size=CIFAR_TRAIN):
     hp = reported.setting(model, variant).hparams
-    return train.learning_rate(hp, step, size)
+    return loop.learning_rate(hp, step, size)
 
 
 @pytest.mark.parametrize("model, variant, step, expected", [
@@ -36,16 +36,16 @@ def test_cifar_and_lenet_schedules(model, variant, step, expected):
 def test_imagenet_schedules_in_epochs():
     per_epoch = -(-IMAGENET_TRAIN // 1024)  # 1252 iterations of batch 1024
     resnet = reported.setting("imagenet_resnet_50").hparams
-    assert train.to_steps(resnet.training_steps, resnet, IMAGENET_TRAIN) == 90 * per_epoch
-    assert train.learning_rate(resnet, 5 * per_epoch - 1, IMAGENET_TRAIN) == pytest.approx(0.4)
-    assert train.learning_rate(resnet, 30 * per_epoch, IMAGENET_TRAIN) == pytest.approx(0.04)
-    assert train.learning_rate(resnet, 85 * per_epoch, IMAGENET_TRAIN) == pytest.approx(0.0004)
+    assert hparams.to_steps(resnet.training_steps, resnet, IMAGENET_TRAIN) == 90 * per_epoch
+    assert loop.learning_rate(resnet, 5 * per_epoch - 1, IMAGENET_TRAIN) == pytest.approx(0.4)
+    assert loop.learning_rate(resnet, 30 * per_epoch, IMAGENET_TRAIN) == pytest.approx(0.04)
+    assert loop.learning_rate(resnet, 85 * per_epoch, IMAGENET_TRAIN) == pytest.approx(0.0004)
     inception = reported.setting("imagenet_inception_v3").hparams
-    total = train.to_steps(inception.training_steps, inception, IMAGENET_TRAIN)
-    assert train.learning_rate(inception, 0, IMAGENET_TRAIN) == pytest.approx(0.03)
-    assert train.learning_rate(inception, total, IMAGENET_TRAIN) == pytest.approx(0.005)
+    total = hparams.to_steps(inception.training_steps, inception, IMAGENET_TRAIN)
+    assert loop.learning_rate(inception, 0, IMAGENET_TRAIN) == pytest.approx(0.03)
+    assert loop.learning_rate(inception, total, IMAGENET_TRAIN) == pytest.approx(0.005)
     # the linear decay's midpoint (exact for an even total; half a step, ~1e-5 relative, off for an odd one)
-    assert train.learning_rate(inception, total // 2, IMAGENET_TRAIN) == pytest.approx(0.0175, rel=1e-3)
+    assert loop.learning_rate(inception, total // 2, IMAGENET_TRAIN) == pytest.approx(0.0175, rel=1e-3)
 
 
 def _as_in_table1(count: int, printed: str) -> str:

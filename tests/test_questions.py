@@ -2,7 +2,7 @@
 
 import pytest
 
-from lmc.core import interpolate, store, train
+from lmc.core import hparams, interpolate, store, train
 from lmc.core.errors import ConfigError
 from lmc.experiments import instability
 from lmc.studies import questions
@@ -27,7 +27,7 @@ def test_noise_pairs_differ_in_exactly_one_seeded_source():
 
 def test_noise_pairs_need_an_augmenting_data_set():
     with pytest.raises(ConfigError, match="has no augmentation"):
-        questions.noise_pairs(train.Hparams())  # LeNet on MNIST
+        questions.noise_pairs(hparams.Hparams())  # LeNet on MNIST
 
 
 def test_dense_pairs_are_the_runs_of_instability_analysis():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lmc.core import results, train
+from lmc.core import hparams, results
 from lmc.core.errors import ConfigError
 from lmc.experiments import instability, sparse
 from lmc.paper import presets, reported
@@ -246,7 +246,7 @@ def test_a_tiny_evaluation_runs_end_to_end_and_is_judged(fashion_mnist, tmp_path
     assert float(ds.density.sel(subnetwork="imp").mean()) == pytest.approx(0.8, abs=1e-3)
     config = results.config_of(ds)
     assert config["candidate_id"] == c.id and config["grid"]["hparams"] == c.hparams().as_dict()
-    assert train.total_steps(c.hparams()) == 30
+    assert hparams.total_steps(c.hparams()) == 30
     v = search.verdict(ds)
     assert v["level"] == 1 and v["draws"] == "1 × 1" and isinstance(v["baselines_never_match"], bool)
     path = search.run([c], tmp_path, device="cpu", progress=False)[0]  # the same runs: found in the cache

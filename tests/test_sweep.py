@@ -6,7 +6,7 @@ import pickle
 import pytest
 
 from lmc import cli, sweep
-from lmc.core import store, train
+from lmc.core import loop, store
 from lmc.experiments import instability
 
 
@@ -36,7 +36,7 @@ def test_a_local_sweep_computes_the_grid_once_and_the_cli_then_only_renders(mnis
     def no_training(*args, **kwargs):
         raise AssertionError("a run was recomputed after the sweep")
 
-    monkeypatch.setattr(train, "train", no_training)
+    monkeypatch.setattr(loop, "train", no_training)
     assert cli.main(["run", "instability", "--preset", "smoke", "--rewind", "0", "100", "--quiet",
                      "--out", str(tmp_path / "r.nc")]) == 0
     config, grid = instability.curve_configs("smoke")["lenet_300_100"]  # what chapter 02 asks for

@@ -31,8 +31,8 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..core import data, interpolate, metrics, models, prune, results, store, train
-from ..core.errors import ConfigError
+from ..core import data, hparams, interpolate, loop, metrics, models, prune, results, store, train
+from ..core.errors import ConfigError, DataError
 from ..paper import presets, reported
 from . import imp, instability, sparse, tables
 
@@ -101,13 +101,13 @@ def sizes(preset: str, model: str, variant: str = "standard") -> dict:
 
 def _device(device: str):
     device = instability.resolve_device(device)
-    speed = train.accel_for(device)
+    speed = loop.accel_for(device)
     return device, speed, speed.precision
 
 
 def _iterations(config: instability.InstabilityConfig, step) -> int:
     hp = config.hparams
-    return train.to_steps(step, hp, train.train_size(hp))
+    return hparams.to_steps(step, hp, hparams.train_size(hp))
 
 
 def copies(config: instability.InstabilityConfig, subnetworks=("dense",), level: int | None = None,
@@ -156,9 +156,9 @@ def initial_state(run: store.Run, device="cpu") -> dict:
     return state if mask is None else prune.apply(state, mask)
 
 
-def _evaluation(hp: train.Hparams, preset: presets.Preset, device: str, train_subset="preset"):
+def _evaluation(hp: hparams.Hparams, preset: presets.Preset, device: str, train_subset="preset"):
     subset = preset.eval_train_subset(hp.model) if train_subset == "preset" else train_subset
-    return data.load(hp.dataset, device, subset, preset.test_subset, train.image_size(hp)), subset
+    return data.load(hp.dataset, device, subset, preset.test_subset, hparams.image_size(hp)), subset
 
 
 SPLITS = ("train", "test")
@@ -174,7 +174,7 @@ def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu"
     weights are left out of every weight comparison. ``trunk``: the run the copies branch from
     (default: their parent; a random reinitialization has none and needs it)."""
     hp = train.hparams_of(pair[0])
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     model = models.build(hp.model).to(device)
     names = metrics.weight_names(model, weights)
     mask = train.mask_of(pair[0], device)
@@ -573,8 +573,6 @@ def computed_or_archived(compute, path) -> tuple[xr.Dataset | None, str]:
     """(result, note): ``compute()``, saved at ``path``; if its data set is not on this machine, the
     result archived at ``path`` (the note says so), or None with a note saying what is missing."""
     from pathlib import Path
-
-    from ..core.errors import DataError
 
     try:
         ds = compute()

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..core import processes, results, store, train
+from ..core import hparams, processes, results, store
 from ..core.errors import ConfigError, LMCError
 from ..core.processes import cores
 from ..paper import presets, reported
@@ -448,11 +448,11 @@ def training_steps(chapter: str, model: str = "lenet_300_100", preset: str = PRE
     number = chapter_number(chapter)
     config = instability.instability_config(model, variant, 0, preset)
     hp = config.hparams
-    size = train.train_size(hp)
-    T = train.to_steps(hp.training_steps, hp, size)
+    size = hparams.train_size(hp)
+    T = hparams.to_steps(hp.training_steps, hp, size)
     pairs, shards = config.pairs, plan(number, model, preset, variant)
     seeds = sorted({s.init_seed for s in shards})
-    ks = sorted({train.to_steps(s.rewind_step, hp, size) for s in shards if s.rewind_step is not None})
+    ks = sorted({hparams.to_steps(s.rewind_step, hp, size) for s in shards if s.rewind_step is not None})
     if number == "01":
         return {"steps": len(seeds) * pairs * 2 * T, "paths": len(seeds) * pairs}
     if number in ("02", "03"):

@@ -22,7 +22,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..core import data, interpolate, models, results, store, train
+from ..core import data, hparams, interpolate, loop, models, results, store, train
 from ..core.errors import ConfigError, DataError, choose
 from ..paper import presets, reported
 
@@ -67,10 +67,10 @@ class InstabilityConfig:
     pairs: int
     n_alpha: int
     reset_schedule: bool = False  # Figure 4: copies train T steps with the schedule restarted
-    optimizer_at_k: str = "fresh"  # the copies' optimizer state at k (train.OPTIMIZER_AT_K)
+    optimizer_at_k: str = "fresh"  # the copies' optimizer state at k (hparams.OPTIMIZER_AT_K)
 
     @property
-    def hparams(self) -> train.Hparams:
+    def hparams(self) -> hparams.Hparams:
         """Table 1's recipe for this setting, resized by the preset."""
         return presets.get(self.preset).recipe(reported.setting(self.model, self.variant).hparams)
 
@@ -98,15 +98,15 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
     pairs = _check_int("pairs", p.n_pairs if pairs is None else pairs, 1, 4999)
     n_alpha = p.n_alpha if n_alpha is None else n_alpha
     interpolate.alphas(n_alpha)  # validates
-    train.parse_step(rewind_step)
+    hparams.parse_step(rewind_step)
     if not isinstance(reset_schedule, bool):
         raise ConfigError(f"reset_schedule must be True or False, got {reset_schedule!r}")
-    choose("optimizer_at_k", optimizer_at_k, train.OPTIMIZER_AT_K)
+    choose("optimizer_at_k", optimizer_at_k, hparams.OPTIMIZER_AT_K)
     config = InstabilityConfig(model, variant, str(rewind_step), preset, seeds, pairs, int(n_alpha),
                                reset_schedule, optimizer_at_k)
     hp = config.hparams
-    size = train.train_size(hp)
-    k, total = train.to_steps(rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    size = hparams.train_size(hp)
+    k, total = hparams.to_steps(rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
     if k >= total:
         raise ConfigError(f"rewind step k={rewind_step} ({k} iterations) must be before the end "
                           f"of training T={hp.training_steps} ({total} iterations); choose a "
@@ -126,20 +126,20 @@ def _config_dict(config: InstabilityConfig) -> dict:
 def _speed(device: str, populate: bool | None, accel: dict | None):
     """(device, speed-ups, populate, precision) resolved for a device."""
     device = resolve_device(device)
-    speed = train.accel_for(device, **(accel or {}))
+    speed = loop.accel_for(device, **(accel or {}))
     populate = train.population_default(device) if populate is None else bool(populate)
     return device, speed, populate, speed.precision
 
 
-def _evaluation_data(hp: train.Hparams, preset: presets.Preset, device: str):
+def _evaluation_data(hp: hparams.Hparams, preset: presets.Preset, device: str):
     """The data the paths are evaluated on (loaded, and so verified, before any run is created:
     missing data must leave the cache untouched)."""
     return data.load(hp.dataset, device, preset.eval_train_subset(hp.model), preset.test_subset,
-                     train.image_size(hp))
+                     hparams.image_size(hp))
 
 
-def _paths(hp: train.Hparams, pairs: dict, total: int, preset: presets.Preset, n_alpha: int, device: str,
-           progress: bool, populate: bool, speed: train.Accel) -> tuple[dict, dict]:
+def _paths(hp: hparams.Hparams, pairs: dict, total: int, preset: presets.Preset, n_alpha: int, device: str,
+           progress: bool, populate: bool, speed: loop.Accel) -> tuple[dict, dict]:
     """Train every copy of ``pairs`` (key → two runs) to ``total`` and interpolate each pair.
 
     Returns ({key: {"error", "loss"}}, what the provenance records about the evaluation).
@@ -183,12 +183,12 @@ def _path_dataset(paths: list[dict], shape: tuple, dims: tuple, coords: dict, n_
 
 
 def dense_pairs(config: InstabilityConfig, precision: str = "float32",
-                hp: train.Hparams | None = None) -> tuple[dict, dict]:
+                hp: hparams.Hparams | None = None) -> tuple[dict, dict]:
     """The runs of instability analysis at ``config``'s rewind step, untrained: ({init_seed: trunk},
     {(init_seed, pair): [copy 0, copy 1]}), each copy starting from the trunk's state at k
     on its own data order, with the optimizer rule ``config.optimizer_at_k``. ``hp`` replaces the recipe (the same runs for the same recipe)."""
     hp = hp or config.hparams
-    k = train.to_steps(config.rewind_step, hp, train.train_size(hp))
+    k = hparams.to_steps(config.rewind_step, hp, hparams.train_size(hp))
     trunks = trunk_runs(config, precision, hp)
     pairs = {(i, j): [store.open_run(train.run_config(hp, data_seed(i, j, c), parent=trunks[i], parent_step=k,
                                                       reset_schedule=config.reset_schedule, precision=precision,
@@ -204,15 +204,15 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
 
     Pass an ``InstabilityConfig`` or the keyword arguments of ``instability_config``.
     ``populate`` trains the runs as populations (None: on a GPU; ``train.train_runs``);
-    ``accel`` switches speed-ups on or off (``{"bf16": True}``; ``train.accel_for``).
+    ``accel`` switches speed-ups on or off (``{"bf16": True}``; ``loop.accel_for``).
     Returns a Dataset with ``error`` and ``loss`` over (``init_seed``, ``pair``,
     ``split``, ``alpha``) and ``instability`` over (``init_seed``, ``pair``, ``split``).
     """
     config = config or instability_config(**params)
     device, speed, populate, precision = _speed(device, populate, accel)
     hp = config.hparams
-    size = train.train_size(hp)  # step strings count epochs of the training set, not the evaluation subset
-    k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    size = hparams.train_size(hp)  # step strings count epochs of the training set, not the evaluation subset
+    k, total = hparams.to_steps(config.rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
     _evaluation_data(hp, presets.get(config.preset), device)
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
     trunks, pairs = dense_pairs(config, precision)
@@ -228,7 +228,7 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     return ds
 
 
-def trunk_runs(config: InstabilityConfig, precision: str, hp: train.Hparams | None = None) -> dict:
+def trunk_runs(config: InstabilityConfig, precision: str, hp: hparams.Hparams | None = None) -> dict:
     """Each initialization's trunk: the run trained from init seed i on its data order."""
     hp = hp or config.hparams
     return {i: store.open_run(train.run_config(hp, data_seed(i), init_seed=i, precision=precision))
@@ -254,7 +254,7 @@ def _rewind_configs(config: InstabilityConfig, rewind_steps) -> tuple[list[Insta
     for c in configs:  # validates each k
         instability_config(c.model, c.variant, c.rewind_step, c.preset, c.init_seeds, c.pairs, c.n_alpha,
                            c.reset_schedule, c.optimizer_at_k)
-    iterations = [train.to_steps(c.rewind_step, c.hparams, train.train_size(c.hparams)) for c in configs]
+    iterations = [hparams.to_steps(c.rewind_step, c.hparams, hparams.train_size(c.hparams)) for c in configs]
     if len(set(iterations)) != len(iterations):
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice; give each rewind step once")
     return configs, iterations
@@ -291,7 +291,7 @@ def cli_command(config: InstabilityConfig, rewind_steps) -> str:
 
 def rewind_iterations(setting: reported.Setting, step: str) -> int:
     """A step string of a setting in iterations (epochs use that data set's full training set)."""
-    return train.to_steps(step, setting.hparams, train.train_size(setting.hparams))
+    return hparams.to_steps(step, setting.hparams, hparams.train_size(setting.hparams))
 
 
 SCHEDULES = {False: "T − k steps", True: "T steps, schedule reset"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..core import prune, results, train
+from ..core import hparams, loop, prune, results, train
 from ..core.errors import ConfigError
 from ..paper import presets, reported
 from . import imp, instability
@@ -30,11 +30,11 @@ def _imp_in_lockstep(configs: list[instability.InstabilityConfig], levels: int, 
     then find their masks in the cache."""
     device, speed, populate, precision = instability._speed(device, populate, accel)
     hp = configs[0].hparams
-    size = train.train_size(hp)
+    size = hparams.train_size(hp)
     trunks = instability.trunk_runs(configs[0], precision)
-    train.train_runs(list(trunks.values()), train.to_steps(hp.training_steps, hp, size), device, progress,
+    train.train_runs(list(trunks.values()), hparams.to_steps(hp.training_steps, hp, size), device, progress,
                      populate, accel=speed)
-    imp.masks_for([(trunk, train.to_steps(c.rewind_step, hp, size)) for c in configs for trunk in trunks.values()],
+    imp.masks_for([(trunk, hparams.to_steps(c.rewind_step, hp, size)) for c in configs for trunk in trunks.values()],
                   levels, device=device, progress=progress, populate=populate, accel=speed)
 
 
@@ -60,7 +60,7 @@ def pruning(config: instability.InstabilityConfig, levels: int | None = None, de
 
 def sparse_pairs(config: instability.InstabilityConfig, levels: int | None = None, subnetworks=SUBNETWORKS,
                  device: str = "cpu", progress: bool = True, populate: bool = False,
-                 speed: train.Accel | None = None, density: float | None = None) -> tuple[dict, dict]:
+                 speed: loop.Accel | None = None, density: float | None = None) -> tuple[dict, dict]:
     """The runs behind ``sparse_instability``, untrained past what IMP needed.
 
     Trains each initialization's trunk to T and prunes it: IMP with rewinding to k for
@@ -74,11 +74,11 @@ def sparse_pairs(config: instability.InstabilityConfig, levels: int | None = Non
         if name not in KNOWN_SUBNETWORKS:
             raise ConfigError(f"unknown subnetwork {name!r}; valid: {', '.join(KNOWN_SUBNETWORKS)}")
     levels, one_shot = pruning(config, levels, density)
-    speed = speed or train.accel_for(device)
+    speed = speed or loop.accel_for(device)
     precision = speed.precision
     hp = config.hparams
-    size = train.train_size(hp)
-    k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    size = hparams.train_size(hp)
+    k, total = hparams.to_steps(config.rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
     rule = config.optimizer_at_k
     trunks = instability.trunk_runs(config, precision)
     train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
@@ -123,8 +123,8 @@ def sparse_instability(config: instability.InstabilityConfig, levels: int | None
     levels, one_shot = pruning(config, levels, density)
     device, speed, populate, precision = instability._speed(device, populate, accel)
     hp, preset = config.hparams, presets.get(config.preset)
-    size = train.train_size(hp)
-    k, total = train.to_steps(config.rewind_step, hp, size), train.to_steps(hp.training_steps, hp, size)
+    size = hparams.train_size(hp)
+    k, total = hparams.to_steps(config.rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
     instability._evaluation_data(hp, preset, device)
     pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, one_shot)
     paths, how = instability._paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)

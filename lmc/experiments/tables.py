@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import xarray as xr
 
-from ..core import interpolate, results, train
+from ..core import hparams, interpolate, results
 from ..paper import reported
 from . import imp, instability
 
@@ -183,7 +183,7 @@ def instability_table(ds: xr.Dataset):
             "accuracy of the copies (%)": results.mean_std(100 - endpoint_error(ds).sel(split=split)),
             "paper accuracy (%)": reported.accuracy_text(setting) if split == "test" else "",
             "paper instability (pp)": (f"< {setting.instability_at_init:g}"
-                                       if setting.instability_at_init is not None and train.parse_step(
+                                       if setting.instability_at_init is not None and hparams.parse_step(
                                config["rewind_step"]) == (0, 0) else "not reported"),
         })
     return pd.DataFrame(rows)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core.errors import choose
-from ..core.train import Hparams
+from ..core.hparams import Hparams
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,11 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from ..core import models, prune, results, store, train
+from ..core import hparams, models, prune, results, store, train
 from ..core.errors import ConfigError
+from ..experiments import imp, instability
+from ..paper import reported
+from . import sanity
 
 PS = (0.1, 0.2, 0.3, 0.4, 0.5)  # the fractions p of Liu et al.'s Figure 4
 # The learning rates of ``lr_sweep``, as multiples of each network's recipe: LeNet's Adam at a
@@ -100,7 +103,7 @@ def init_vs_trained(run: store.Run, ps=PS, device: str = "cpu", progress: bool =
     training T, for every p of ``ps``, over the pruned layers (and, for a sparse run,
     only the weights its mask keeps). Trains the run if it is not cached."""
     hp = train.hparams_of(run)
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     first = train.state_at(run, train.start_step(run), device, progress=False)["model"]
     last = train.state_at(run, total, device, progress)["model"]
     names = models.pruned_layer_names(models.build(hp.model))
@@ -119,8 +122,6 @@ def lr_sweep(config, lrs, density: float, ps=PS, device: str = "cpu", progress: 
     the runs of ``sanity.sanity_checks``, so they are found in the cache when those ran.
     Returns ``overlap`` over (``lr``, ``p``) and ``dense``, ``ticket``, ``reinit`` over ``lr``.
     """
-    from ..experiments import instability  # sanity builds on experiments: import when used
-    from . import sanity  # sanity builds on experiments: import when used
     hp = config.hparams
     lrs = sorted({float(lr) for lr in lrs})
     if not lrs or min(lrs) <= 0:
@@ -152,9 +153,6 @@ def correlation_table(ds: xr.Dataset) -> pd.DataFrame:
     OMP ticket's and its random reinitialization's, and whether the ticket is matching
     (an accuracy drop below ``reported.MATCHING_MARGIN``, one run each) and whether it beats its
     random reinitialization by more than ``sanity.ADVANTAGE`` (Liu et al.'s winning property)."""
-    from ..experiments import imp
-    from ..paper import reported
-    from . import sanity
     rows = []
     for lr in ds.lr.values:
         row = {"lr": float(lr)}

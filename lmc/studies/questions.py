@@ -10,7 +10,7 @@ pairs (the runs of chapters 01-02): interpolated (our default, the cached paths 
 (``interpolate.BatchNormRecompute``).
 
 The optimizer state at k: every copy made at k starts with a new optimizer state (open_lth's
-rule, ``train.OPTIMIZER_AT_K``). ``optimizer_instability`` measures the other choice, copies
+rule, ``hparams.OPTIMIZER_AT_K``). ``optimizer_instability`` measures the other choice, copies
 that continue the trunk's Adam moments or momentum, beside it for the same trunk.
 
 Does the stability step move with the learning rate and the batch size? The paper
@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..core import interpolate, models, results, store, train
+from ..core import data, hparams, interpolate, loop, models, results, store, train
 from ..core.errors import ConfigError
 from ..experiments import instability, tables
 from ..paper import presets, reported
@@ -38,15 +38,15 @@ from ..paper import presets, reported
 BATCH_NORM = ("interpolated", "recomputed")  # coordinate values of the batch_norm dimension
 
 
-def dense_pairs(config: instability.InstabilityConfig, device: str = "cpu", hp: train.Hparams | None = None) -> dict:
+def dense_pairs(config: instability.InstabilityConfig, device: str = "cpu", hp: hparams.Hparams | None = None) -> dict:
     """{(init_seed, pair): [copy 0, copy 1]}: the runs of ``instability.instability_analysis``
     (the same identities, so cached runs are reused); ``hp`` replaces the recipe."""
-    precision = train.accel_for(device).precision
+    precision = loop.accel_for(device).precision
     return instability.dense_pairs(config, precision, hp)[1]
 
 
 def path(copies, config: instability.InstabilityConfig, device: str = "cpu", progress: bool = True,
-         batch_norm: interpolate.BatchNormRecompute | None = None, hp: train.Hparams | None = None) -> dict:
+         batch_norm: interpolate.BatchNormRecompute | None = None, hp: hparams.Hparams | None = None) -> dict:
     """{"error", "loss"} along the path between two trained copies, cached.
 
     Without ``batch_norm`` (or for a network without batch norm) the cache entry is the one
@@ -54,7 +54,7 @@ def path(copies, config: instability.InstabilityConfig, device: str = "cpu", pro
     entry's identity (and only then). ``hp``: the copies' recipe (default ``config.hparams``).
     """
     hp, preset = hp or config.hparams, presets.get(config.preset)
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     evaluation = instability._evaluation_data(hp, preset, device)
     model = models.build(hp.model).to(device)
     recompute = batch_norm is not None and interpolate.has_batch_norm(model)
@@ -82,7 +82,7 @@ def bn_instability(config: instability.InstabilityConfig, batch_norm: interpolat
     device = instability.resolve_device(device)
     pairs = dense_pairs(config, device)
     hp = config.hparams
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, spec)
              for spec in (None, batch_norm) for copies in tqdm(pairs.values(), disable=not progress)]
@@ -98,7 +98,7 @@ def bn_instability(config: instability.InstabilityConfig, batch_norm: interpolat
     return ds
 
 
-OPTIMIZER_RULES = train.OPTIMIZER_AT_K  # coordinate values of the optimizer_at_k dimension
+OPTIMIZER_RULES = hparams.OPTIMIZER_AT_K  # coordinate values of the optimizer_at_k dimension
 
 
 def optimizer_instability(config: instability.InstabilityConfig, device: str = "auto",
@@ -106,7 +106,7 @@ def optimizer_instability(config: instability.InstabilityConfig, device: str = "
     """Instability at ``config``'s k > 0 with the copies' optimizer state new ("fresh", open_lth's
     rule and ours) and continued from the trunk ("inherit"), for the same trunk and data orders;
     over (``optimizer_at_k``, ``init_seed``, ``pair``, ``split``[, ``alpha``])."""
-    if train.to_steps(config.rewind_step, config.hparams, train.train_size(config.hparams)) == 0:
+    if hparams.to_steps(config.rewind_step, config.hparams, hparams.train_size(config.hparams)) == 0:
         raise ConfigError("at k = 0 the trunk has no optimizer state yet, so both rules are the same run; "
                           "choose a rewind step k > 0")
     parts = [instability.instability_analysis(dataclasses.replace(config, optimizer_at_k=rule), device, progress)
@@ -165,12 +165,12 @@ def stability_sweep(config: instability.InstabilityConfig, rewind_steps, changes
     for name, value in changes:
         change = _one_change(name, value)
         recipes[f"{name} = {value:g}"] = config.hparams.replace(**change)
-    steps = [train.to_steps(k, config.hparams, train.train_size(config.hparams)) for k in rewind_steps]
+    steps = [hparams.to_steps(k, config.hparams, hparams.train_size(config.hparams)) for k in rewind_steps]
     if len(set(steps)) != len(steps):
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name a step twice; give each once")
     paths = []
     for hp in recipes.values():
-        total = train.total_steps(hp)
+        total = hparams.total_steps(hp)
         for k in rewind_steps:
             c = instability.instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
                                                config.pairs, config.n_alpha)
@@ -218,12 +218,11 @@ CIFAR_STAND_IN = reported.STAND_INS[("fmnist_resnet_20_4", "standard")].hparams.
     lr_drops=("610it", "915it"))
 
 
-def noise_pairs(hp: train.Hparams, init_seed: int = 0, rewind_step: int = 0) -> dict:
+def noise_pairs(hp: hparams.Hparams, init_seed: int = 0, rewind_step: int = 0) -> dict:
     """{source: [copy 0, copy 1]}: copies of the trunk's state at ``rewind_step`` trained on
     the same data in a different order with the same augmentation ("data order"), in the
     same order with different augmentation ("augmentation"), or both (the paper's pairs).
     Copy 0 is the same run in all three."""
-    from ..core import data
     if not data.entry(hp.dataset).get("augment"):
         raise ConfigError(f"data set {hp.dataset!r} has no augmentation, so augmentation noise cannot "
                           f"be separated from data order; use an augmenting data set such as cifar10")
@@ -240,7 +239,7 @@ def noise_pairs(hp: train.Hparams, init_seed: int = 0, rewind_step: int = 0) -> 
             "both": [first, copy(order[1], order[1])]}
 
 
-def noise_instability(preset: str, hp: train.Hparams = CIFAR_STAND_IN, init_seed: int = 0, n_alpha: int | None = None,
+def noise_instability(preset: str, hp: hparams.Hparams = CIFAR_STAND_IN, init_seed: int = 0, n_alpha: int | None = None,
                       device: str = "auto", progress: bool = True, training_steps: str | None = None) -> xr.Dataset:
     """Instability at k = 0 of pairs that differ in data order only, augmentation only, or
     both; over (``noise``, ``split``[, ``alpha``]). ``hp`` is resized by the preset (or
@@ -252,7 +251,7 @@ def noise_instability(preset: str, hp: train.Hparams = CIFAR_STAND_IN, init_seed
     n_alpha = n_alpha or size.curve("fmnist_resnet_20_4")["n_alpha"]
     config = instability.InstabilityConfig("fmnist_resnet_20_4", "standard", "0", preset, (init_seed,), 1, n_alpha)
     pairs = noise_pairs(hp, init_seed)
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, hp=hp) for copies in pairs.values()]
     ds = instability._path_dataset(paths, (len(NOISE),), ("noise",), {"noise": list(NOISE)}, n_alpha)

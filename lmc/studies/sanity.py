@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..core import data, interpolate, models, prune, results, store, train
+from ..core import data, hparams, interpolate, models, prune, results, store, train
 from ..core.errors import ConfigError
 from ..experiments import imp, instability
 from ..paper import presets, reported
@@ -42,9 +42,9 @@ CONDITIONS = ("1 non-trivial sparsity, full T", "2 beats small dense", "3 beats 
               "4 ≥ dense at same lr", "5 ≥ best dense")
 
 
-def total_steps(hp: train.Hparams) -> int:
+def total_steps(hp: hparams.Hparams) -> int:
     """T in iterations."""
-    return train.total_steps(hp)
+    return hparams.total_steps(hp)
 
 
 def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bool = True) -> float:
@@ -55,7 +55,7 @@ def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bo
 
     def compute() -> dict:
         dataset = data.load(hp.dataset, device, size.eval_train_subset(hp.model), size.test_subset,
-                            train.image_size(hp))
+                            hparams.image_size(hp))
         model = models.build(hp.model).to(device)
         state = train.state_at(run, total_steps(hp), device, progress)["model"]
         return {"accuracy": 100 - interpolate.evaluate(model, state, dataset.eval_batches("test"))[0]}
@@ -64,7 +64,7 @@ def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bo
                          "test_subset": size.test_subset}, compute)["accuracy"]
 
 
-def trunk(hp: train.Hparams, init_seed: int = 0, lr: float | None = None) -> store.Run:
+def trunk(hp: hparams.Hparams, init_seed: int = 0, lr: float | None = None) -> store.Run:
     """The dense network θ_T at learning rate ``lr`` (default ``hp.lr``): the trunk of
     chapters 01-04 (data seed ``instability.data_seed(init_seed)``)."""
     hp = hp if lr is None else hp.replace(lr=float(lr))
@@ -114,7 +114,7 @@ def finetune_run(dense: store.Run, mask: str, lr: float, steps: str, data_seed: 
     the fine-tuning lr and length (the parent's recipe is only used to reach T).
     """
     hp = train.hparams_of(dense)
-    train.parse_step(steps)
+    hparams.parse_step(steps)
     tune = hp.replace(lr=float(lr), training_steps=steps, lr_drops=(), warmup_steps="0it", lr_end=None)
     seed = dense.config["data_seed"] if data_seed is None else data_seed
     return store.open_run(train.run_config(tune, seed, parent=dense, parent_step=total_steps(hp), mask=mask,
@@ -156,7 +156,7 @@ def small_dense_name(model_name: str, density: float) -> str:
     return min(dict.fromkeys(candidates), key=lambda n: abs(weight_count(models.build(n)) - target))
 
 
-def small_dense_run(hp: train.Hparams, density: float, init_seed: int = 0) -> store.Run:
+def small_dense_run(hp: hparams.Hparams, density: float, init_seed: int = 0) -> store.Run:
     """The small dense network of condition 2 trained with ``hp`` (another architecture)."""
     small = hp.replace(model=small_dense_name(hp.model, density))
     return store.open_run(train.run_config(small, instability.data_seed(init_seed), init_seed=init_seed))
@@ -204,7 +204,7 @@ def sanity_checks(config: instability.InstabilityConfig, levels: int, pretrain_l
     pruning and fine-tuning (``finetune_steps`` at ``finetune_lr``) for both masks.
     """
     hp = config.hparams
-    if train.parse_step(config.rewind_step) != (0, 0):
+    if hparams.parse_step(config.rewind_step) != (0, 0):
         raise ConfigError(f"sanity checks rewind to k = 0 (lottery tickets at initialization), "
                           f"got rewind_step {config.rewind_step!r}")
     pretrain_lrs = sorted({float(x) for x in pretrain_lrs} | {hp.lr})

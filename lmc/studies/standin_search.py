@@ -51,7 +51,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from ..core import data, interpolate, models, processes, results, store, train
+from ..core import data, hparams, interpolate, models, processes, results, store
 from ..core.errors import ConfigError, choose
 from ..experiments import imp, instability, sparse, tables
 from ..paper import presets, reported
@@ -162,11 +162,11 @@ class Candidate:
     def from_dict(cls, d: dict) -> "Candidate":
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
-    def hparams(self) -> train.Hparams:
+    def hparams(self) -> hparams.Hparams:
         """The recipe: Table 1's CIFAR recipe shape (SGD with momentum, batch 128, ×0.1 at 51% and
         76% of T) at length T, with the variant's learning rate and warmup."""
         factor, warmup = VARIANTS[self.variant]
-        return train.Hparams(
+        return hparams.Hparams(
             model=self.model, dataset=self.dataset, optimizer="sgd", lr=self.lr * factor,
             momentum=self.momentum, weight_decay=self.weight_decay, batch_size=self.batch_size,
             training_steps=f"{self.steps}it", lr_drops=tuple(f"{round(s * self.steps)}it" for s in DROPS),
@@ -521,7 +521,7 @@ def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str =
     cores / ``jobs`` torch threads (one per core on a 2-core machine with ``jobs`` 2); yields
     (candidate, seconds, error or None) as each finishes. A child's output goes to
     ``<cache>/standin_search/<id>.log``."""
-    code = ("import json, sys; from lmc import standin_search as s; "
+    code = ("import json, sys; from lmc.studies import standin_search as s; "
             "s.run([s.Candidate.from_dict(json.loads(sys.argv[1]))], sys.argv[2], sys.argv[3], progress=False)")
     logs = store.cache_dir() / FOLDER
     tasks = [(c, ["-c", code, json.dumps(c.as_dict()), str(results_dir), device], logs / f"{c.id}.log")

@@ -66,9 +66,9 @@ def _env(cache: Path) -> dict:
 
 
 def _run():
-    from lmc.core import store, train
+    from lmc.core import hparams, store, train
 
-    hp = train.Hparams(**HPARAMS)
+    hp = hparams.Hparams(**HPARAMS)
     return store.open_run(train.run_config(hp, data_seed=0, init_seed=0)), hp
 
 
