@@ -1,6 +1,6 @@
 """What resume points cost: LeNet-300-100 steps/s with a resume point every N steps vs none.
 
-Trains the same run (LeNet-300-100, Adam, real MNIST) through ``lmc.train.state_at`` in
+Trains the same run (LeNet-300-100, Adam, real MNIST) through ``lmc.core.train.state_at`` in
 fresh throwaway caches, once without resume points and once per N, alternating the
 settings over ``--repeats`` rounds so that a busy machine slows them alike; prints the
 median steps/s of each and its ratio to the run without resume points. Each resume
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from lmc import data, models, store, train
+from lmc.core import data, hparams, models, store, train
 
 
-def seconds(hp: train.Hparams, steps: int, every: int | None) -> float:
+def seconds(hp: hparams.Hparams, steps: int, every: int | None) -> float:
     """Wall time of training ``steps`` steps from scratch in a fresh cache."""
     with tempfile.TemporaryDirectory(prefix="lmc-bench-") as root:
         run = store.open_run(train.run_config(hp, data_seed=0, init_seed=0), Path(root))
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    hp = train.Hparams(training_steps=f"{args.steps}it")
+    hp = hparams.Hparams(training_steps=f"{args.steps}it")
     data.load(hp.dataset, "cpu", None, None, models.IMAGE_SIZE.get(hp.model))  # read once, not timed
     settings = [None, *args.every]
     times = {s: [] for s in settings}

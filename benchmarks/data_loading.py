@@ -5,7 +5,7 @@
    laptop notebook), Adam.
 2. ``tensor loop``: one pre-normalized tensor on the device, a ``randperm`` per epoch,
    batches by indexing; the same fused Adam as lmc (the floor of what a Python loop costs).
-3. ``lmc``: ``lmc.train.train`` (seeded per-epoch orders, learning-rate schedule, progress).
+3. ``lmc``: ``lmc.core.loop.train`` (seeded per-epoch orders, learning-rate schedule, progress).
 
 All three run interleaved in one process; each keeps its fastest of ``--rounds`` rounds.
 
@@ -20,7 +20,7 @@ import torchvision
 from timing import interleaved, machine
 from torchvision import transforms
 
-from lmc import data, models, train
+from lmc.core import data, hparams, loop, models
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    hp = train.Hparams()
+    hp = hparams.Hparams()
     steps = args.steps
     mnist = data.load("mnist", "cpu")
     info = data.entry("mnist")["normalize"]
@@ -63,11 +63,11 @@ def main() -> None:
             yield mnist.train_x[idx], mnist.train_y[idx]
 
     def tensor_loop():
-        plain_loop(lambda p: train.make_optimizer(hp, p), tensor_batches)
+        plain_loop(lambda p: loop.make_optimizer(hp, p), tensor_batches)
 
     def lmc_loop():
         net = models.build(hp.model, seed=0)
-        train.train(hp, net, train.make_optimizer(hp, net.parameters()), mnist, 0, 0, steps, progress=False)
+        loop.train(hp, net, loop.make_optimizer(hp, net.parameters()), mnist, 0, 0, steps, progress=False)
 
     print(machine("cpu"))
     best = interleaved({"dataloader": dataloader, "tensor loop": tensor_loop, "lmc": lmc_loop}, args.rounds)

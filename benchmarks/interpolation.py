@@ -13,7 +13,8 @@ import argparse
 import numpy as np
 from timing import interleaved, machine
 
-from lmc import data, interpolate, models, paper, train
+from lmc.core import data, hparams, interpolate, models
+from lmc.paper import reported
 
 
 def main() -> None:
@@ -27,8 +28,8 @@ def main() -> None:
     print(f"{'model':22s} {'α':>3s} {'loop (s)':>9s} {'batched (s)':>12s} {'ratio':>6s}  max |Δ error| (pp)")
     grid = interpolate.alphas(args.alphas)
     for name in args.models:
-        hp = paper.setting(name, "standard").hparams
-        dataset = data.load(hp.dataset, args.device, image_size=train.image_size(hp))
+        hp = reported.setting(name, "standard").hparams
+        dataset = data.load(hp.dataset, args.device, image_size=hparams.image_size(hp))
         a, b = (models.build(name, seed=s).to(args.device).state_dict() for s in (0, 1))
         net = models.build(name).to(args.device)
         out = {}

@@ -23,16 +23,17 @@ CHILD = """
 import sys, torch
 sys.path.insert(0, {here!r})
 from train_speed import synthetic
-from lmc import models, paper, train
+from lmc.core import hparams, loop, models
+from lmc.paper import reported
 model, steps = sys.argv[1], int(sys.argv[2])
-hp = paper.setting(model).hparams
+hp = reported.setting(model).hparams
 net = models.build(model, seed=0)
-dataset = synthetic(hp.dataset, hp.batch_size * (steps + 3), "cpu", train.image_size(hp))
-optimizer = train.make_optimizer(hp, net.parameters())
-train.train(hp, net, optimizer, dataset, 0, 0, 3, progress=False)
+dataset = synthetic(hp.dataset, hp.batch_size * (steps + 3), "cpu", hparams.image_size(hp))
+optimizer = loop.make_optimizer(hp, net.parameters())
+loop.train(hp, net, optimizer, dataset, 0, 0, 3, progress=False)
 print("ready", flush=True)
 sys.stdin.readline()
-train.train(hp, net, optimizer, dataset, 0, 3, 3 + steps, progress=False)
+loop.train(hp, net, optimizer, dataset, 0, 3, 3 + steps, progress=False)
 print("done", flush=True)
 """
 

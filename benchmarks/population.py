@@ -2,7 +2,7 @@
 
 Trains P runs of one network (LeNet-300-100 by default: P = 18 is one rewind step of
 the ``paper`` preset, 9 pairs × 2 copies) for ``--steps`` steps each, as one population
-(``lmc.population.train_population``) and one at a time with ``lmc.train.train``,
+(``lmc.core.population.train_population``) and one at a time with ``lmc.core.loop.train``,
 interleaved in one process. Prints model-steps/s for both and the ratio.
 
     python benchmarks/population.py [--model lenet_300_100] [--members 18] [--steps 200] [--device cpu]
@@ -13,7 +13,8 @@ import argparse
 import torch
 from timing import interleaved, machine
 
-from lmc import data, models, paper, population, train
+from lmc.core import data, loop, models, population
+from lmc.paper import reported
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    hp = paper.setting(args.model, "standard").hparams
+    hp = reported.setting(args.model, "standard").hparams
     dataset = data.load(hp.dataset, args.device)
     print(machine(args.device))
     print(f"{'model':20s} {'P':>3s} {'one at a time':>14s} {'population':>11s} {'ratio':>6s}   (model-steps/s)")
@@ -35,8 +36,8 @@ def main() -> None:
             for s in range(p):
                 net = models.build(args.model).to(args.device)
                 net.load_state_dict(inits[s])
-                train.train(hp, net, train.make_optimizer(hp, net.parameters()), dataset, s, 0, args.steps,
-                            progress=False)
+                loop.train(hp, net, loop.make_optimizer(hp, net.parameters()), dataset, s, 0, args.steps,
+                           progress=False)
 
         def together():
             population.train_population(hp, inits, [None] * p, dataset, list(range(p)), list(range(p)),

@@ -6,7 +6,7 @@ Prints, side by side and measured interleaved (each keeps its fastest round):
   torch threads, in GFLOP/s (2·n³ floating-point operations);
 - LeNet-shaped products with all cores: one layer's 60×784 · 784×300 and the same for 18
   members at once (``torch.bmm``), the shapes a LeNet step and a LeNet population multiply;
-- LeNet-300-100 training through ``lmc.train.train`` (Table 1: batch 60, Adam), as the paper
+- LeNet-300-100 training through ``lmc.core.loop.train`` (Table 1: batch 60, Adam), as the paper
   archive runs it: ``--jobs`` processes of cores / jobs threads each, and one process with
   all cores; steps/s of all processes together, turned into GFLOP/s with the step's
   arithmetic (below), and that as a share of the roofline.

@@ -12,8 +12,12 @@ import ast
 import sys
 from pathlib import Path
 
-from . import __version__, book, data, experiments, presets, results, store
-from .errors import CacheError, ConfigError, LMCError
+from . import __version__
+from .core import data, results, store
+from .core.errors import CacheError, ConfigError, LMCError
+from .experiments import instability, sparse, tables
+from .paper import presets
+from .report import book
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,7 +40,7 @@ def _writable_output(path: Path) -> Path:
 
 
 def _run_instability(args) -> None:
-    config = experiments.instability_config(
+    config = instability.instability_config(
         model=args.model, variant=args.variant, rewind_step=args.rewind[0], preset=args.preset,
         init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas,
         reset_schedule=args.reset_schedule)
@@ -45,19 +49,19 @@ def _run_instability(args) -> None:
     out = _writable_output(
         args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc")
     if len(args.rewind) == 1:
-        ds = experiments.instability_analysis(config, device=args.device, progress=not args.quiet, **speed)
-        table = experiments.instability_table(ds)
+        ds = instability.instability_analysis(config, device=args.device, progress=not args.quiet, **speed)
+        table = tables.instability_table(ds)
     else:
-        ds = experiments.instability_curve(config, args.rewind, device=args.device, progress=not args.quiet,
+        ds = instability.instability_curve(config, args.rewind, device=args.device, progress=not args.quiet,
                                            **speed)
-        table = experiments.stability_table({(args.model, args.variant): ds})
+        table = tables.stability_table({(args.model, args.variant): ds})
     results.save(ds, out)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out}")
 
 
 def _run_sparse(args) -> None:
-    config = experiments.instability_config(
+    config = instability.instability_config(
         model=args.model, variant=args.variant, rewind_step=args.rewind[0], preset=args.preset,
         init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas)
     if args.levels is None and args.density is None:
@@ -65,23 +69,23 @@ def _run_sparse(args) -> None:
                           "(fraction of weights kept)")
     if args.levels is not None and args.density is not None:
         raise ConfigError("--levels and --density both given; keep one of them")
-    levels = args.levels or [experiments.pruning(config, density=args.density)[0] or 0]
+    levels = args.levels or [sparse.pruning(config, density=args.density)[0] or 0]
     speed = _speed_args(args)
     name = f"sparse_{args.model}_{args.variant}_L{'_'.join(map(str, levels))}_k{'_'.join(args.rewind)}.nc"
     out = _writable_output(args.out or Path("results") / args.preset / name)
     run = {"device": args.device, "progress": not args.quiet, **speed}
     if len(levels) > 1:
-        ds = experiments.sparsity_grid(config, levels, args.rewind, **run)
-        table = experiments.stability_and_matching(ds)
+        ds = sparse.sparsity_grid(config, levels, args.rewind, **run)
+        table = tables.stability_and_matching(ds)
     elif len(args.rewind) > 1:
-        ds = experiments.sparse_curve(config, args.levels and levels[0], args.rewind, density=args.density, **run)
-        table = experiments.rewind_table(ds)
+        ds = sparse.sparse_curve(config, args.levels and levels[0], args.rewind, density=args.density, **run)
+        table = tables.rewind_table(ds)
     elif args.density is not None:
-        ds = experiments.sparse_instability(config, density=args.density, **run)
-        table = experiments.table2(ds)
+        ds = sparse.sparse_instability(config, density=args.density, **run)
+        table = tables.table2(ds)
     else:
-        ds = experiments.sparse_instability(config, levels[0], **run)
-        table = experiments.table2(ds)
+        ds = sparse.sparse_instability(config, levels[0], **run)
+        table = tables.table2(ds)
     results.save(ds, out)
     print(table.to_string(float_format=lambda v: f"{v:.2f}"))
     print(f"wrote {out}")
@@ -98,7 +102,7 @@ def _sweep(args) -> None:
         print("\n".join(sweep.dry_run(jobs, args.executor, **resources)))
         return
     if args.executor == "local":  # checked here, before any job starts; a cluster node checks its own
-        experiments.resolve_device(args.device)
+        instability.resolve_device(args.device)
         data.verify(jobs[0].config.hparams.dataset)
     handles = sweep.submit(jobs, args.executor, args.log_dir, **resources)
     if args.executor == "slurm":
@@ -111,7 +115,7 @@ def _sweep(args) -> None:
 
 
 def _search_standin(args) -> None:
-    from . import standin_search
+    from .studies import standin_search
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be ≥ 1, got {args.jobs}")
@@ -156,14 +160,14 @@ def _book(args) -> None:
 
 
 def _status(args) -> None:
-    from . import archive
+    from .experiments import archive
 
     print(archive.status_text(args.results_dir, args.preset, args.chapters, args.model or archive.MODELS,
                               args.variant))
 
 
 def _archive_compute(args) -> None:
-    from . import archive
+    from .experiments import archive
 
     done = archive.compute_missing(args.chapter, args.model, args.variant, args.preset, args.results_dir,
                                    args.jobs, args.device, args.init_seed, args.rewind, args.commit,

@@ -5,7 +5,7 @@ expands the grid of chapter 02 (chapter 03 with ``sweep schedule``) into one job
 rewind step k, initialization seed and schedule, and submits them through
 `submitit <https://github.com/facebookincubator/submitit>`_: ``--executor local`` runs
 them as processes on this machine, ``--executor slurm`` as a Slurm job array. Every job
-calls ``experiments.instability_analysis``, which goes through the run cache, so
+calls ``instability.instability_analysis``, which goes through the run cache, so
 
 - jobs are idempotent: a finished run is found, not recomputed, and a chapter or
   ``lmc run`` executed afterwards (with the same cache) only renders;
@@ -27,8 +27,9 @@ from pathlib import Path
 
 from submitit.helpers import Checkpointable
 
-from . import experiments, store, train
-from .errors import ConfigError, LMCError, choose
+from .core import hparams, store
+from .core.errors import ConfigError, LMCError, choose
+from .experiments import instability
 
 EXPERIMENTS = ("instability", "schedule")  # chapter 02's curve, chapter 03's two schedules
 EXECUTORS = ("local", "slurm")
@@ -41,19 +42,19 @@ class InstabilityJob(Checkpointable):
     training state lives in the run cache, so the requeued job resumes where it stopped.
     """
 
-    def __init__(self, config: experiments.InstabilityConfig, device: str = "auto"):
+    def __init__(self, config: instability.InstabilityConfig, device: str = "auto"):
         self.config = config
         self.device = device
 
     def __call__(self) -> dict:
         start = time.time()
-        ds = experiments.instability_analysis(self.config, self.device, progress=False)
+        ds = instability.instability_analysis(self.config, self.device, progress=False)
         test = ds.instability.sel(split="test")
         return {"label": label(self.config), "test_instability": float(test.mean()),
                 "seconds": time.time() - start}
 
 
-def label(config: experiments.InstabilityConfig) -> str:
+def label(config: instability.InstabilityConfig) -> str:
     """A job's name in reports: k, seeds and schedule."""
     seeds = ",".join(map(str, config.init_seeds))
     return f"k={config.rewind_step} seed={seeds}" + (" schedule reset" if config.reset_schedule else "")
@@ -65,16 +66,16 @@ def jobs(experiment: str = "instability", model: str = "lenet_300_100", variant:
          device: str = "auto") -> list[InstabilityJob]:
     """The jobs of a chapter's grid: one per rewind step k, initialization seed and schedule.
 
-    None takes the chapter's value for the preset (``experiments.curve_configs``), so a
+    None takes the chapter's value for the preset (``instability.curve_configs``), so a
     sweep with defaults computes exactly the runs the chapter asks for. Everything is
     validated here, before anything is submitted.
     """
     choose("experiment", experiment, EXPERIMENTS)
-    config, grid = experiments.curve_configs(preset, model, variant, rewind_steps, init_seeds,
+    config, grid = instability.curve_configs(preset, model, variant, rewind_steps, init_seeds,
                                              pairs, n_alpha)[model]
     schedules = (False, True) if experiment == "schedule" else (reset_schedule,)
     hp = config.hparams
-    iterations = [train.to_steps(k, hp, train.train_size(hp)) for k in grid]
+    iterations = [hparams.to_steps(k, hp, hparams.train_size(hp)) for k in grid]
     if len(set(iterations)) != len(iterations):
         raise ConfigError(f"rewind steps {grid} name the same step twice; give each rewind step once")
     out = []
@@ -83,7 +84,7 @@ def jobs(experiment: str = "instability", model: str = "lenet_300_100", variant:
             if reset and its == 0 and len(schedules) == 2:
                 continue  # from k = 0 the reset schedule is the same run as the default one
             for seed in config.init_seeds:
-                c = experiments.instability_config(model, variant, k, preset, [seed], config.pairs,
+                c = instability.instability_config(model, variant, k, preset, [seed], config.pairs,
                                                    config.n_alpha, reset)
                 out.append(InstabilityJob(c, device))
     return out

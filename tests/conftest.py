@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _mnist_available() -> bool:
-    from lmc import data
+    from lmc.core import data
 
     try:
         data.verify("mnist")
@@ -31,7 +31,7 @@ def mnist():
         if os.environ.get("CI"):
             pytest.fail("MNIST not found: set LMC_DATA_DIR to a folder holding MNIST/raw")
         pytest.skip("MNIST not found; set LMC_DATA_DIR or run `lmc data fetch mnist`")
-    from lmc import data
+    from lmc.core import data
 
     return data.load("mnist", "cpu", 3000, 1000)
 
@@ -39,7 +39,7 @@ def mnist():
 @pytest.fixture
 def small_hparams():
     """LeNet with the paper's optimizer on a 3000-example subset, 60 steps."""
-    from lmc.train import Hparams
+    from lmc.core.hparams import Hparams
 
     return Hparams(training_steps="60it", train_subset=3000)
 
@@ -58,7 +58,7 @@ def smoke_book(mnist, tmp_path_factory, smoke_cache):
     session's smoke cache (``smoke_cache``); returns the source copy (``root``) and its HTML folder (``html``)."""
     import shutil
 
-    from lmc import book
+    from lmc.report import book
 
     base = tmp_path_factory.mktemp("book")
     root = base / "src"

@@ -18,7 +18,7 @@ def write_cifar10(root: Path, per_batch: int = 4, seed: int = 0) -> dict:
     returns the manifest entry for it (the real one with these files' sizes and checksums)."""
     import yaml
 
-    from lmc import data
+    from lmc.core import data
 
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
@@ -41,7 +41,7 @@ def write_image_folder(root: Path, classes: int = 2, per_class: int = 3, side: i
     """imagenet/{train,val}/<class>/*.JPEG with random images; returns its manifest entry."""
     from PIL import Image
 
-    from lmc import data
+    from lmc.core import data
 
     rng = np.random.default_rng(0)
     for split in ("train", "val"):

@@ -5,14 +5,16 @@ import pytest
 import torch
 import xarray as xr
 
-from lmc import appendices, experiments, models, prune, train
-from lmc.errors import ConfigError
+from lmc.core import hparams, models, prune, train
+from lmc.core.errors import ConfigError
+from lmc.experiments import appendices, instability, sparse, tables
+from lmc.paper import presets
 
 from .fixtures import assert_classified_alike, logits_of
 
 
 def _config(**changes):
-    return experiments.instability_config(model="lenet_300_100", preset="smoke", init_seeds=[0], n_alpha=5,
+    return instability.instability_config(model="lenet_300_100", preset="smoke", init_seeds=[0], n_alpha=5,
                                           **changes)
 
 
@@ -67,7 +69,7 @@ def test_distances_of_dense_and_sparse_copies(mnist):
 @pytest.mark.slow
 def test_a_copy_measured_against_itself_is_at_distance_zero(mnist):
     pair = appendices.copies(_config(), ("dense",), None, "cpu", progress=False)["dense", 0, 0]
-    evaluation, _ = appendices._evaluation(_config().hparams, experiments.presets.get("smoke"), "cpu")
+    evaluation, _ = appendices._evaluation(_config().hparams, presets.get("smoke"), "cpu")
     same = appendices.measure_pair([pair[0], pair[0]], "all", evaluation)
     # the metrics sum in float64: the cosine of a network with itself is 1 within ~1e-14 (approx: 1e-6)
     assert same["between_copies"] == 0.0 and same["cosine"] == pytest.approx(1.0)
@@ -92,7 +94,7 @@ def test_snapshots_through_training_keep_each_runs_trajectory(mnist):
     again = train.state_at(before[0], 300, progress=False)["model"]
     assert all(torch.equal(end[k], again[k]) for k in end)
     # the path at T is the chapters' own cache entry (same runs, step and evaluation sizes)
-    curve = experiments.instability_analysis(config, device="cpu", progress=False)
+    curve = instability.instability_analysis(config, device="cpu", progress=False)
     assert np.array_equal(curve.error.isel(init_seed=0, pair=0).values,  # one cache entry: exact
                           ds.error.sel(rewind_step=0, step=300).isel(init_seed=0, pair=0).values)
 
@@ -133,7 +135,7 @@ def test_train_instability_reads_both_splits():
     curve = xr.Dataset({"error": (("subnetwork", "rewind_step", "init_seed", "pair", "split", "alpha"), error)},
                        coords={"subnetwork": ["imp"], "rewind_step": [0, 500], "init_seed": [0], "pair": [0],
                                "split": ["train", "test"], "alpha": [0.0, 0.5, 1.0]})
-    from lmc import interpolate
+    from lmc.core import interpolate
     curve["instability"] = interpolate.instability(curve.error)
     table = appendices.train_instability(curve)
     first = table.iloc[0]
@@ -154,15 +156,15 @@ def test_masked_start_states_keep_pruned_weights_at_zero(mnist):
 
 @pytest.mark.slow
 def test_the_appendices_measure_the_copies_the_chapters_interpolate_with_two_seeds(mnist):
-    config = experiments.instability_config(model="lenet_300_100", preset="smoke", init_seeds=[0, 1], n_alpha=5)
-    chapters = experiments.endpoint_error(
-        experiments.sparse_instability(config, 1, ("dense", "imp"), device="cpu", progress=False))
+    config = instability.instability_config(model="lenet_300_100", preset="smoke", init_seeds=[0, 1], n_alpha=5)
+    chapters = tables.endpoint_error(
+        sparse.sparse_instability(config, 1, ("dense", "imp"), device="cpu", progress=False))
     ours = appendices.pair_distances(config, ["0"], ("dense", "imp"), 1, device="cpu", progress=False)
     # the chapters evaluate the copies on the batched α path, the appendices one network at a time:
     # other summation orders, so an example whose top two logits nearly tie may flip (fixtures.py)
     pairs = appendices.copies(config, ("dense", "imp"), 1, "cpu", progress=False)
-    evaluation, _ = appendices._evaluation(config.hparams, experiments.presets.get("smoke"), "cpu")
-    model, total = models.build(config.hparams.model), train.total_steps(config.hparams)
+    evaluation, _ = appendices._evaluation(config.hparams, presets.get("smoke"), "cpu")
+    model, total = models.build(config.hparams.model), hparams.total_steps(config.hparams)
     for name in ("dense", "imp"):
         for seed in (0, 1):
             a = chapters.sel(subnetwork=name, init_seed=seed, split="test").isel(pair=0).values

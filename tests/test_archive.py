@@ -8,8 +8,11 @@ import subprocess
 import pytest
 import xarray as xr
 
-from lmc import archive, book, cli, experiments, results, status
-from lmc.errors import ConfigError, LMCError
+from lmc import cli
+from lmc.core import results
+from lmc.core.errors import ConfigError, LMCError
+from lmc.experiments import archive, instability, sparse, tables
+from lmc.report import book, status
 
 CH01 = "01_instability_at_init"
 
@@ -37,11 +40,11 @@ def test_plan_gives_every_shard_its_path_and_command():
 
 def test_chapter_04_shards_hold_both_random_pruning_rules(monkeypatch):
     seen = {}
-    monkeypatch.setattr(experiments, "sparse_instability",
+    monkeypatch.setattr(sparse, "sparse_instability",
                         lambda config, levels, subnetworks, **kw: seen.update(config=config, levels=levels,
-                                                                             subnetworks=subnetworks))
+                                                                              subnetworks=subnetworks))
     archive._experiment(archive.plan("04")[2], "cpu", False)
-    assert seen["subnetworks"] == experiments.KNOWN_SUBNETWORKS and "random_prune_global" in seen["subnetworks"]
+    assert seen["subnetworks"] == sparse.KNOWN_SUBNETWORKS and "random_prune_global" in seen["subnetworks"]
     assert seen["levels"] == 15 and seen["config"].init_seeds == (2,) and seen["config"].pairs == 3
     assert seen["config"].n_alpha == 30 and seen["config"].rewind_step == "0"
 
@@ -59,10 +62,10 @@ def smoke_shards(mnist, tmp_path_factory, smoke_cache):
     cache, so chapter 01's own smoke runs are shared), counting the experiments computed."""
     root = tmp_path_factory.mktemp("archive")
     calls = []
-    real = experiments.instability_analysis
+    real = instability.instability_analysis
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LMC_CACHE_DIR", str(smoke_cache))
-        patch.setattr(experiments, "instability_analysis", lambda *a, **k: calls.append(a) or real(*a, **k))
+        patch.setattr(instability, "instability_analysis", lambda *a, **k: calls.append(a) or real(*a, **k))
         shards = [archive.Shard(CH01, "lenet_300_100", preset="smoke", init_seed=i, results_dir=str(root))
                   for i in (0, 1)]
         for shard in shards:
@@ -231,7 +234,7 @@ def test_archive_compute_runs_one_process_per_job(mnist, tmp_path, capsys):
     ds = archive.load("02", preset="smoke", results_dir=tmp_path)
     assert ds.rewind_step.values.tolist() == [0, 100] and ds.init_seed.values.tolist() == [0]
     assert results.config_of(ds)["rewind_steps"] == ["0", "100"]
-    assert experiments.stable_from(ds) in (0, 100, None)
+    assert tables.stable_from(ds) in (0, 100, None)
 
 
 def test_a_shard_git_refuses_to_commit_is_kept_and_said(smoke_shards, tmp_path, monkeypatch):
@@ -277,9 +280,9 @@ def test_beside_shows_chapter_02s_archived_curve_and_reads_it_against_the_paper(
     k0 = float(archived.instability.sel(split="test", rewind_step=0).mean())
     assert quoted["archive_k0"] == f"{k0:.2f} pp (one pair)"
     # LeNet: the paper finds it stable from k = 0; the verdict follows the archived numbers
-    expected = "Supported" if experiments.stable_from(archived) == 0 else "Contradicted"
+    expected = "Supported" if tables.stable_from(archived) == 0 else "Contradicted"
     assert quoted["archive_verdict"].startswith(expected) and "from k = 0" in quoted["archive_verdict"]
-    setting = archive.paper.setting("lenet_300_100")
+    setting = archive.reported.setting("lenet_300_100")
     unstable = archived.copy()
     unstable["instability"] = unstable.instability + 5.0 * (unstable.rewind_step == 0)
     _, found = archive._curve_rows(unstable, None, setting, "smoke")
@@ -292,9 +295,9 @@ def test_beside_reads_chapter_03s_difference_against_the_spread(smoke_curve_shar
     assert list(table.index) == ["0", "100"]
     assert quoted["archive_verdict"].startswith("Not testable")  # one draw per k: no spread
     archived = archive.load("03", preset="smoke", results_dir=smoke_curve_shards)
-    setting = archive.paper.setting("lenet_300_100")
+    setting = archive.reported.setting("lenet_300_100")
     test = archived.instability.sel(split="test")
-    gap = float(abs(test.sel(schedule=experiments.SCHEDULES[False]) - test.sel(schedule=experiments.SCHEDULES[True])).max())
+    gap = float(abs(test.sel(schedule=instability.SCHEDULES[False]) - test.sel(schedule=instability.SCHEDULES[True])).max())
     # two draws 1 pp apart have a std of 0.71 pp: the verdict is "within" iff the gap is
     _, found = archive._schedule_rows(_two_draws(archived, 1.0), None, setting, "smoke")
     assert found["archive_largest_difference"] == f"{gap:.2f} pp" and found["archive_spread"] == "0.71 pp"

@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmc import book, cli, data, experiments, interpolate, prune, store, train
-from lmc.errors import CacheError, ConfigError, LMCError
+from lmc import cli
+from lmc.core import data, hparams, interpolate, prune, store, train
+from lmc.core.errors import CacheError, ConfigError, LMCError
+from lmc.experiments import instability
+from lmc.report import book
 
 NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 SMOKE = ["run", "instability", "--preset", "smoke", "--quiet"]
@@ -95,8 +98,8 @@ def read_only_cache(tmp, monkeypatch):
 
 def _trunk(preset="smoke"):
     """The first run the smoke instability analysis opens (the trunk of seed 0)."""
-    hp = experiments.instability_config(preset=preset).hparams
-    return store.open_run(train.run_config(hp, experiments.data_seed(0), init_seed=0))
+    hp = instability.instability_config(preset=preset).hparams
+    return store.open_run(train.run_config(hp, instability.data_seed(0), init_seed=0))
 
 
 def cache_from_another_version(tmp, monkeypatch):
@@ -291,7 +294,7 @@ def _chapter():
 
 
 def _finished_run():
-    run = store.open_run(train.run_config(train.Hparams(training_steps="60it", train_subset=600),
+    run = store.open_run(train.run_config(hparams.Hparams(training_steps="60it", train_subset=600),
                                           data_seed=0, init_seed=0))
     store.save_checkpoint(run, {"step": 60, "model": {}, "optimizer": None})
     return run
@@ -315,7 +318,7 @@ API_ROWS = [
                  "need at least 2 interpolation points", id="alphas-one"),
     pytest.param(None, lambda _: interpolate.alphas(2.5), ConfigError,
                  "need at least 2 interpolation points", id="alphas-fraction"),
-    pytest.param(None, lambda _: experiments.instability_config(n_alpha=1, preset="smoke"),
+    pytest.param(None, lambda _: instability.instability_config(n_alpha=1, preset="smoke"),
                  ConfigError, "need at least 2 interpolation points", id="config-one-alpha"),
     pytest.param(None, lambda _: book.execute(_chapter(), Path("x.ipynb"), {"preset": 3}),
                  ConfigError, "parameter 'preset' must be like its default", id="papermill-int"),
@@ -324,16 +327,16 @@ API_ROWS = [
     pytest.param(None, lambda _: book.execute(_chapter(), Path("x.ipynb"), {"seeds": [0]}),
                  ConfigError, "has no parameter 'seeds'; its parameters: preset",
                  id="papermill-unknown"),
-    pytest.param(None, lambda _: experiments.resolve_device("cuda"), ConfigError,
+    pytest.param(None, lambda _: instability.resolve_device("cuda"), ConfigError,
                  "torch sees no GPU", id="api-cuda-without-gpu", marks=NO_GPU),
     pytest.param(_finished_run, lambda run: train.state_at(run, 61), ConfigError,
                  "step 61 is outside this run's steps 0..60", id="step-not-in-run"),
-    pytest.param(None, lambda _: train.Hparams(batch_size=0), ConfigError, "batch_size must be",
+    pytest.param(None, lambda _: hparams.Hparams(batch_size=0), ConfigError, "batch_size must be",
                  id="batch-size-zero"),
-    pytest.param(None, lambda _: train.Hparams(training_steps="lots"), ConfigError,
+    pytest.param(None, lambda _: hparams.Hparams(training_steps="lots"), ConfigError,
                  "malformed step 'lots'", id="hparams-step"),
-    pytest.param(None, lambda _: experiments.instability_curve(
-        experiments.instability_config(preset="smoke"), []), ConfigError,
+    pytest.param(None, lambda _: instability.instability_curve(
+        instability.instability_config(preset="smoke"), []), ConfigError,
                  "rewind_steps must be a non-empty list", id="empty-rewind-list"),
     pytest.param(None, lambda _: store.get("0123456789abcdef"), CacheError, "no run 0123456789abcdef",
                  id="unknown-run"),

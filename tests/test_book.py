@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from lmc import book
+from lmc.report import book
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +67,26 @@ def test_intro_shows_the_generated_status_table_and_diagram(smoke_book):
     assert (smoke_book["html"] / "_images" / "instability_diagram.png").stat().st_size > 10_000
 
 
+def test_the_api_reference_documents_every_module_by_layer():
+    import pkgutil
+
+    import lmc
+
+    modules = {m.name for m in pkgutil.walk_packages(lmc.__path__, "lmc.")}
+    documented = re.findall(r"^\.\. automodule:: ([\w.]+)$", (book.ROOT / "book" / "api.md").read_text(), re.M)
+    assert sorted(modules - set(documented)) == [], "book/api.md leaves out these modules"
+    layers = [m for m in documented if m.count(".") == 1 and m in {"lmc.core", "lmc.paper", "lmc.experiments",
+                                                                     "lmc.studies", "lmc.report"}]
+    assert layers == ["lmc.core", "lmc.paper", "lmc.experiments", "lmc.studies", "lmc.report"]  # bottom up
+    for module in documented:  # each under its layer's heading
+        layer = ".".join(module.split(".")[:2])
+        assert layer not in layers or documented.index(layer) <= documented.index(module)
+
+
 def test_api_reference_and_bibliography(smoke_book):
     api = (smoke_book["html"] / "book" / "api.html").read_text()
-    for name in ("lmc.experiments.instability_analysis", "lmc.interpolate", "lmc.book.rerun_box",
-                 "lmc.status.claims"):
+    for name in ("lmc.experiments.instability.instability_analysis", "lmc.core.interpolate", "lmc.report.book.rerun_box",
+                 "lmc.report.status.claims"):
         assert f'id="{name}' in api, f"API reference lacks {name}"
     references = (smoke_book["html"] / "book" / "references.html").read_text().lower()  # the style lowercases
     for title in ("Linear Mode Connectivity", "The Lottery Ticket Hypothesis", "OpenLTH",

@@ -5,7 +5,7 @@ checked in tests/test_book.py)."""
 import nbformat
 import pytest
 
-from lmc import book
+from lmc.report import book
 
 
 def _notebook(parameters: str, injected: str):

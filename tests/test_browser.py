@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from lmc import book
+from lmc.report import book
 
 SCREENSHOT = book.ROOT / "book" / "_build" / "screenshots" / "01_instability_at_init.png"
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")

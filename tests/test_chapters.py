@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lmc import book
+from lmc.report import book
 
 CHAPTERS = book.chapters()
 
@@ -81,7 +81,7 @@ def test_rewind_chapters_smoke_write_one_netcdf_per_network(mnist, tmp_path, num
 
 
 def test_an_unknown_parameter_name_is_refused_before_running(tmp_path):
-    from lmc.errors import ConfigError
+    from lmc.core.errors import ConfigError
 
     chapter = book.select(["01"])[0]
     with pytest.raises(ConfigError, match="has no parameter 'seeds'; its parameters: preset, model"):

@@ -62,7 +62,7 @@ def test_data_verify_and_missing_data(mnist, tmp_path):
 
 
 def test_book_refuses_an_unknown_chapter_the_same_way_with_or_without_no_execute(tmp_path, monkeypatch, capsys):
-    from lmc import book
+    from lmc.report import book
 
     built = []  # nothing may be built: record instead of writing the front matter or running jupyter-book
     monkeypatch.setattr(book, "write_front_matter", lambda *a, **k: built.append("front matter"))

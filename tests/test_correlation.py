@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from lmc import correlation, models, prune
-from lmc.errors import ConfigError
+from lmc.core import models, prune
+from lmc.core.errors import ConfigError
+from lmc.studies import correlation
 
 
 def _random_weights(seed: int, shapes=((300, 400), (100, 300))) -> dict:

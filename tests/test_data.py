@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmc import data
-from lmc.errors import ConfigError, DataError
+from lmc.core import data
+from lmc.core.errors import ConfigError, DataError
 
 
 def _write_idx(path, array):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmc import data
-from lmc.errors import DataError
+from lmc.core import data
+from lmc.core.errors import DataError
 
 from .fixtures import write_cifar10, write_image_folder
 

@@ -1,11 +1,14 @@
-"""Early-phase perturbations and telemetry (lmc.early_phase) on cases whose answer is known."""
+"""Early-phase perturbations and telemetry (lmc.studies.early_phase) on cases whose answer is known."""
 
 import pytest
 import torch
 
-from lmc import early_phase, imp, models, prune, store, train
-from lmc.errors import ConfigError
-from lmc.seeds import generator
+from lmc.core import models, prune, store, train
+from lmc.core.errors import ConfigError
+from lmc.core.seeds import generator
+from lmc.experiments import imp
+from lmc.core import perturb, tasks
+from lmc.studies import early_phase
 
 from .fixtures import assert_trained_alike
 
@@ -21,15 +24,15 @@ def _random_mask(state: dict, name: str = "lenet_300_100", density: float = 0.3)
 
 
 def _weights(name: str = "lenet_300_100") -> list[str]:
-    return early_phase.perturbed_names(models.build(name))
+    return perturb.perturbed_names(models.build(name))
 
 
 def test_signs_from_step_0_keep_the_magnitudes_of_k_exactly():
     origin, at_k = _state(0), _state(1)
     mask = _random_mask(at_k)
     prune.apply(at_k, mask)
-    out = early_phase.perturb(at_k, {"kind": "signs_magnitudes", "signs": "0", "magnitudes": "k"},
-                              "lenet_300_100", mask, origin)
+    out = perturb.apply(at_k, {"kind": "signs_magnitudes", "signs": "0", "magnitudes": "k"},
+                        "lenet_300_100", mask, origin)
     for n in _weights():
         assert torch.equal(out[n].abs(), at_k[n].abs())  # magnitudes bit for bit
         kept = mask[n] if n in mask else torch.ones_like(out[n], dtype=torch.bool)
@@ -43,8 +46,8 @@ def test_magnitudes_from_step_0_keep_the_signs_of_k():
     origin, at_k = _state(0), _state(1)
     mask = _random_mask(at_k)
     prune.apply(at_k, mask)
-    out = early_phase.perturb(at_k, {"kind": "signs_magnitudes", "signs": "k", "magnitudes": "0"},
-                              "lenet_300_100", mask, origin)
+    out = perturb.apply(at_k, {"kind": "signs_magnitudes", "signs": "k", "magnitudes": "0"},
+                        "lenet_300_100", mask, origin)
     for n in _weights():
         kept = mask[n] if n in mask else torch.ones_like(out[n], dtype=torch.bool)
         assert torch.equal(torch.sign(out[n]), torch.sign(at_k[n]))
@@ -59,7 +62,7 @@ def test_a_permutation_keeps_each_elements_weights_and_the_mask(name, within, sa
     mask = _random_mask(state, name, density=0.5)
     prune.apply(state, mask)
     spec = {"kind": "permute", "within": within, "same_sign": same_sign, "seed": 0}
-    out = early_phase.perturb(state, spec, name, mask)
+    out = perturb.apply(state, spec, name, mask)
     moved = 0
     for n in _weights(name):
         a, b = state[n], out[n]
@@ -78,11 +81,11 @@ def test_noise_of_zero_sigma_is_the_identity_and_one_sigma_measures_one():
     state = _state(0)
     mask = _random_mask(state)
     prune.apply(state, mask)
-    same = early_phase.perturb(state, {"kind": "noise", "scale": 0.0, "seed": 4}, "lenet_300_100", mask)
+    same = perturb.apply(state, {"kind": "noise", "scale": 0.0, "seed": 4}, "lenet_300_100", mask)
     assert all(torch.equal(same[k], state[k]) for k in state)
-    assert early_phase.is_identity({"kind": "noise", "scale": 0})
-    noisy = early_phase.perturb(state, {"kind": "noise", "scale": 1.0, "seed": 4}, "lenet_300_100", mask)
-    size = early_phase.perturbation_size(state, noisy, "lenet_300_100", mask)
+    assert perturb.is_identity({"kind": "noise", "scale": 0})
+    noisy = perturb.apply(state, {"kind": "noise", "scale": 1.0, "seed": 4}, "lenet_300_100", mask)
+    size = perturb.perturbation_size(state, noisy, "lenet_300_100", mask)
     # sampling error, not rounding: the RMS of ~80K N(0, 1) draws has standard error 1/sqrt(2·80K) =
     # 0.0025, so 0.02 is 8 of them
     assert abs(size["effective_sigma"] - 1.0) < 0.02
@@ -91,8 +94,8 @@ def test_noise_of_zero_sigma_is_the_identity_and_one_sigma_measures_one():
     assert 0.9 < size["distance"] < 1.1
     for n in mask:
         assert (noisy[n][~mask[n]] == 0).all()
-    again = early_phase.perturb(state, {"kind": "noise", "scale": 1.0, "seed": 4}, "lenet_300_100", mask)
-    other = early_phase.perturb(state, {"kind": "noise", "scale": 1.0, "seed": 5}, "lenet_300_100", mask)
+    again = perturb.apply(state, {"kind": "noise", "scale": 1.0, "seed": 4}, "lenet_300_100", mask)
+    other = perturb.apply(state, {"kind": "noise", "scale": 1.0, "seed": 5}, "lenet_300_100", mask)
     assert all(torch.equal(noisy[k], again[k]) for k in state)
     assert not torch.equal(noisy["fc_layers.0.weight"], other["fc_layers.0.weight"])
 
@@ -100,7 +103,7 @@ def test_noise_of_zero_sigma_is_the_identity_and_one_sigma_measures_one():
 def test_init_std_is_the_kaiming_sigma_of_the_initialization():
     model = models.build("lenet_300_100", seed=0)
     w = model.get_parameter("fc_layers.0.weight")
-    assert early_phase.init_std(model, "fc_layers.0.weight") == pytest.approx((2 / 784) ** 0.5)  # a formula
+    assert perturb.init_std(model, "fc_layers.0.weight") == pytest.approx((2 / 784) ** 0.5)  # a formula
     # the std of 235,200 draws: relative standard error 1/sqrt(2·235,200) = 0.0015; 0.01 is ~7 of them
     assert float(w.detach().std()) == pytest.approx((2 / 784) ** 0.5, rel=0.01)
 
@@ -116,7 +119,7 @@ def test_init_std_is_the_kaiming_sigma_of_the_initialization():
 ])
 def test_bad_perturbations_are_refused(bad, match):
     with pytest.raises(ConfigError, match=match):
-        early_phase.perturbation(**bad)
+        perturb.perturbation(**bad)
 
 
 def test_a_perturbation_enters_the_identity_only_when_given(small_hparams):
@@ -124,14 +127,14 @@ def test_a_perturbation_enters_the_identity_only_when_given(small_hparams):
     plain = train.run_config(small_hparams, 1, parent=trunk, parent_step=10)
     assert "perturb" not in plain["start"]  # old runs keep their hashes
     noisy = train.run_config(small_hparams, 1, parent=trunk, parent_step=10,
-                             perturb={"kind": "noise", "scale": 1.0})
+                             perturbation={"kind": "noise", "scale": 1.0})
     hashes = {store.config_hash(c) for c in (
         plain, noisy, train.run_config(small_hparams, 1, parent=trunk, parent_step=10,
-                                       perturb={"kind": "noise", "scale": 1.0, "seed": 1}))}
+                                       perturbation={"kind": "noise", "scale": 1.0, "seed": 1}))}
     assert len(hashes) == 3
     assert noisy["start"]["perturb"] == {"kind": "noise", "scale": 1.0, "seed": 0}  # canonical
     with pytest.raises(ConfigError, match="starts from a parent"):
-        train.run_config(small_hparams, 1, init_seed=0, perturb={"kind": "noise", "scale": 1.0})
+        train.run_config(small_hparams, 1, init_seed=0, perturbation={"kind": "noise", "scale": 1.0})
     identity = early_phase.perturbed_run(trunk, 10, None, {"kind": "signs_magnitudes", "signs": "k"})
     assert identity.hash == imp.sparse_run(trunk, 10, None).hash
 
@@ -184,11 +187,11 @@ def test_bad_study_configurations_are_refused():
         early_phase.early_phase_config(preset="smoke", perturbations={"noise": {"kind": "noise", "scale": 1.0}})
     config = early_phase.early_phase_config(preset="quick")
     assert config.levels == 15 and config.rewind_step == "500"
-    assert config.perturbations[0][0] == "none" and early_phase.is_identity(config.perturbations[0][1])
+    assert config.perturbations[0][0] == "none" and perturb.is_identity(config.perturbations[0][1])
 
 
 def _tiny_data(n: int = 64):
-    from lmc import data
+    from lmc.core import data
 
     g = torch.Generator().manual_seed(0)
     return data.DeviceData("mnist", torch.randn(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g),
@@ -198,19 +201,19 @@ def _tiny_data(n: int = 64):
 
 def test_rotation_task_rotates_each_image_by_its_label_times_90_degrees():
     d = _tiny_data()
-    t = early_phase.task_data(d, "rotation", seed=3)
+    t = tasks.apply(d, "rotation", seed=3)
     assert set(t.train_y.tolist()) <= {0, 1, 2, 3} and len(set(t.train_y.tolist())) == 4
     for i, n in enumerate(t.train_y.tolist()):
         assert torch.equal(t.train_x[i], torch.rot90(d.train_x[i], n, dims=(1, 2)))
     assert torch.equal(t.test_x, d.test_x) and torch.equal(t.test_y, d.test_y)  # evaluation is untouched
-    flipped = early_phase.task_data(__import__("dataclasses").replace(d, flip=True), "rotation", seed=3)
+    flipped = tasks.apply(__import__("dataclasses").replace(d, flip=True), "rotation", seed=3)
     assert not flipped.flip  # a flip would turn 90° into 270°
 
 
 def test_random_labels_keep_images_and_are_fixed_by_the_seed():
     d = _tiny_data(2000)
-    a, b = (early_phase.task_data(d, "random_labels", seed=s) for s in (1, 1))
-    c = early_phase.task_data(d, "random_labels", seed=2)
+    a, b = (tasks.apply(d, "random_labels", seed=s) for s in (1, 1))
+    c = tasks.apply(d, "random_labels", seed=2)
     assert torch.equal(a.train_x, d.train_x) and torch.equal(a.train_y, b.train_y)
     assert not torch.equal(a.train_y, c.train_y)
     # 9 in 10 labels change: over 2,000 examples the share has standard error 0.007, so ±0.05 is 7 of them
@@ -219,11 +222,11 @@ def test_random_labels_keep_images_and_are_fixed_by_the_seed():
 
 def test_blur_keeps_a_constant_image_and_the_labels_and_smooths_noise():
     d = _tiny_data()
-    t = early_phase.task_data(d, "blur", seed=0)
+    t = tasks.apply(d, "blur", seed=0)
     assert torch.equal(t.train_y, d.train_y) and t.train_x.shape == d.train_x.shape
     assert float(t.train_x.std()) < 0.5 * float(d.train_x.std())  # white noise averaged over 4x4 blocks
-    flat = early_phase.task_data(__import__("dataclasses").replace(d, train_x=torch.full_like(d.train_x, 0.7)),
-                                 "blur", seed=0)
+    flat = tasks.apply(__import__("dataclasses").replace(d, train_x=torch.full_like(d.train_x, 0.7)),
+                       "blur", seed=0)
     # averages of equal float32 values: off by a few ulps at most (allclose: 1e-5 relative)
     assert torch.allclose(flat.train_x, torch.full_like(d.train_x, 0.7))
 

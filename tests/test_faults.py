@@ -11,21 +11,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from lmc import store, train
+from lmc.core import store, train
 
 WORKER = textwrap.dedent("""
     import json, sys, time
     import torch
     torch.set_num_threads(1)
-    from lmc import store, train
+    from lmc.core import hparams, loop, store, train
     trained = []
-    real_train = train.train
+    real_train = loop.train
     def slow_train(*args, **kwargs):  # long enough that the other process must wait on the lock
         trained.append(1)
         time.sleep(1.5)
         return real_train(*args, **kwargs)
-    train.train = slow_train
-    run = store.open_run(train.run_config(train.Hparams(training_steps="60it", train_subset=600),
+    loop.train = slow_train
+    run = store.open_run(train.run_config(hparams.Hparams(training_steps="60it", train_subset=600),
                                           data_seed=0, init_seed=0))
     print("ready", flush=True)
     sys.stdin.readline()  # both processes start together

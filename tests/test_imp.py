@@ -3,13 +3,14 @@
 import pytest
 import torch
 
-from lmc import imp, models, prune, store, train
-from lmc.errors import ConfigError
+from lmc.core import hparams, loop, models, prune, store, train
+from lmc.core.errors import ConfigError
+from lmc.experiments import imp
 
 
 @pytest.fixture
 def trunk(mnist):
-    hp = train.Hparams(training_steps="30it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="30it", train_subset=3000)
     return store.open_run(train.run_config(hp, 0, init_seed=0))
 
 
@@ -40,8 +41,8 @@ def test_density_after_n_rounds_is_0_8_to_the_n(trunk):
 def test_a_cut_off_sweep_resumes_at_the_next_level(trunk, monkeypatch):
     first = imp.masks(trunk, 5, levels=2, progress=False)
     trained = []
-    real = train.train
-    monkeypatch.setattr(train, "train", lambda *a, **k: trained.append(a[5]) or real(*a, **k))
+    real = loop.train
+    monkeypatch.setattr(loop, "train", lambda *a, **k: trained.append(a[5]) or real(*a, **k))
     more = imp.masks(trunk, 5, levels=3, progress=False)
     assert more[:3] == first  # levels 1-2 are found in the cache
     assert trained == [5]  # only level 2's run trains (from k = 5), to give level 3's mask
@@ -106,16 +107,16 @@ def test_one_shot_prunes_the_trained_trunk_straight_to_the_density(trunk):
 
 
 def test_the_pruning_style_follows_table_1():
-    from lmc import experiments
+    from lmc.experiments import instability, sparse
 
-    lenet = experiments.instability_config(preset="smoke")
-    assert experiments.pruning(lenet, density=0.035) == (15, None)  # iterative: 15 rounds of 20%
-    assert experiments.pruning(lenet, levels=3) == (3, None)
-    resnet50 = experiments.instability_config(model="imagenet_resnet_50", preset="paper")
-    assert experiments.pruning(resnet50, density=0.3) == (None, 0.3)  # one-shot, exactly 30%
+    lenet = instability.instability_config(preset="smoke")
+    assert sparse.pruning(lenet, density=0.035) == (15, None)  # iterative: 15 rounds of 20%
+    assert sparse.pruning(lenet, levels=3) == (3, None)
+    resnet50 = instability.instability_config(model="imagenet_resnet_50", preset="paper")
+    assert sparse.pruning(resnet50, density=0.3) == (None, 0.3)  # one-shot, exactly 30%
     for bad in ({}, {"levels": 2, "density": 0.5}, {"levels": 0}, {"density": 1.0}):
         with pytest.raises(ConfigError, match="levels|density"):
-            experiments.pruning(lenet, **bad)
+            sparse.pruning(lenet, **bad)
 
 
 def test_imp_sweeps_in_lockstep_train_each_level_as_one_population(trunk, monkeypatch):

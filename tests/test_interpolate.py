@@ -3,8 +3,8 @@ import pytest
 import torch
 import xarray as xr
 
-from lmc import interpolate, models, store, train
-from lmc.errors import ConfigError
+from lmc.core import hparams, interpolate, models, store, train
+from lmc.core.errors import ConfigError
 
 from .fixtures import assert_classified_alike, logits_of
 
@@ -35,7 +35,7 @@ def test_instability_definition():
 
 @pytest.fixture(scope="module")
 def two_networks(mnist):
-    hp = train.Hparams(training_steps="40it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="40it", train_subset=3000)
     trunk = store.open_run(train.run_config(hp, 0, init_seed=0), store.cache_dir())
     copies = [store.open_run(train.run_config(hp, d, parent=trunk, parent_step=0)) for d in (1, 2)]
     return [train.state_at(c, 40, progress=False)["model"] for c in copies]
@@ -154,7 +154,7 @@ def test_recomputing_batch_norm_changes_nothing_without_batch_norm(mnist, two_ne
 
 
 def _synthetic(n: int = 512, seed: int = 0):
-    from lmc import data
+    from lmc.core import data
 
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 1, 28, 28, generator=g) * 0.7 + 0.3  # statistics far from BN's reset (0, 1)

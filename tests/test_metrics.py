@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from lmc import metrics, models
-from lmc.errors import ConfigError
+from lmc.core import metrics, models
+from lmc.core.errors import ConfigError
 
 
 def test_l2_distance_of_a_3_4_5_triangle():

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from lmc import models
-from lmc.errors import ConfigError
+from lmc.core import models
+from lmc.core.errors import ConfigError
 
 
 def test_lenet_parameter_count_matches_open_lth():

@@ -5,8 +5,8 @@ from copy import deepcopy
 import pytest
 import torch
 
-from lmc import data, models, population, store, train
-from lmc.errors import ConfigError
+from lmc.core import data, hparams, loop, models, population, store, train
+from lmc.core.errors import ConfigError
 
 from .fixtures import assert_trained_alike
 
@@ -19,10 +19,10 @@ from .fixtures import assert_trained_alike
 def _solo(hp, state, opt_state, dataset, seed, start, stop):
     net = models.build(hp.model)
     net.load_state_dict(state)
-    optimizer = train.make_optimizer(hp, net.parameters())
+    optimizer = loop.make_optimizer(hp, net.parameters())
     if opt_state is not None:
         optimizer.load_state_dict(deepcopy(opt_state))  # the optimizer updates its state in place
-    train.train(hp, net, optimizer, dataset, seed, start, stop, progress=False)
+    loop.train(hp, net, optimizer, dataset, seed, start, stop, progress=False)
     return net.state_dict(), optimizer.state_dict()
 
 
@@ -37,10 +37,10 @@ def test_each_member_trains_as_it_would_alone(mnist, name, steps):
             data.verify("fashion_mnist")
         except Exception:
             pytest.skip("Fashion-MNIST not found")
-        hp = train.Hparams(model=name, dataset="fashion_mnist", optimizer="sgd", lr=0.1, momentum=0.9,
-                           weight_decay=1e-4, batch_size=32, training_steps="50it", train_subset=640)
+        hp = hparams.Hparams(model=name, dataset="fashion_mnist", optimizer="sgd", lr=0.1, momentum=0.9,
+                             weight_decay=1e-4, batch_size=32, training_steps="50it", train_subset=640)
     else:
-        hp = train.Hparams(training_steps="50it", train_subset=3000)
+        hp = hparams.Hparams(training_steps="50it", train_subset=3000)
     dataset = data.load(hp.dataset, "cpu", hp.train_subset, 100)
     inits = [models.build(name, seed=s).state_dict() for s in range(3)]
     seeds = [7, 8, 9]
@@ -67,7 +67,7 @@ def test_each_member_trains_as_it_would_alone(mnist, name, steps):
 
 
 def test_a_population_continues_from_the_members_optimizer_state(mnist):
-    hp = train.Hparams(training_steps="40it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="40it", train_subset=3000)
     starts = [_solo(hp, models.build(hp.model, seed=s).state_dict(), None, mnist, s, 0, 20) for s in (0, 1)]
     stacked, opt = population.train_population(hp, [s[0] for s in starts], [s[1] for s in starts], mnist,
                                                [5, 6], [5, 6], 20, 40, progress=False)
@@ -83,7 +83,7 @@ def test_a_population_continues_from_the_members_optimizer_state(mnist):
 
 
 def test_members_are_stored_as_ordinary_runs(mnist):
-    hp = train.Hparams(training_steps="30it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="30it", train_subset=3000)
     trunk = store.open_run(train.run_config(hp, 0, init_seed=0))
     copies = [store.open_run(train.run_config(hp, d, parent=trunk, parent_step=10, fresh_optimizer=False))
               for d in (1, 2, 3)]
@@ -93,7 +93,7 @@ def test_members_are_stored_as_ordinary_runs(mnist):
     net = models.build(hp.model)
     for state in together:
         net.load_state_dict(state["model"])  # the format of a single run
-        train.make_optimizer(hp, net.parameters()).load_state_dict(state["optimizer"])
+        loop.make_optimizer(hp, net.parameters()).load_state_dict(state["optimizer"])
     solo = store.open_run(train.run_config(hp, 4, parent=trunk, parent_step=10, fresh_optimizer=False))
     train.train_runs([solo], 30, "cpu", progress=False, populate=True)  # a population of one: alone
     for copy, state in zip(copies, together, strict=True):  # each member continued from the trunk at 10
@@ -103,7 +103,7 @@ def test_members_are_stored_as_ordinary_runs(mnist):
 
 
 def test_population_size_follows_the_memory_budget():
-    hp = train.Hparams()
+    hp = hparams.Hparams()
     one = population.member_bytes(hp)
     assert one > 4 * 4 * 266_610  # at least weights, gradients and Adam's two moments
     assert population.size_for(hp, 18 * one) == 18
@@ -121,9 +121,9 @@ def test_members_at_different_optimizer_steps_are_refused():
 
 
 def test_masks_stay_per_member_and_pruned_weights_stay_zero(mnist):
-    from lmc import prune
+    from lmc.core import prune
 
-    hp = train.Hparams(training_steps="30it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="30it", train_subset=3000)
     inits = [models.build(hp.model, seed=s).state_dict() for s in range(3)]
     names = models.pruned_layer_names(models.build(hp.model))
     g = torch.Generator().manual_seed(0)
@@ -134,8 +134,8 @@ def test_masks_stay_per_member_and_pruned_weights_stay_zero(mnist):
     for i, mask in enumerate(masks):
         solo = models.build(hp.model)
         solo.load_state_dict(inits[i])
-        train.train(hp, solo, train.make_optimizer(hp, solo.parameters()), mnist, i + 1, 0, 30, progress=False,
-                    mask=mask)
+        loop.train(hp, solo, loop.make_optimizer(hp, solo.parameters()), mnist, i + 1, 0, 30, progress=False,
+                   mask=mask)
         start = inits[i] if mask is None else prune.apply({k: v.clone() for k, v in inits[i].items()}, mask)
         assert_trained_alike(_member(stacked, i), solo.state_dict(), start)  # the masked start: pruned at step 0
         # below, counts of exact zeros: a kept weight ends at exactly 0.0 with probability ~0

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from lmc import models, prune
-from lmc.errors import ConfigError
-from lmc.seeds import generator
+from lmc.core import models, prune
+from lmc.core.errors import ConfigError
+from lmc.core.seeds import generator
 
 
 @pytest.fixture
@@ -127,9 +127,9 @@ def test_apply_zeroes_exactly_the_pruned_weights(lenet_state):
 
 
 def test_a_sparse_run_rewinds_survivors_exactly_and_keeps_pruned_weights_zero(mnist):
-    from lmc import store, train
+    from lmc.core import hparams, store, train
 
-    hp = train.Hparams(training_steps="40it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="40it", train_subset=3000)
     dense = store.open_run(train.run_config(hp, 0, init_seed=0))
     trained = train.state_at(dense, 40, progress=False)["model"]
     names = models.pruned_layer_names(models.build(hp.model))

@@ -2,8 +2,10 @@
 
 import pytest
 
-from lmc import experiments, interpolate, questions, store, train
-from lmc.errors import ConfigError
+from lmc.core import hparams, interpolate, store, train
+from lmc.core.errors import ConfigError
+from lmc.experiments import instability
+from lmc.studies import questions
 
 
 def test_noise_pairs_differ_in_exactly_one_seeded_source():
@@ -25,16 +27,16 @@ def test_noise_pairs_differ_in_exactly_one_seeded_source():
 
 def test_noise_pairs_need_an_augmenting_data_set():
     with pytest.raises(ConfigError, match="has no augmentation"):
-        questions.noise_pairs(train.Hparams())  # LeNet on MNIST
+        questions.noise_pairs(hparams.Hparams())  # LeNet on MNIST
 
 
 def test_dense_pairs_are_the_runs_of_instability_analysis():
-    config = experiments.instability_config(preset="smoke", init_seeds=[0], rewind_step=100)
+    config = instability.instability_config(preset="smoke", init_seeds=[0], rewind_step=100)
     pairs = questions.dense_pairs(config)
     (copies,) = pairs.values()
     hp = config.hparams
-    trunk = store.open_run(train.run_config(hp, experiments.data_seed(0), init_seed=0))
-    expected = [store.open_run(train.run_config(hp, experiments.data_seed(0, 0, c), parent=trunk, parent_step=100))
+    trunk = store.open_run(train.run_config(hp, instability.data_seed(0), init_seed=0))
+    expected = [store.open_run(train.run_config(hp, instability.data_seed(0, 0, c), parent=trunk, parent_step=100))
                 for c in (0, 1)]
     assert [c.hash for c in copies] == [e.hash for e in expected]
     other = questions.dense_pairs(config, hp=hp.replace(lr=1e-2))
@@ -42,14 +44,14 @@ def test_dense_pairs_are_the_runs_of_instability_analysis():
 
 
 def test_a_sweep_of_another_hyperparameter_is_refused():
-    config = experiments.instability_config(preset="smoke", init_seeds=[0])
+    config = instability.instability_config(preset="smoke", init_seeds=[0])
     with pytest.raises(ConfigError, match="varies 'lr' or 'batch_size'"):
         questions.stability_sweep(config, ["0"], [("momentum", 0.9)], device="cpu")
 
 
 @pytest.mark.slow
 def test_bn_instability_of_lenet_is_the_same_both_ways(mnist):
-    config = experiments.instability_config(preset="smoke", init_seeds=[0], n_alpha=3)
+    config = instability.instability_config(preset="smoke", init_seeds=[0], n_alpha=3)
     ds = questions.bn_instability(config, interpolate.BatchNormRecompute(batches=2), device="cpu", progress=False)
     assert ds.error.dims == ("batch_norm", "init_seed", "pair", "split", "alpha")
     assert (ds.error.sel(batch_norm="interpolated") == ds.error.sel(batch_norm="recomputed")).all()
@@ -58,8 +60,8 @@ def test_bn_instability_of_lenet_is_the_same_both_ways(mnist):
 
 @pytest.mark.slow
 def test_without_recompute_the_path_is_the_cached_one_of_instability_analysis(mnist, monkeypatch):
-    config = experiments.instability_config(preset="smoke", init_seeds=[0], n_alpha=3)
-    ds = experiments.instability_analysis(config, device="cpu", progress=False)
+    config = instability.instability_config(preset="smoke", init_seeds=[0], n_alpha=3)
+    ds = instability.instability_analysis(config, device="cpu", progress=False)
 
     def fail(*args, **kwargs):
         raise AssertionError("recomputed a path that instability_analysis cached")
@@ -75,7 +77,7 @@ def test_without_recompute_the_path_is_the_cached_one_of_instability_analysis(mn
 def test_noise_instability_trains_pairs_that_differ_in_one_source(tmp_path, monkeypatch):
     import numpy as np
 
-    from lmc import data
+    from lmc.core import data
 
     from .fixtures import write_cifar10
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 import xarray as xr
 
-from lmc import results, status
+from lmc.core import results
+from lmc.report import status
 
 
 def _result(config):

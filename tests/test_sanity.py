@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from lmc import models, prune, sanity, store, train
-from lmc.errors import ConfigError
+from lmc.core import hparams, models, prune, store, train
+from lmc.core.errors import ConfigError
+from lmc.studies import sanity
 
 C1, C2, C3, C4, C5 = sanity.CONDITIONS
 
@@ -56,7 +57,7 @@ def test_the_small_dense_network_has_about_as_many_weights_as_the_ticket():
 
 
 def test_omp_keeps_the_largest_trained_weights_at_the_density(mnist):
-    hp = train.Hparams(training_steps="20it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="20it", train_subset=3000)
     dense = store.open_run(train.run_config(hp, 0, init_seed=0))
     mask = prune.load(sanity.omp_mask(dense, 0.3, progress=False))
     assert prune.density(mask) == pytest.approx(0.3, abs=1e-5)  # whole weights
@@ -72,7 +73,7 @@ def test_omp_keeps_the_largest_trained_weights_at_the_density(mnist):
 
 
 def test_fine_tuning_starts_from_the_pruned_trained_weights(mnist):
-    hp = train.Hparams(training_steps="20it", train_subset=3000)
+    hp = hparams.Hparams(training_steps="20it", train_subset=3000)
     dense = store.open_run(train.run_config(hp, 0, init_seed=0))
     mask_hash = sanity.omp_mask(dense, 0.2, progress=False)
     tuned = sanity.finetune_run(dense, mask_hash, lr=1e-4, steps="5it")

@@ -8,24 +8,26 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lmc import experiments, paper, presets, results, train
-from lmc import standin_search as search
-from lmc.errors import ConfigError
+from lmc.core import hparams, results
+from lmc.core.errors import ConfigError
+from lmc.experiments import instability, sparse
+from lmc.paper import presets, reported
+from lmc.studies import standin_search as search
 
 STEPS = (0, 12, 30, 60, 120)  # T = 600: k at 0, 2, 5, 10 and 20% of T
-ALL = experiments.SUBNETWORKS
+ALL = sparse.SUBNETWORKS
 
 
 @pytest.fixture(autouse=True)
 def _registries_restored(monkeypatch):
-    """Registering candidates changes paper.SETTINGS and presets.PRESETS only for the test."""
-    monkeypatch.setattr(paper, "SETTINGS", dict(paper.SETTINGS))
+    """Registering candidates changes reported.SETTINGS and presets.PRESETS only for the test."""
+    monkeypatch.setattr(reported, "SETTINGS", dict(reported.SETTINGS))
     monkeypatch.setattr(presets, "PRESETS", dict(presets.PRESETS))
 
 
 @pytest.fixture(scope="session")
 def fashion_mnist():
-    from lmc import data
+    from lmc.core import data
 
     try:
         data.verify("fashion_mnist")
@@ -34,7 +36,7 @@ def fashion_mnist():
 
 
 def test_a_candidate_has_the_cifar_recipes_shape_and_the_current_stand_in_is_one():
-    stand_in = paper.setting("fmnist_resnet_20_4").hparams
+    stand_in = reported.setting("fmnist_resnet_20_4").hparams
     assert search.Candidate().hparams() == stand_in  # 600 iterations, drops at 305 and 457, 14 px
     assert search.Candidate().rewind_steps == (0, 12, 30, 60)
     low = search.Candidate(variant="low").hparams()
@@ -67,10 +69,10 @@ def test_a_registered_candidate_gives_instability_config_a_valid_config():
     config = search.config(c)
     assert (config.model, config.variant, config.preset) == (c.name, "warmup", "search")
     assert config.hparams == c.hparams()  # the search preset keeps the candidate's recipe
-    assert experiments.instability_config(model=c.name, variant="warmup", rewind_step=120,
+    assert instability.instability_config(model=c.name, variant="warmup", rewind_step=120,
                                           preset="search").hparams == c.hparams()
     assert search.register(c) == c.name  # again: nothing changes
-    assert ("fmnist_resnet_20_4", "standard") in paper.STAND_INS and c.name not in dict(paper.STAND_INS)
+    assert ("fmnist_resnet_20_4", "standard") in reported.STAND_INS and c.name not in dict(reported.STAND_INS)
     with pytest.raises(ConfigError, match="another recipe"):
         search.register(dataclasses.replace(c, momentum=0.5))  # same name, other recipe
 
@@ -244,7 +246,7 @@ def test_a_tiny_evaluation_runs_end_to_end_and_is_judged(fashion_mnist, tmp_path
     assert float(ds.density.sel(subnetwork="imp").mean()) == pytest.approx(0.8, abs=1e-3)
     config = results.config_of(ds)
     assert config["candidate_id"] == c.id and config["grid"]["hparams"] == c.hparams().as_dict()
-    assert train.total_steps(c.hparams()) == 30
+    assert hparams.total_steps(c.hparams()) == 30
     v = search.verdict(ds)
     assert v["level"] == 1 and v["draws"] == "1 × 1" and isinstance(v["baselines_never_match"], bool)
     path = search.run([c], tmp_path, device="cpu", progress=False)[0]  # the same runs: found in the cache
@@ -253,7 +255,7 @@ def test_a_tiny_evaluation_runs_end_to_end_and_is_judged(fashion_mnist, tmp_path
 
 @pytest.mark.slow
 def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
-    from lmc import book
+    from lmc.report import book
 
     chapter = book.select(["a_s"])[0]
 

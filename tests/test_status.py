@@ -6,8 +6,8 @@ import shutil
 import nbformat
 import pytest
 
-from lmc import book, status
-from lmc.errors import ConfigError
+from lmc.core.errors import ConfigError
+from lmc.report import book, status
 
 
 @pytest.mark.parametrize("line, items", [
@@ -93,8 +93,8 @@ def test_rerun_box_goes_under_the_title_once(tmp_path):
 def test_chapter_outline_lists_parameters_and_figure_functions():
     outline = status.chapter_outline(book.ROOT / "chapters" / "01_instability_at_init.ipynb")
     assert outline["parameters"][0] == "preset" and "results_dir" in outline["parameters"]
-    assert outline["figures"] == ["lmc.plots.interpolation"]
-    assert "lmc.experiments.instability_analysis" in outline["computes"]
+    assert outline["figures"] == ["lmc.report.plots.interpolation"]
+    assert "lmc.experiments.instability.instability_analysis" in outline["computes"]
 
 
 def test_status_compares_like_with_like_and_gives_the_stand_in_rows_of_its_own(tmp_path):
@@ -117,9 +117,10 @@ def _chapter_01(tmp_path, instability: float):
     import numpy as np
     import xarray as xr
 
-    from lmc import paper, results
+    from lmc.core import results
+    from lmc.paper import reported
 
-    hp = paper.setting("lenet_300_100").hparams.replace(training_steps="3000it")
+    hp = reported.setting("lenet_300_100").hparams.replace(training_steps="3000it")
     ds = xr.Dataset({"instability": (("init_seed", "pair", "split"), np.full((3, 2, 2), instability))},
                     coords={"init_seed": [0, 1, 2], "pair": [0, 1], "split": ["train", "test"]})
     ds.instability.loc[{"init_seed": 0}] = instability + 0.1  # a spread

@@ -4,8 +4,8 @@ import os
 import pytest
 import torch
 
-from lmc import store
-from lmc.errors import CacheError
+from lmc.core import store
+from lmc.core.errors import CacheError
 
 
 def test_hash_is_canonical():

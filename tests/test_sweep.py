@@ -5,7 +5,9 @@ import pickle
 
 import pytest
 
-from lmc import cli, experiments, store, sweep, train
+from lmc import cli, sweep
+from lmc.core import loop, store
+from lmc.experiments import instability
 
 
 def _runs():
@@ -34,11 +36,11 @@ def test_a_local_sweep_computes_the_grid_once_and_the_cli_then_only_renders(mnis
     def no_training(*args, **kwargs):
         raise AssertionError("a run was recomputed after the sweep")
 
-    monkeypatch.setattr(train, "train", no_training)
+    monkeypatch.setattr(loop, "train", no_training)
     assert cli.main(["run", "instability", "--preset", "smoke", "--rewind", "0", "100", "--quiet",
                      "--out", str(tmp_path / "r.nc")]) == 0
-    config, grid = experiments.curve_configs("smoke")["lenet_300_100"]  # what chapter 02 asks for
-    ds = experiments.instability_curve(config, grid, progress=False)
+    config, grid = instability.curve_configs("smoke")["lenet_300_100"]  # what chapter 02 asks for
+    ds = instability.instability_curve(config, grid, progress=False)
     assert ds.rewind_step.values.tolist() == [0, 100]
     assert _runs() == runs
 
@@ -73,7 +75,7 @@ def test_time_limits(text, minutes):
 def test_a_failed_job_is_reported_in_one_line_with_its_log():
     from types import SimpleNamespace
 
-    from lmc.errors import LMCError
+    from lmc.core.errors import LMCError
 
     def failed():
         raise RuntimeError("Traceback (most recent call last):\n  ...\nDataError: boom")

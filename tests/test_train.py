@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from lmc import data, models, store, train
-from lmc.errors import ConfigError
-from lmc.train import Hparams
+from lmc.core import data, hparams, loop, models, store, train
+from lmc.core.errors import ConfigError
+from lmc.core.hparams import Hparams
 
 from .fixtures import TRAINED_ALIKE, training_gap
 
@@ -12,32 +12,32 @@ from .fixtures import TRAINED_ALIKE, training_gap
     ("500it", (0, 500)), ("2ep", (2, 0)), ("1ep500it", (1, 500)), ("0", (0, 0)), (7, (0, 7)),
     (" 3ep ", (3, 0))])
 def test_parse_step(text, expected):
-    assert train.parse_step(text) == expected
+    assert hparams.parse_step(text) == expected
 
 
 @pytest.mark.parametrize("bad", ["", "ep", "5xx", "2 epochs", "-3it", -1, 1.5, None, "it2"])
 def test_malformed_steps_are_refused(bad):
     with pytest.raises(ConfigError, match="malformed step"):
-        train.parse_step(bad)
+        hparams.parse_step(bad)
 
 
 def test_steps_use_iterations_per_epoch():
     hp = Hparams()  # batch 60 on 60,000 examples: 1000 iterations per epoch
-    assert train.to_steps("24ep", hp, 60000) == 24000
-    assert train.to_steps("1ep30it", hp, 60000) == 1030
-    assert train.iterations_per_epoch(Hparams(batch_size=128), 50000) == 391  # last batch partial
+    assert hparams.to_steps("24ep", hp, 60000) == 24000
+    assert hparams.to_steps("1ep30it", hp, 60000) == 1030
+    assert hparams.iterations_per_epoch(Hparams(batch_size=128), 50000) == 391  # last batch partial
 
 
 def test_learning_rate_schedule():
     # approx (relative 1e-6): the schedule multiplies float64 factors (0.1 × 0.1 ≠ 0.01 in the last bit)
-    assert train.learning_rate(Hparams(), 12345, 60000) == pytest.approx(1.2e-3)  # LeNet: constant
+    assert loop.learning_rate(Hparams(), 12345, 60000) == pytest.approx(1.2e-3)  # LeNet: constant
     hp = Hparams(optimizer="sgd", lr=0.1, batch_size=128, lr_drops=("100it", "200it"),
                  warmup_steps="10it")
-    assert train.learning_rate(hp, 0, 50000) == pytest.approx(0.01)   # first warmup step
-    assert train.learning_rate(hp, 9, 50000) == pytest.approx(0.1)    # warmup ends
-    assert train.learning_rate(hp, 99, 50000) == pytest.approx(0.1)
-    assert train.learning_rate(hp, 100, 50000) == pytest.approx(0.01)
-    assert train.learning_rate(hp, 250, 50000) == pytest.approx(0.001)
+    assert loop.learning_rate(hp, 0, 50000) == pytest.approx(0.01)   # first warmup step
+    assert loop.learning_rate(hp, 9, 50000) == pytest.approx(0.1)    # warmup ends
+    assert loop.learning_rate(hp, 99, 50000) == pytest.approx(0.1)
+    assert loop.learning_rate(hp, 100, 50000) == pytest.approx(0.01)
+    assert loop.learning_rate(hp, 250, 50000) == pytest.approx(0.001)
 
 
 def _weights(state):
@@ -96,7 +96,7 @@ def test_a_finished_run_is_not_recomputed(mnist, small_hparams, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("training was run again")
 
-    monkeypatch.setattr(train, "train", fail)
+    monkeypatch.setattr(loop, "train", fail)
     again = train.state_at(store.open_run(run.config), 60, progress=False)
     assert torch.equal(_weights(first), _weights(again))
 
@@ -104,7 +104,7 @@ def test_a_finished_run_is_not_recomputed(mnist, small_hparams, monkeypatch):
 def test_interrupted_training_resumes_from_its_resume_point(mnist, small_hparams, monkeypatch):
     run = store.open_run(train.run_config(small_hparams, data_seed=0, init_seed=0))
     reference = train.state_at(store.open_run(run.config, store.cache_dir() / "ref"), 60, progress=False)
-    real_train = train.train
+    real_train = loop.train
     calls = []
 
     def interrupted(hp, model, optimizer, dataset, data_seed, start, stop, save_at=(), on_save=None,
@@ -122,7 +122,7 @@ def test_interrupted_training_resumes_from_its_resume_point(mnist, small_hparams
         return real_train(hp, model, optimizer, dataset, data_seed, start, stop, save_at, on_save, progress,
                           **options)
 
-    monkeypatch.setattr(train, "train", interrupted)
+    monkeypatch.setattr(loop, "train", interrupted)
     with pytest.raises(KeyboardInterrupt):
         train.state_at(run, 60, progress=False, resume_every=20)
     resumed = train.state_at(run, 60, progress=False, resume_every=20)
@@ -155,28 +155,28 @@ def test_schedule_reset_copies_restart_the_clock(mnist, small_hparams):
 
 
 def test_train_size_counts_the_examples_the_recipe_trains_on():
-    assert train.train_size(Hparams()) == 60_000
-    assert train.train_size(Hparams(train_subset=3000)) == 3000
-    assert train.to_steps("2ep", Hparams(train_subset=3000), train.train_size(Hparams(train_subset=3000))) == 100
+    assert hparams.train_size(Hparams()) == 60_000
+    assert hparams.train_size(Hparams(train_subset=3000)) == 3000
+    assert hparams.to_steps("2ep", Hparams(train_subset=3000), hparams.train_size(Hparams(train_subset=3000))) == 100
 
 
 def test_speed_ups_are_on_for_cuda_off_for_cpu_and_switchable():
-    assert train.accel_for("cpu") == train.Accel(False, False, False)
-    assert train.accel_for("cuda") == train.Accel(False, True, True)
-    assert train.accel_for("cuda", compile=False) == train.Accel(False, True, False)
-    assert train.accel_for("cuda", bf16=True) == train.Accel(True, True, True)
-    assert train.accel_for("cpu", bf16=True, channels_last=None).bf16
+    assert loop.accel_for("cpu") == loop.Accel(False, False, False)
+    assert loop.accel_for("cuda") == loop.Accel(False, True, True)
+    assert loop.accel_for("cuda", compile=False) == loop.Accel(False, True, False)
+    assert loop.accel_for("cuda", bf16=True) == loop.Accel(True, True, True)
+    assert loop.accel_for("cpu", bf16=True, channels_last=None).bf16
     with pytest.raises(ConfigError, match="unknown speed-up"):
-        train.accel_for("cpu", fp8=True)
+        loop.accel_for("cpu", fp8=True)
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda", "cuda:0", "cuda:1"])
 def test_the_paper_numerics_float32_are_the_default_on_every_device(device):
     """The paper trains in float32: bf16 only when asked for, never by default (issue 16, item 7)."""
-    assert not train.accel_for(device).bf16
-    assert train.accel_for(device).precision == "float32"
-    assert train.accel_for(device, bf16=None).precision == "float32"
-    assert train.accel_for(device, bf16=True).precision == "bf16"
+    assert not loop.accel_for(device).bf16
+    assert loop.accel_for(device).precision == "float32"
+    assert loop.accel_for(device, bf16=None).precision == "float32"
+    assert loop.accel_for(device, bf16=True).precision == "bf16"
 
 
 def test_bf16_is_part_of_a_runs_identity(small_hparams):
@@ -191,11 +191,11 @@ def test_bf16_is_part_of_a_runs_identity(small_hparams):
 def test_bf16_autocast_trains_other_numbers_and_channels_last_the_same(mnist, small_hparams):
     def trained(accel, model="lenet_300_100"):
         net = models.build(model, seed=0)
-        train.train(small_hparams, net, train.make_optimizer(small_hparams, net.parameters()), mnist, 0, 0, 20,
-                    progress=False, accel=accel)
+        loop.train(small_hparams, net, loop.make_optimizer(small_hparams, net.parameters()), mnist, 0, 0, 20,
+                   progress=False, accel=accel)
         return net.state_dict()
 
-    plain, half = trained(train.Accel()), trained(train.Accel(bf16=True))
+    plain, half = trained(loop.Accel()), trained(loop.Accel(bf16=True))
     # bfloat16 rounds each matrix product's inputs to 8 bits (2^-9 relative, the same rounding on
     # every CPU); 20 steps amplify it to 0.16 of the distance trained (measured, also with other
     # kernels forced). Above TRAINED_ALIKE, the most float32 rounding reaches: bf16 was used; below
@@ -205,7 +205,7 @@ def test_bf16_autocast_trains_other_numbers_and_channels_last_the_same(mnist, sm
     # channels_last is a GPU layout (on this CPU its convolution backward is pathologically
     # slow): check only that the switch changes the layout of a convolutional network
     net = models.build("fmnist_resnet_20_4", seed=0)
-    train.train(small_hparams, net, train.make_optimizer(small_hparams, net.parameters()), mnist, 0, 0, 0,
-                progress=False, accel=train.Accel(channels_last=True))
+    loop.train(small_hparams, net, loop.make_optimizer(small_hparams, net.parameters()), mnist, 0, 0, 0,
+               progress=False, accel=loop.Accel(channels_last=True))
     assert net.blocks[0].conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert not net.blocks[0].conv1.weight.is_contiguous()

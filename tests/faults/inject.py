@@ -66,9 +66,9 @@ def _env(cache: Path) -> dict:
 
 
 def _run():
-    from lmc import store, train
+    from lmc.core import hparams, store, train
 
-    hp = train.Hparams(**HPARAMS)
+    hp = hparams.Hparams(**HPARAMS)
     return store.open_run(train.run_config(hp, data_seed=0, init_seed=0)), hp
 
 
@@ -76,7 +76,7 @@ def worker() -> None:
     """The run under test: load the data, say "ready", train to the end (resuming if cut off)."""
     import torch
 
-    from lmc import data, models, train
+    from lmc.core import data, models, train
 
     torch.set_num_threads(1)
     run, hp = _run()
@@ -88,7 +88,7 @@ def worker() -> None:
 
 def final_state(cache: Path) -> dict:
     """The finished run's state at its last step, read from ``cache``."""
-    from lmc import store
+    from lmc.core import store
 
     os.environ["LMC_CACHE_DIR"] = str(cache)
     run, _ = _run()
@@ -168,7 +168,7 @@ def training_trial(rng: random.Random, reference: dict, duration: float, damage:
 
 def command_trial(rng: random.Random, make_command, reference, duration: float) -> dict:
     """Kill a command 1-3 times at random moments, let it finish, compare its netCDF result."""
-    from lmc import results
+    from lmc.core import results
 
     with tempfile.TemporaryDirectory(prefix="lmc-fault-") as tmp:
         cache = Path(tmp)
@@ -190,7 +190,7 @@ def command_trial(rng: random.Random, make_command, reference, duration: float) 
 
 def command_trials(name: str, make_command, trials: int, rng: random.Random) -> int:
     """Run the reference and ``trials`` killed runs of a command; returns how many differed."""
-    from lmc import results
+    from lmc.core import results
 
     with tempfile.TemporaryDirectory(prefix="lmc-fault-ref-") as tmp:
         command, out = make_command(Path(tmp))

@@ -10,7 +10,7 @@ configuration is the same cached run), and add little training of their own:
   trained from step k, the error of the network at k, three L2 distances (initialization →
   W_k, W_k → one copy at T, copy ↔ copy at T; sparse networks after applying their mask) and
   the other comparisons of Appendix H (cosine similarity, examples classified differently,
-  loss distance). Pure functions in ``lmc.metrics``; results cached per pair.
+  loss distance). Pure functions in ``lmc.core.metrics``; results cached per pair.
 - **D** (Figure 13, ``instability_through_training``): instability between the two copies at
   regular steps of their training, not only at T. The copies' states at those steps are
   named checkpoints of the copies' own runs, made by asking ``train.state_at`` for each step
@@ -18,7 +18,7 @@ configuration is the same cached run), and add little training of their own:
   to T is retrained once from k, and the trajectory (hence every run's identity and its
   state at T) is unchanged.
 - **G** (Figures 22-23, ``train_instability``): the train-set view of chapter 05's
-  ``experiments.sparse_curve``.
+  ``sparse.sparse_curve``.
 """
 
 from __future__ import annotations
@@ -31,21 +31,10 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from . import (
-    data,
-    experiments,
-    imp,
-    interpolate,
-    metrics,
-    models,
-    paper,
-    presets,
-    prune,
-    results,
-    store,
-    train,
-)
-from .errors import ConfigError
+from ..core import data, hparams, interpolate, loop, metrics, models, prune, results, store, train
+from ..core.errors import ConfigError, DataError
+from ..paper import presets, reported
+from . import imp, instability, sparse, tables
 
 # Sizes of the appendices per preset and network, chosen so that ``quick`` measures exactly the
 # runs chapters 02 and 04-06 train (their rewind grids, IMP levels and seeds): sparse_steps is
@@ -97,7 +86,7 @@ def sizes(preset: str, model: str, variant: str = "standard") -> dict:
     chapter 06's ``grid_levels`` and the levels Appendix B randomly reinitializes (``reinit_levels``)."""
     size = presets.get(preset)
     curve = size.curve(model)
-    setting = paper.setting(model, variant)
+    setting = reported.setting(model, variant)
     own = SPARSE_SIZES.get(preset, {}).get(model, {})
     density = setting.pruning_density
     level = own.get("level", None if math.isnan(density) else imp.levels_for(density / 100))
@@ -111,23 +100,23 @@ def sizes(preset: str, model: str, variant: str = "standard") -> dict:
 
 
 def _device(device: str):
-    device = experiments.resolve_device(device)
-    speed = train.accel_for(device)
+    device = instability.resolve_device(device)
+    speed = loop.accel_for(device)
     return device, speed, speed.precision
 
 
-def _iterations(config: experiments.InstabilityConfig, step) -> int:
+def _iterations(config: instability.InstabilityConfig, step) -> int:
     hp = config.hparams
-    return train.to_steps(step, hp, train.train_size(hp))
+    return hparams.to_steps(step, hp, hparams.train_size(hp))
 
 
-def copies(config: experiments.InstabilityConfig, subnetworks=("dense",), level: int | None = None,
+def copies(config: instability.InstabilityConfig, subnetworks=("dense",), level: int | None = None,
            device: str = "auto", progress: bool = True) -> dict:
     """The pairs of trained copies at ``config``'s rewind step: {(subnetwork, init_seed, pair): [copy 0,
     copy 1]}, each trained to T (found in the cache when a chapter trained it).
 
     Dense copies are instability analysis's (chapters 01-02), built without running IMP; sparse
-    ones are ``experiments.sparse_pairs``'s at IMP ``level`` (chapters 04-06).
+    ones are ``sparse.sparse_pairs``'s at IMP ``level`` (chapters 04-06).
     """
     device, speed, precision = _device(device)
     hp = config.hparams
@@ -138,11 +127,11 @@ def copies(config: experiments.InstabilityConfig, subnetworks=("dense",), level:
                           f"imp.levels_for(density) rounds) or measure only 'dense'")
     pairs = {}
     if "dense" in subnetworks:
-        trunks, dense = experiments.dense_pairs(config, precision)
+        trunks, dense = instability.dense_pairs(config, precision)
         train.train_runs(list(trunks.values()), k, device, progress, False, accel=speed)
         pairs.update({("dense", i, j): copies for (i, j), copies in dense.items()})
     if sparse:
-        found, _ = experiments.sparse_pairs(config, level, sparse, device, progress, False, speed)
+        found, _ = sparse.sparse_pairs(config, level, sparse, device, progress, False, speed)
         pairs.update(found)
     train.train_runs([c for pair in pairs.values() for c in pair], total, device, progress, False, accel=speed)
     order = [(s, i, j) for s in subnetworks for i in config.init_seeds for j in range(config.pairs)]
@@ -167,9 +156,9 @@ def initial_state(run: store.Run, device="cpu") -> dict:
     return state if mask is None else prune.apply(state, mask)
 
 
-def _evaluation(hp: train.Hparams, preset: presets.Preset, device: str, train_subset="preset"):
+def _evaluation(hp: hparams.Hparams, preset: presets.Preset, device: str, train_subset="preset"):
     subset = preset.eval_train_subset(hp.model) if train_subset == "preset" else train_subset
-    return data.load(hp.dataset, device, subset, preset.test_subset, train.image_size(hp)), subset
+    return data.load(hp.dataset, device, subset, preset.test_subset, hparams.image_size(hp)), subset
 
 
 SPLITS = ("train", "test")
@@ -185,7 +174,7 @@ def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu"
     weights are left out of every weight comparison. ``trunk``: the run the copies branch from
     (default: their parent; a random reinitialization has none and needs it)."""
     hp = train.hparams_of(pair[0])
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     model = models.build(hp.model).to(device)
     names = metrics.weight_names(model, weights)
     mask = train.mask_of(pair[0], device)
@@ -215,7 +204,7 @@ def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu"
     return out
 
 
-def pair_distances(config: experiments.InstabilityConfig, rewind_steps, subnetworks=("dense",),
+def pair_distances(config: instability.InstabilityConfig, rewind_steps, subnetworks=("dense",),
                    level: int | None = None, weights: str = "all", device: str = "auto",
                    progress: bool = True) -> xr.Dataset:
     """Appendices C and H: ``measure_pair`` for every pair of copies at every k of ``rewind_steps``.
@@ -227,12 +216,12 @@ def pair_distances(config: experiments.InstabilityConfig, rewind_steps, subnetwo
     and ``error`` of each copy (``copy``, ``split``).
     """
     metrics.weight_names(models.build(config.hparams.model), weights)  # validates
-    device = experiments.resolve_device(device)
-    configs, iterations = experiments._rewind_configs(config, rewind_steps)
+    device = instability.resolve_device(device)
+    configs, iterations = instability._rewind_configs(config, rewind_steps)
     preset = presets.get(config.preset)
     evaluation, subset = _evaluation(config.hparams, preset, device)
     measured = []
-    trunks = experiments.trunk_runs(config, _device(device)[2])
+    trunks = instability.trunk_runs(config, _device(device)[2])
     for c in configs:
         pairs = copies(c, subnetworks, level, device, progress)
         for key, pair in tqdm(pairs.items(), desc=f"distances k={c.rewind_step}", disable=not progress):
@@ -272,14 +261,14 @@ def pair_distances(config: experiments.InstabilityConfig, rewind_steps, subnetwo
                    {"long_name": "error of each trained copy", "units": "%"})
     ds = ds.transpose("subnetwork", "rewind_step", ...)
     ds.attrs.update(results.provenance(
-        {"experiment": "pair_distances", **experiments._config_dict(config), "rewind_steps": [str(k) for k in rewind_steps],
+        {"experiment": "pair_distances", **instability._config_dict(config), "rewind_steps": [str(k) for k in rewind_steps],
          "subnetworks": list(subnetworks), "level": level, "weights": weights, "hparams": config.hparams.as_dict(),
          "eval_train_subset": subset}, device))
     return ds.sortby("rewind_step")
 
 
-def distances(config: experiments.InstabilityConfig, dense_steps, sparse_steps=(), level: int | None = None,
-              subnetworks=experiments.SUBNETWORKS, weights: str = "all", device: str = "auto",
+def distances(config: instability.InstabilityConfig, dense_steps, sparse_steps=(), level: int | None = None,
+              subnetworks=sparse.SUBNETWORKS, weights: str = "all", device: str = "auto",
               progress: bool = True) -> xr.Dataset:
     """``pair_distances`` of the dense network over ``dense_steps`` (chapter 02's k grid) and of the
     sparse ``subnetworks`` at IMP ``level`` over ``sparse_steps`` (chapter 05's), combined; a
@@ -346,18 +335,18 @@ def other_distances_table(ds: xr.Dataset) -> pd.DataFrame:
 
 # --- Appendix B ------------------------------------------------------------------------------
 
-def sparsity_accuracy(config: experiments.InstabilityConfig, levels, rewind_steps, reinit_levels=None,
+def sparsity_accuracy(config: instability.InstabilityConfig, levels, rewind_steps, reinit_levels=None,
                       device: str = "auto", progress: bool = True) -> xr.Dataset:
     """Figure 9: test accuracy of every trained copy against density.
 
     IMP and random pruning over ``levels`` × ``rewind_steps`` are chapter 06's
-    ``experiments.sparsity_grid``; random reinitialization at k = 0 is trained (and measured
+    ``sparse.sparsity_grid``; random reinitialization at k = 0 is trained (and measured
     without interpolating) at ``reinit_levels`` (default: every level). Returns ``accuracy``
     over (``level``, ``subnetwork``, ``rewind_step``, ``init_seed``, ``pair``, ``copy``), NaN where
     not computed, with ``density`` (measured) and ``nominal_density`` by level.
     """
-    grid = experiments.sparsity_grid(config, levels, rewind_steps, ("dense", "imp", "random_prune"), device, progress)
-    accuracy = experiments.test_accuracy(grid).reset_coords(drop=True).assign_coords(copy=[0, 1])
+    grid = sparse.sparsity_grid(config, levels, rewind_steps, ("dense", "imp", "random_prune"), device, progress)
+    accuracy = tables.test_accuracy(grid).reset_coords(drop=True).assign_coords(copy=[0, 1])
     reinit_levels = sorted(grid.level.values.tolist() if reinit_levels is None else reinit_levels)
     unknown = set(reinit_levels) - set(grid.level.values.tolist())
     if unknown:
@@ -419,7 +408,7 @@ def extreme_matching(table: pd.DataFrame) -> float | None:
 
 # --- Appendix D ------------------------------------------------------------------------------
 
-def snapshot_steps(config: experiments.InstabilityConfig, every) -> list[int]:
+def snapshot_steps(config: instability.InstabilityConfig, every) -> list[int]:
     """The steps at which Appendix D interpolates the copies trained from k: every ``every``
     iterations after k, and T."""
     hp = config.hparams
@@ -430,7 +419,7 @@ def snapshot_steps(config: experiments.InstabilityConfig, every) -> list[int]:
     return sorted({s for s in range(step, total, step) if s > k} | {total})
 
 
-def instability_through_training(config: experiments.InstabilityConfig, rewind_steps, every,
+def instability_through_training(config: instability.InstabilityConfig, rewind_steps, every,
                                  subnetwork: str = "dense", level: int | None = None,
                                  train_subset="preset", device: str = "auto",
                                  progress: bool = True) -> xr.Dataset:
@@ -445,7 +434,7 @@ def instability_through_training(config: experiments.InstabilityConfig, rewind_s
     ``instability``.
     """
     device, speed, _ = _device(device)
-    configs, iterations = experiments._rewind_configs(config, rewind_steps)
+    configs, iterations = instability._rewind_configs(config, rewind_steps)
     preset = presets.get(config.preset)
     evaluation, subset = _evaluation(config.hparams, preset, device, train_subset)
     model = models.build(config.hparams.model).to(device)
@@ -464,7 +453,7 @@ def instability_through_training(config: experiments.InstabilityConfig, rewind_s
                     p = interpolate.error_along_path(model, *ends, evaluation, config.n_alpha, batched=batched)
                     return {"error": p.error.values.tolist(), "loss": p.loss.values.tolist()}
 
-                # the same cache entry as the chapters' paths at T (experiments._paths)
+                # the same cache entry as the chapters' paths at T (instability._paths)
                 found = store.cached({"kind": "interpolate", "runs": [r.hash for r in pair], "step": s,
                                       "n_alpha": config.n_alpha, "train_subset": subset,
                                       "test_subset": preset.test_subset, **how}, path)
@@ -479,7 +468,7 @@ def instability_through_training(config: experiments.InstabilityConfig, rewind_s
     ds["instability"] = interpolate.instability(ds.error)
     ds.instability.attrs.update(units="percentage points", long_name="max error along the path minus mean endpoint error")
     ds.attrs.update(results.provenance(
-        {"experiment": "instability_through_training", **experiments._config_dict(config),
+        {"experiment": "instability_through_training", **instability._config_dict(config),
          "rewind_steps": [str(k) for k in rewind_steps], "every": str(every), "subnetwork": subnetwork,
          "level": level, "eval_train_subset": subset, "hparams": config.hparams.as_dict()}, device))
     return ds.sortby("rewind_step")
@@ -491,7 +480,7 @@ def train_instability(curve: xr.Dataset) -> pd.DataFrame:
     """Appendix G from a ``sparse_curve`` result: per subnetwork and k, train and test instability
     and the copies' train and test error (means over pairs and copies), and their differences."""
     inst = curve.instability.mean(("init_seed", "pair"))
-    err = experiments.endpoint_error(curve).mean(("copy", "init_seed", "pair"))
+    err = tables.endpoint_error(curve).mean(("copy", "init_seed", "pair"))
     rows = []
     for name in curve.subnetwork.values:
         for k in curve.rewind_step.values:
@@ -511,7 +500,7 @@ def stable_step(curve: xr.Dataset, subnetwork: str | None = None):
     instability or sparse curve (``subnetwork`` selects one of a sparse curve's); None if never."""
     if subnetwork is not None:
         curve = curve.sel(subnetwork=subnetwork)
-    return experiments.stable_from(curve)
+    return tables.stable_from(curve)
 
 
 def at_step(ds: xr.Dataset, subnetwork: str, k) -> dict | None:
@@ -542,7 +531,7 @@ def describe(reading: dict | None) -> str:
             f"({reading['% of the most possible']:.0f}% of the most possible)")
 
 
-def through_training(config: experiments.InstabilityConfig, dense_steps, imp_steps=(), every="1ep",
+def through_training(config: instability.InstabilityConfig, dense_steps, imp_steps=(), every="1ep",
                      level: int | None = None, train_subset="preset", device: str = "auto",
                      progress: bool = True) -> xr.Dataset:
     """Figure 13 for the full network over ``dense_steps`` and its IMP subnetwork at ``level`` over
@@ -584,8 +573,6 @@ def computed_or_archived(compute, path) -> tuple[xr.Dataset | None, str]:
     """(result, note): ``compute()``, saved at ``path``; if its data set is not on this machine, the
     result archived at ``path`` (the note says so), or None with a note saying what is missing."""
     from pathlib import Path
-
-    from .errors import DataError
 
     try:
         ds = compute()

@@ -34,7 +34,7 @@ def run(tasks: Iterable[tuple[object, list[str], Path]], jobs: int,
     checkout's ``lmc`` (its folder leads PYTHONPATH) and get ``threads_per_job(jobs)`` threads;
     ``on_start(key, threads, log)`` is called as each starts."""
     threads = threads_per_job(jobs)
-    package = str(Path(__file__).resolve().parent.parent)
+    package = str(Path(__file__).resolve().parents[2])  # the folder holding lmc/
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "PYTHONPATH": os.pathsep.join([package, *filter(None, [os.environ.get("PYTHONPATH")])])}
     waiting, running = list(tasks), {}

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paper
+from ..paper import reported
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Item:
 
 
 # Every figure and table of the paper with results (Figure 1 is the diagram of the
-# method and Table 1 the hyperparameters: lmc.paper.TABLE1, not results).
+# method and Table 1 the hyperparameters: lmc.paper.reported.TABLE1, not results).
 ITEMS: tuple[Item, ...] = (
     Item("Figure 2", "§3", "error along the path between copies trained from initialization", (2,)),
     Item("Figure 3", "§3", "instability against the rewind step k", (3,)),
@@ -90,9 +90,9 @@ def claims(line: str) -> list[str]:
 def result_files(results_dir: Path, preset: str, chapter: str) -> list[Path]:
     """The netCDF results a chapter wrote for ``preset``: ``<chapter>.nc`` or ``<chapter>/*.nc``,
     and the shards of the paper-protocol archive, ``<chapter>/<model>_<variant>/*.nc``
-    (``lmc.archive``; not the results of earlier configurations that ``results.save`` kept as
+    (``lmc.experiments.archive``; not the results of earlier configurations that ``results.save`` kept as
     ``<name>.<hash>.nc``)."""
-    from .results import is_kept
+    from ..core.results import is_kept
 
     base = Path(results_dir) / preset
     found = [p for p in [base / f"{chapter}.nc"] if p.exists()] + list((base / chapter).glob("*.nc")) \
@@ -112,7 +112,7 @@ def _network_file(files: list[Path], model: str) -> Path | None:
     """The result of network ``model`` among a chapter's files: ``<model>_<variant>.nc``, the
     folder of its archived shards (``<model>_<variant>/``, read by ``_read``), or a
     chapter's single result file (chapter 01's) whose configuration names that network."""
-    from . import results
+    from ..core import results
 
     named = [f for f in files if f.stem.startswith(model)]
     if named:
@@ -131,59 +131,62 @@ def _network_file(files: list[Path], model: str) -> Path | None:
 
 
 def _read(path: Path):
-    """A result file, or the archived shards in a folder combined (``lmc.archive.load_folder``)."""
-    from . import archive, results
+    """A result file, or the archived shards in a folder combined (``lmc.experiments.archive.load_folder``)."""
+    from ..core import results
+    from ..experiments import archive
 
     return archive.load_folder(path) if Path(path).is_dir() else results.load(path)
 
 
 def _note(ds) -> str:
     """The schedule a result trained with; for archived shards also how many initializations,
-    pairs and α they hold (``lmc.archive.protocol``), since the archive may be partly computed."""
-    from . import archive, results
+    pairs and α they hold (``lmc.experiments.archive.protocol``), since the archive may be partly computed."""
+    from ..core import results
+    from ..experiments import archive
 
-    return archive.protocol(ds) if "shards" in ds.attrs else paper.schedule_note(results.config_of(ds))
+    return archive.protocol(ds) if "shards" in ds.attrs else reported.schedule_note(results.config_of(ds))
 
 
 def _figure2(ds):
     test = ds.instability.sel(split="test")
-    from . import results
+    from ..core import results
 
     return f"{results.mean_std(test)} pp"
 
 
 def _figure3(ds):
-    from . import experiments
+    from ..experiments import tables
 
-    k = experiments.stable_from(ds)
+    k = tables.stable_from(ds)
     return f"stable from k = {k}" if k is not None else "never stable on our grid"
 
 
 def _figure4(ds):
-    from . import experiments, results
+    from ..core import results
+    from ..experiments import tables
 
-    table = experiments.schedule_table({(results.config_of(ds)["model"], "standard"): ds})
+    table = tables.schedule_table({(results.config_of(ds)["model"], "standard"): ds})
     return f"largest difference {table['largest |difference| (pp)'].max():.2f} pp"
 
 
 def _table2(ds):
-    from . import experiments
+    from ..experiments import tables
 
-    ours = experiments.table2(ds).loc["ours"]
+    ours = tables.table2(ds).loc["ours"]
     return f"IMP {ours['imp (%)']}% at {ours['density (%)']:.1f}% density"
 
 
 def _figure5(ds):
-    from . import experiments
+    from ..experiments import tables
 
-    ours = experiments.table2(ds).loc["ours"]
+    ours = tables.table2(ds).loc["ours"]
     return f"IMP test instability {ours['instability imp (pp)']:.2f} pp"
 
 
-_LENET = paper.setting(LENET)
+_LENET = reported.setting(LENET)
 
 
-def _k(setting: paper.Setting) -> str:
+def _k(setting: reported.Setting) -> str:
     """The step from which the paper finds a setting stable, as written (iterations bare)."""
     return setting.stable_from.removesuffix("it")
 
@@ -191,10 +194,10 @@ def _k(setting: paper.Setting) -> str:
 # item name -> (the paper's LeNet-300-100 value as text, reader of our value from one network's result)
 VALUES = {
     "Figure 2": (f"< {_LENET.instability_at_init:g} pp (test instability at k = 0)", _figure2),
-    "Figure 3": (f"stable from k = {_k(_LENET)} (ResNet-20 k = {_k(paper.setting('cifar_resnet_20'))}; "
-                 f"VGG-16 k = {_k(paper.setting('cifar_vgg_16'))})", _figure3),
+    "Figure 3": (f"stable from k = {_k(_LENET)} (ResNet-20 k = {_k(reported.setting('cifar_resnet_20'))}; "
+                 f"VGG-16 k = {_k(reported.setting('cifar_vgg_16'))})", _figure3),
     "Figure 4": ("indistinguishable (no number)", _figure4),
-    "Table 2": (f"IMP {paper.TABLE2[(LENET, 'standard')].imp:g}% at {_LENET.pruning_density:g}% density", _table2),
+    "Table 2": (f"IMP {reported.TABLE2[(LENET, 'standard')].imp:g}% at {_LENET.pruning_density:g}% density", _table2),
     "Figure 5": ("IMP: stable (< 2 pp)", _figure5),
 }
 
@@ -257,7 +260,7 @@ def status_markdown(results_dir: Path, chapter_paths: list[Path], linked: set[st
     for row in status(results_dir, chapter_paths):
         item = row["item"]
         if row["stand_in"]:
-            lines.append(f"| ↳ {item.name}, CPU stand-in | the same, on {paper.setting(STAND_IN).network}, "
+            lines.append(f"| ↳ {item.name}, CPU stand-in | the same, on {reported.setting(STAND_IN).network}, "
                          f"a network the paper does not have | {chapter_cell(row['chapters'])} | "
                          f"{mark[row['quick']]} | {mark[row['paper']]} | {row['paper value']} | "
                          f"{row['ours'].replace('|', '/')} |")
@@ -270,15 +273,15 @@ def status_markdown(results_dir: Path, chapter_paths: list[Path], linked: set[st
 
 def chapter_outline(notebook: Path) -> dict:
     """What a chapter declares and calls: its parameters (the ``parameters`` cell), and the
-    ``lmc`` functions its code cells call, figures (``lmc.plots``) apart from the rest."""
+    ``lmc`` functions its code cells call, figures (``lmc.report.plots``) apart from the rest."""
     cells = json.loads(Path(notebook).read_text())["cells"]
     code = [("".join(c["source"]), c.get("metadata", {}).get("tags", [])) for c in cells
             if c["cell_type"] == "code"]
     parameters = [re.match(r"\s*(\w+)\s*=", line).group(1) for source, tags in code if "parameters" in tags
                   for line in source.splitlines() if re.match(r"\s*\w+\s*=", line)]
-    called = list(dict.fromkeys(re.findall(r"\b(lmc\.\w+\.\w+)\s*\(", "\n".join(s for s, _ in code))))
-    return {"parameters": parameters, "figures": [c for c in called if c.startswith("lmc.plots.")],
-            "computes": [c for c in called if not c.startswith("lmc.plots.")]}
+    called = list(dict.fromkeys(re.findall(r"\b(lmc(?:\.\w+){2,})\s*\(", "\n".join(s for s, _ in code))))
+    return {"parameters": parameters, "figures": [c for c in called if c.startswith("lmc.report.plots.")],
+            "computes": [c for c in called if not c.startswith("lmc.report.plots.")]}
 
 
 def outline_markdown(chapter_paths: list[Path]) -> str:
@@ -318,11 +321,12 @@ def _load(results_dir: Path, chapter: str, model: str):
 
 
 def _stand_in_curve(ds) -> tuple[str, str]:
-    from . import experiments, results
+    from ..core import results
+    from ..experiments import tables
 
     config = results.config_of(ds)
     at_zero = ds.instability.sel(split="test", rewind_step=ds.rewind_step.min())
-    k = experiments.stable_from(ds)
+    k = tables.stable_from(ds)
     unstable = float(at_zero.mean()) >= 2.0
     stable_early = k is not None and k <= 0.1 * config["training_iterations"]
     word = "supported" if unstable and stable_early else "contradicted"
@@ -331,18 +335,18 @@ def _stand_in_curve(ds) -> tuple[str, str]:
 
 
 def _lenet_at_init(ds) -> tuple[str, str]:
-    from . import results
+    from ..core import results
 
     test = ds.instability.sel(split="test")
-    bound = paper.setting(LENET).instability_at_init
+    bound = reported.setting(LENET).instability_at_init
     word = "supported" if float(test.mean()) < bound else "contradicted"
     return word, f"test instability {results.mean_std(test)} pp at k = 0 (the paper: < {bound:g} pp)"
 
 
 def _table2(ds) -> tuple[str, str]:
-    from . import experiments
+    from ..experiments import tables
 
-    verdict = experiments.table2_verdict(ds)
+    verdict = tables.table2_verdict(ds)
     word, _, evidence = verdict.partition(": ")
     return word, evidence
 
@@ -350,10 +354,11 @@ def _table2(ds) -> tuple[str, str]:
 def _rewinding(ds) -> tuple[str, str]:
     """Figures 6-7 on the stand-in: IMP not matching and unstable at k = 0, matching and stable from
     some k ≤ 10% of training; the random baselines matching at no k."""
-    from . import experiments, results
+    from ..core import results
+    from ..experiments import tables
 
     config = results.config_of(ds)
-    table = experiments.rewind_table(ds)
+    table = tables.rewind_table(ds)
     imp = table[table.subnetwork == "imp"].set_index("k")
     first = int(ds.rewind_step.min())
     fails_at_zero = not imp.loc[first, "matching"] and not imp.loc[first, "stable"]

@@ -16,7 +16,7 @@ provenance. ``lmc status`` lists the shards that exist and, for each missing one
 command that computes it; ``lmc archive compute --chapter 01 --jobs 2`` computes the missing
 ones, one process per core with one torch thread each, saving (and with ``--commit``
 committing) each as soon as it is done. Chapters 01 and 04 show the archived result beside
-their own (:func:`beside`); the status table reads it (``lmc.status``).
+their own (:func:`beside`); the status table reads it (``lmc.report.status``).
 """
 
 from __future__ import annotations
@@ -33,9 +33,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import experiments, interpolate, paper, presets, processes, results, store, train
-from .errors import ConfigError, LMCError
-from .processes import cores
+from ..core import hparams, interpolate, processes, results, store
+from ..core.errors import ConfigError, LMCError
+from ..core.processes import cores
+from ..paper import presets, reported
+from . import instability, sparse, tables
 
 # The chapters the archive covers, by number (their notebooks' stems); the curve chapters
 # have one shard per rewind step k and initialization, the others one per initialization.
@@ -68,7 +70,7 @@ class Shard:
     chapter: str                  # the chapter's stem, "01_instability_at_init"
     model: str                    # a Table 1 network, "lenet_300_100"
     variant: str = "standard"     # its Table 1 variant
-    preset: str = PRESET          # the protocol (lmc.presets)
+    preset: str = PRESET          # the protocol (lmc.paper.presets)
     init_seed: int = 0            # the initialization
     rewind_step: str | None = None  # k, for chapters 02, 03 and 05 (None: 01 and 04, k = 0)
     results_dir: str = "results"  # the archive's root
@@ -123,16 +125,16 @@ def plan(chapter: str, model: str = "lenet_300_100", preset: str = PRESET, varia
     paper's grid, ``presets.PAPER_GRID``), k outermost so that neighbours share no trunk."""
     number = chapter_number(chapter)
     size = presets.get(preset)
-    paper.setting(model, variant)
+    reported.setting(model, variant)
     if number == "01":
-        seeds, grid = list(experiments.instability_config(model, variant, 0, preset).init_seeds), [None]
+        seeds, grid = list(instability.instability_config(model, variant, 0, preset).init_seeds), [None]
     elif number in ("02", "03"):
         sizes = size.curve(model)
         seeds, grid = sizes["init_seeds"], sizes["rewind_steps"]
     else:
-        sparse = experiments.sparse_plan(preset, model, variant)[model]
-        seeds = list(sparse["config"].init_seeds)
-        grid = [None] if number == "04" else sparse["rewind_steps"]
+        sizes = sparse.sparse_plan(preset, model, variant)[model]
+        seeds = list(sizes["config"].init_seeds)
+        grid = [None] if number == "04" else sizes["rewind_steps"]
     return [Shard(CHAPTERS[number], model, variant, preset, int(i), None if k is None else str(k), str(results_dir))
             for k in grid for i in seeds]
 
@@ -164,19 +166,19 @@ def _experiment(shard: Shard, device: str, progress: bool) -> xr.Dataset:
     """The chapter's experiment restricted to the shard's initialization (the preset's pairs and α)."""
     number, seeds = shard.number, [shard.init_seed]
     if number == "01":
-        config = experiments.instability_config(shard.model, shard.variant, 0, shard.preset, init_seeds=seeds)
-        return experiments.instability_analysis(config, device=device, progress=progress)
+        config = instability.instability_config(shard.model, shard.variant, 0, shard.preset, init_seeds=seeds)
+        return instability.instability_analysis(config, device=device, progress=progress)
     if number in ("02", "03"):
-        config = experiments.instability_config(shard.model, shard.variant, shard.rewind_step, shard.preset,
+        config = instability.instability_config(shard.model, shard.variant, shard.rewind_step, shard.preset,
                                                 init_seeds=seeds)
-        run = experiments.instability_curve if number == "02" else experiments.schedule_comparison
+        run = instability.instability_curve if number == "02" else instability.schedule_comparison
         return run(config, [shard.rewind_step], device=device, progress=progress)
     k = "0" if shard.rewind_step is None else shard.rewind_step
-    sparse = experiments.sparse_plan(shard.preset, shard.model, shard.variant, None, [k], seeds)[shard.model]
+    plan = sparse.sparse_plan(shard.preset, shard.model, shard.variant, None, [k], seeds)[shard.model]
     if number == "04":
-        return experiments.sparse_instability(sparse["config"], sparse["levels"], experiments.KNOWN_SUBNETWORKS,
-                                              device=device, progress=progress)
-    return experiments.sparse_curve(sparse["config"], sparse["levels"], [k], device=device, progress=progress)
+        return sparse.sparse_instability(plan["config"], plan["levels"], sparse.KNOWN_SUBNETWORKS,
+                                         device=device, progress=progress)
+    return sparse.sparse_curve(plan["config"], plan["levels"], [k], device=device, progress=progress)
 
 
 def compute(shard: Shard, device: str = "auto", progress: bool = False) -> Path:
@@ -243,7 +245,7 @@ def combine(shards: list[Shard]) -> xr.Dataset:
                         "cpu_seconds": float(a.get("cpu_seconds", np.nan))})
     dates = sorted(e["created"] for e in entries if e["created"])
     attrs = {k: v for k, v in loaded[0][1].attrs.items() if k not in ("wall_seconds", "cpu_seconds", "shard",
-                                                                     "shard_command")}
+                                                                      "shard_command")}
     attrs.update(config=store.canonical(config), config_hash=store.config_hash(config),
                  shards=json.dumps(entries), cpu=", ".join(dict.fromkeys(e["cpu"] for e in entries)),
                  cpu_seconds_total=float(np.nansum([e["cpu_seconds"] for e in entries])),
@@ -267,7 +269,7 @@ def load(chapter: str, model: str = "lenet_300_100", preset: str = PRESET, varia
 
 def load_folder(folder: Path) -> xr.Dataset:
     """The combined result of a shard folder ``<results>/<preset>/<chapter>/<model>_<variant>/``
-    (what ``lmc.status`` finds); the chapter, network and preset are read off the path."""
+    (what ``lmc.report.status`` finds); the chapter, network and preset are read off the path."""
     folder = Path(folder)
     preset, chapter = folder.parent.parent.name, folder.parent.name
     model, _, variant = folder.name.rpartition("_")
@@ -434,7 +436,7 @@ def compute_missing(chapter: str, model: str = "lenet_300_100", variant: str = "
 # AVX2): LeNet-300-100 at batch 60 through lmc's loop, 629.6 steps/s for two 1-thread processes
 # together on 2026-12-02 (benchmarks/README.md, parallel_jobs.py), i.e. 315 each. A 30-α path over
 # all 70,000 MNIST examples: 0.46 s per 10,000 test images on 2 threads (benchmarks/README.md),
-# so about 3.2 s on 2 threads and 5 s on one. Measured again through `lmc.train` on 2026-12-02
+# so about 3.2 s on 2 threads and 5 s on one. Measured again through `lmc.core.train` on 2026-12-02
 # while another job loaded both cores (load average 5): 56 steps/s and 20 s a path, a sixth
 # and a quarter of the idle rates, so these estimates hold only on an idle machine.
 STEPS_PER_SECOND = {"lenet_300_100": 315.0}
@@ -448,13 +450,13 @@ def training_steps(chapter: str, model: str = "lenet_300_100", preset: str = PRE
     preset's). Runs shared with another chapter (chapter 01's dense copies are chapter 04's)
     count in both."""
     number = chapter_number(chapter)
-    config = experiments.instability_config(model, variant, 0, preset)
+    config = instability.instability_config(model, variant, 0, preset)
     hp = config.hparams
-    size = train.train_size(hp)
-    T = train.to_steps(hp.training_steps, hp, size)
+    size = hparams.train_size(hp)
+    T = hparams.to_steps(hp.training_steps, hp, size)
     pairs, shards = config.pairs, plan(number, model, preset, variant)
     seeds = sorted({s.init_seed for s in shards})
-    ks = sorted({train.to_steps(s.rewind_step, hp, size) for s in shards if s.rewind_step is not None})
+    ks = sorted({hparams.to_steps(s.rewind_step, hp, size) for s in shards if s.rewind_step is not None})
     if number == "01":
         return {"steps": len(seeds) * pairs * 2 * T, "paths": len(seeds) * pairs}
     if number in ("02", "03"):
@@ -463,11 +465,11 @@ def training_steps(chapter: str, model: str = "lenet_300_100", preset: str = PRE
         if number == "03":  # Figure 4's copies train T steps from k, schedule restarted
             steps, paths = steps + len(seeds) * len(ks) * pairs * 2 * T, 2 * paths
         return {"steps": steps, "paths": paths}
-    levels = experiments.sparse_plan(preset, model, variant)[model]["levels"]
+    levels = sparse.sparse_plan(preset, model, variant)[model]["levels"]
     if number == "04":  # trunk to T, levels - 1 IMP retrainings, every subnetwork's pairs
-        n = len(experiments.KNOWN_SUBNETWORKS)
+        n = len(sparse.KNOWN_SUBNETWORKS)
         return {"steps": len(seeds) * (T + (levels - 1) * T + n * pairs * 2 * T), "paths": len(seeds) * n * pairs}
-    n = len(experiments.SUBNETWORKS)
+    n = len(sparse.SUBNETWORKS)
     return {"steps": len(seeds) * (T + sum(((levels - 1) + n * pairs * 2) * (T - k) for k in ks)),
             "paths": len(seeds) * len(ks) * n * pairs}
 
@@ -486,7 +488,7 @@ def cpu_hours(chapter: str, model: str = "lenet_300_100", preset: str = PRESET,
 # ---- the archived result beside a chapter's own ------------------------------------------------------
 
 def _schedule(config: dict) -> str:
-    note = paper.schedule_note(config)
+    note = reported.schedule_note(config)
     T = config.get("training_iterations")
     return f"Table 1's {T:,} iterations" if note.startswith("Table 1's") and T else note
 
@@ -547,7 +549,7 @@ def beside(chapter: str, model: str = "lenet_300_100", variant: str = "standard"
         return pd.DataFrame(rows).set_index("shard"), quoted
     quoted["archive_label"] = _label(archived) + (
         "" if not absent else f"; {len(absent)} of {total} shards still missing (lmc status lists them)")
-    setting = paper.setting(model, variant)
+    setting = reported.setting(model, variant)
     if number in ("02", "03"):
         partial = "" if not absent else f" (on the {archived.sizes['rewind_step']} k archived so far)"
         table, found = (_curve_rows if number == "02" else _schedule_rows)(archived, ours, setting, preset)
@@ -558,7 +560,7 @@ def beside(chapter: str, model: str = "lenet_300_100", variant: str = "standard"
         table = _instability_rows(archived, ours, setting, preset)
         test = archived.instability.sel(split="test")
         bound = setting.instability_at_init
-        accuracy = 100 - experiments.endpoint_error(archived).sel(split="test")
+        accuracy = 100 - tables.endpoint_error(archived).sel(split="test")
         quoted.update(archive_test_instability=_unit(results.mean_std(test), " pp"),
                       archive_train_instability=_unit(results.mean_std(archived.instability.sel(split="train")), " pp"),
                       archive_test_accuracy=_unit(results.mean_std(accuracy, unit="copy"), "%"),
@@ -568,7 +570,7 @@ def beside(chapter: str, model: str = "lenet_300_100", variant: str = "standard"
                                     f"{quoted['archive_test_accuracy']}")
         return table, quoted
     table = _table2_rows(archived, ours, preset)
-    row = experiments.table2(archived).loc["ours"]
+    row = tables.table2(archived).loc["ours"]
     quoted.update({"archive_density": f"{row['density (%)']:.1f}%", "archive_full": _unit(row["dense (%)"], "%"),
                    "archive_imp": _unit(row["imp (%)"], "%"), "archive_random_prune": _unit(row["random_prune (%)"], "%"),
                    "archive_random_prune_global": _unit(str(row.get("random_prune_global (%)", NOT_YET)), "%"),
@@ -579,7 +581,7 @@ def beside(chapter: str, model: str = "lenet_300_100", variant: str = "standard"
                    "archive_inst_prune": f"{row['instability random_prune (pp)']:.2f} pp",
                    "archive_inst_prune_global": f"{row.get('instability random_prune_global (pp)', np.nan):.2f} pp",
                    "archive_inst_reinit": f"{row['instability random_reinit (pp)']:.2f} pp",
-                   "archive_verdict": _sentence(experiments.table2_verdict(archived))})
+                   "archive_verdict": _sentence(tables.table2_verdict(archived))})
     q = quoted
     q["archive_result"] = (f"at {q['archive_density']} density IMP {q['archive_imp']} against the full network's "
                            f"{q['archive_full']} (Δ = {q['archive_delta']}, {q['archive_matching']}); random pruning "
@@ -613,7 +615,7 @@ def _at_k(ds: xr.Dataset | None, label: str, split: str = "test", **sel) -> str:
     return results.mean_std(_drawn(ds.instability.sel(split=split, rewind_step=k, **sel)))
 
 
-def _curve_rows(archived: xr.Dataset, ours, setting: paper.Setting, preset: str):
+def _curve_rows(archived: xr.Dataset, ours, setting: reported.Setting, preset: str):
     """Chapter 02: the archived test and train instability at every k beside this build's,
     and the first k from which the archived mean stays below 2 pp against the paper's."""
     note = provenance_note(archived)
@@ -626,8 +628,8 @@ def _curve_rows(archived: xr.Dataset, ours, setting: paper.Setting, preset: str)
             for k, label in zip(archived.rewind_step.values, archived.rewind_label.values)]
     table = pd.DataFrame(rows).set_index("k")
     table.attrs.update(note)
-    ours_k = experiments.stable_from(archived)
-    paper_k = None if setting.stable_from is None else experiments.rewind_iterations(setting, setting.stable_from)
+    ours_k = tables.stable_from(archived)
+    paper_k = None if setting.stable_from is None else instability.rewind_iterations(setting, setting.stable_from)
     k0 = archived.rewind_step.values.min()
     found = {"archive_k0": _unit(results.mean_std(_drawn(archived.instability.sel(split="test", rewind_step=k0))), " pp")
              + ("" if int(k0) == 0 else f" (at k = {int(k0)}, the smallest k archived)"),
@@ -648,7 +650,7 @@ def _curve_rows(archived: xr.Dataset, ours, setting: paper.Setting, preset: str)
     return table, found
 
 
-def _schedule_rows(archived: xr.Dataset, ours, setting: paper.Setting, preset: str):
+def _schedule_rows(archived: xr.Dataset, ours, setting: reported.Setting, preset: str):
     """Chapter 03: the archived test instability of both schedules at every k, their
     difference, and the spread over draws that the difference is read against."""
     test = archived.instability.sel(split="test")
@@ -657,7 +659,7 @@ def _schedule_rows(archived: xr.Dataset, ours, setting: paper.Setting, preset: s
         row = {"k": str(label)}
         means = []
         for reset in (False, True):
-            name = experiments.SCHEDULES[reset]
+            name = instability.SCHEDULES[reset]
             draws = _drawn(test.sel(rewind_step=k, schedule=name))
             row[f"{name} (pp), archived"] = results.mean_std(draws)
             means.append(draws.mean())
@@ -709,7 +711,7 @@ def _instability_rows(archived, ours, setting, preset) -> pd.DataFrame:
         return {"": name, "protocol": protocol(ds),
                 "test instability (pp)": results.mean_std(ds.instability.sel(split="test")),
                 "train instability (pp)": results.mean_std(ds.instability.sel(split="train")),
-                "test accuracy (%)": results.mean_std(100 - experiments.endpoint_error(ds).sel(split="test"),
+                "test accuracy (%)": results.mean_std(100 - tables.endpoint_error(ds).sel(split="test"),
                                                       unit="copy"),
                 "computed": when, "machine": machine, "time": took}
 
@@ -723,22 +725,22 @@ def _instability_rows(archived, ours, setting, preset) -> pd.DataFrame:
                  "protocol": f"Table 1's {rewind_total(setting):,} iterations, 3 initializations × 3 pairs, 30 α",
                  "test instability (pp)": "not reported" if bound is None else f"< {bound:g}",
                  "train instability (pp)": "not reported" if bound is None else f"< {bound:g}",
-                 "test accuracy (%)": paper.accuracy_text(setting), "computed": "", "machine": "", "time": ""})
+                 "test accuracy (%)": reported.accuracy_text(setting), "computed": "", "machine": "", "time": ""})
     return pd.DataFrame(rows).set_index("")
 
 
-def rewind_total(setting: paper.Setting) -> int:
+def rewind_total(setting: reported.Setting) -> int:
     """Table 1's T of a setting in iterations."""
-    return experiments.rewind_iterations(setting, setting.hparams.training_steps)
+    return instability.rewind_iterations(setting, setting.hparams.training_steps)
 
 
 def _table2_rows(archived, ours, preset) -> pd.DataFrame:
-    table = experiments.table2(archived)
+    table = tables.table2(archived)
     note = provenance_note(archived)
     frames = [table.loc[["ours"]].rename(index={"ours": f"ours, `{preset}` protocol (archived)"})
               .assign(protocol=protocol(archived), computed=note["dates"], machine=note["machine"], time=note["time"])]
     if ours is not None:
-        frames.append(experiments.table2(ours).loc[["ours"]]
+        frames.append(tables.table2(ours).loc[["ours"]]
                       .rename(index={"ours": f"ours, this build (`{ours.attrs.get('preset', '')}`)"})
                       .assign(protocol=protocol(ours), computed=str(ours.attrs.get("created", ""))[:10],
                               machine=str(ours.attrs.get("cpu", "")), time=""))

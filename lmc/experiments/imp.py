@@ -6,7 +6,7 @@ instability analysis). Level L removes 20% of the weights that survived level L 
 ``sparse_global`` counts), ranked by the magnitude they reached at T (globally across the
 tensors that may be pruned), and trains the survivors again from their values at the
 rewind step k: the weights of level 0 at k, the pruned ones zero, a new optimizer state
-(``train.OPTIMIZER_AT_K``), the schedule resumed at k. k = 0 is the
+(``hparams.OPTIMIZER_AT_K``), the schedule resumed at k. k = 0 is the
 original lottery ticket procedure (rewinding to initialization).
 
 Every mask and every level's run is a cached object named by what it derives from
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 
-from . import models, prune, store, train
-from .errors import ConfigError, choose
-from .seeds import generator
+from ..core import hparams, models, prune, store, train
+from ..core.errors import ConfigError, choose
+from ..core.seeds import generator
 
 FRACTION = 0.2  # of the remaining weights pruned per level (the paper's IMP)
 
@@ -57,7 +57,7 @@ def sparse_run(trunk: store.Run, rewind_step: int, mask: str | None, data_seed: 
     """
     hp = train.hparams_of(trunk)
     seed = trunk.config["data_seed"] if data_seed is None else data_seed
-    choose("optimizer_at_k", optimizer_at_k, train.OPTIMIZER_AT_K)
+    choose("optimizer_at_k", optimizer_at_k, hparams.OPTIMIZER_AT_K)
     return store.open_run(train.run_config(hp, seed, parent=trunk, parent_step=rewind_step, mask=mask,
                                            fresh_optimizer=optimizer_at_k == "fresh", start_mask=start_mask,
                                            precision=trunk.config.get("precision", "float32")))
@@ -84,8 +84,8 @@ def masks_for(sweeps: list[tuple[store.Run, int]], levels: int, fraction: float 
     out: list[list[str | None]] = [[None] for _ in sweeps]
     runs = [trunk for trunk, _ in sweeps]
     for _ in range(levels):
-        totals = [train.to_steps(train.hparams_of(r).training_steps, train.hparams_of(r),
-                                 train.train_size(train.hparams_of(r))) for r in runs]
+        totals = [hparams.to_steps(train.hparams_of(r).training_steps, train.hparams_of(r),
+                                   hparams.train_size(train.hparams_of(r))) for r in runs]
         configs = [{"method": "imp", "pruned": run.hash, "step": total, "previous": masks[-1], "fraction": fraction,
                     **_ignored(train.hparams_of(run).model)} for run, total, masks in zip(runs, totals, out)]
         missing = [i for i, config in enumerate(configs) if not prune.is_stored(config)]
@@ -112,7 +112,7 @@ def one_shot(trunk: store.Run, density: float, device="cpu", progress: bool = Tr
     if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 < density < 1:
         raise ConfigError(f"a one-shot density must be in (0, 1), got {density!r}; e.g. 0.3 for 30%")
     hp = train.hparams_of(trunk)
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
 
     def compute():
         trained = train.state_at(trunk, total, device, progress)["model"]
@@ -125,7 +125,7 @@ def one_shot(trunk: store.Run, density: float, device="cpu", progress: bool = Tr
 
 def _ignored(model_name: str) -> dict:
     """What a mask's identity records about the tensors the model never prunes: their names, when
-    it has any (they are in the mask and count towards its density; see ``lmc.prune``)."""
+    it has any (they are in the mask and count towards its density; see ``lmc.core.prune``)."""
     ignored = sorted(getattr(models.build(model_name), "prune_ignore", ()))
     return {"ignored": ignored} if ignored else {}
 
@@ -144,7 +144,7 @@ def reinit_run(trunk: store.Run, rewind_step: int, mask: str, draw: int = 1,
     """Random reinitialization: the IMP ``mask`` on weights newly drawn (``draw`` of the
     trunk's init seed), trained from step k to T. There is no optimizer state to keep (the
     weights are new), so ``optimizer_at_k`` only is checked: every rule starts it fresh."""
-    choose("optimizer_at_k", optimizer_at_k, train.OPTIMIZER_AT_K)
+    choose("optimizer_at_k", optimizer_at_k, hparams.OPTIMIZER_AT_K)
     hp = train.hparams_of(trunk)
     seed = trunk.config["data_seed"] if data_seed is None else data_seed
     init_seed = trunk.config["start"]["init_seed"]
@@ -161,7 +161,7 @@ def matching(sparse_accuracy: float, full_mean: float, full_std: float, margin: 
 
     The paper's two rules: within one standard deviation of the full network's mean
     (Table 2, Figure 7, Appendix B; the default), or, with ``margin``, an accuracy drop
-    smaller than that many percentage points (Figure 8; ``paper.MATCHING_MARGIN``).
+    smaller than that many percentage points (Figure 8; ``reported.MATCHING_MARGIN``).
     ``full_mean`` and ``full_std`` are the full network's at the same rewind step k.
 
     ``resolution``: the numbers were printed rounded to this step (0.1 for the paper's

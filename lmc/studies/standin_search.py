@@ -51,8 +51,10 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from . import data, experiments, imp, interpolate, models, paper, presets, processes, results, store, train
-from .errors import ConfigError, choose
+from ..core import data, hparams, interpolate, models, processes, results, store
+from ..core.errors import ConfigError, choose
+from ..experiments import imp, instability, sparse, tables
+from ..paper import presets, reported
 
 # Table 1's CIFAR-10 recipe in proportion: drops at 32K and 48K of 63K iterations; ``low`` divides
 # the learning rate by 10 (0.1 -> 0.01); ``warmup`` trains ResNet-20 at 0.03 warmed up over 30K of
@@ -100,7 +102,7 @@ def _short(model: str) -> str:
 class Candidate:
     """One setting to try: a network, its data, the CIFAR recipe's shape at length T, and what to measure."""
 
-    model: str = "fmnist_resnet_20_4"   # network in lmc.models (1-channel CIFAR ResNet: fmnist_resnet_D_W)
+    model: str = "fmnist_resnet_20_4"   # network in lmc.core.models (1-channel CIFAR ResNet: fmnist_resnet_D_W)
     dataset: str = "fashion_mnist"      # "fashion_mnist" or "mnist"
     image_size: int = 14                # images average-pooled to this side (28: as they are)
     steps: int = 600                    # T: training iterations
@@ -133,8 +135,8 @@ class Candidate:
         ks = self.rewind_steps
         if ks[0] != 0 or list(ks) != sorted(set(ks)) or ks[-1] >= self.steps:
             raise ConfigError(f"rewind_steps must start at 0, increase and stay below T={self.steps}, got {ks}")
-        if not {"dense", "imp"} <= set(self.subnetworks) or not set(self.subnetworks) <= set(experiments.SUBNETWORKS):
-            raise ConfigError(f"subnetworks must include dense and imp, among {experiments.SUBNETWORKS}; "
+        if not {"dense", "imp"} <= set(self.subnetworks) or not set(self.subnetworks) <= set(sparse.SUBNETWORKS):
+            raise ConfigError(f"subnetworks must include dense and imp, among {sparse.SUBNETWORKS}; "
                               f"got {self.subnetworks}")
         if self.n_init < 1 or self.pairs < 1:
             raise ConfigError(f"n_init and pairs must be ≥ 1, got {self.n_init} and {self.pairs}")
@@ -142,7 +144,7 @@ class Candidate:
     @property
     def name(self) -> str:
         """The recipe's readable name (its variant apart), e.g. ``r20w8-fmnist14-T1200-lr0p1``:
-        the ``paper.SETTINGS`` key of its variants (dot-free, so usable in file names)."""
+        the ``reported.SETTINGS`` key of its variants (dot-free, so usable in file names)."""
         data_name = {"fashion_mnist": "fmnist", "mnist": "mnist"}[self.dataset]
         lr = f"{self.lr:g}".replace(".", "p")
         subset = f"-n{self.train_subset}" if self.train_subset else ""
@@ -160,11 +162,11 @@ class Candidate:
     def from_dict(cls, d: dict) -> "Candidate":
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
-    def hparams(self) -> train.Hparams:
+    def hparams(self) -> hparams.Hparams:
         """The recipe: Table 1's CIFAR recipe shape (SGD with momentum, batch 128, ×0.1 at 51% and
         76% of T) at length T, with the variant's learning rate and warmup."""
         factor, warmup = VARIANTS[self.variant]
-        return train.Hparams(
+        return hparams.Hparams(
             model=self.model, dataset=self.dataset, optimizer="sgd", lr=self.lr * factor,
             momentum=self.momentum, weight_decay=self.weight_decay, batch_size=self.batch_size,
             training_steps=f"{self.steps}it", lr_drops=tuple(f"{round(s * self.steps)}it" for s in DROPS),
@@ -173,28 +175,28 @@ class Candidate:
 
 
 def register(candidate: Candidate) -> str:
-    """The ``paper.SETTINGS`` model name under which ``candidate`` is registered (with its variant),
-    so that ``experiments.instability_config(model=name, variant=..., preset="search")`` accepts it.
+    """The ``reported.SETTINGS`` model name under which ``candidate`` is registered (with its variant),
+    so that ``instability.instability_config(model=name, variant=..., preset="search")`` accepts it.
 
-    Adds a ``paper.Setting`` (nothing reported: it is not in the paper) and the search's preset
+    Adds a ``reported.Setting`` (nothing reported: it is not in the paper) and the search's preset
     ``SEARCH``; registering the same recipe again is a no-op, a different one under a taken name
-    an error. Table 1 and ``paper.STAND_INS`` are left as they are.
+    an error. Table 1 and ``reported.STAND_INS`` are left as they are.
     """
     presets.PRESETS.setdefault(SEARCH.name, SEARCH)
     key, hp = (candidate.name, candidate.variant), candidate.hparams()
-    found = paper.SETTINGS.get(key)
+    found = reported.SETTINGS.get(key)
     if found is not None and found.hparams != hp:
         raise ConfigError(f"setting {key} is already registered with another recipe")
     params = models.count_parameters(models.build(candidate.model))
-    paper.SETTINGS[key] = paper.Setting(
+    reported.SETTINGS[key] = reported.Setting(
         f"{candidate.name} (stand-in search candidate)", candidate.variant, hp, f"{params / 1000:.0f}K",
         (float("nan"), float("nan")), float("nan"), "iterative")
     return candidate.name
 
 
-def config(candidate: Candidate, init_seeds=None, pairs: int | None = None) -> experiments.InstabilityConfig:
+def config(candidate: Candidate, init_seeds=None, pairs: int | None = None) -> instability.InstabilityConfig:
     """The validated instability configuration of ``candidate`` at k = 0 (registered first)."""
-    return experiments.instability_config(
+    return instability.instability_config(
         model=register(candidate), variant=candidate.variant, rewind_step=0, preset=SEARCH.name,
         init_seeds=list(range(candidate.n_init)) if init_seeds is None else init_seeds,
         pairs=candidate.pairs if pairs is None else pairs)
@@ -204,15 +206,15 @@ def evaluate(candidate: Candidate, init_seeds=None, pairs: int | None = None, de
              progress: bool = True) -> xr.Dataset:
     """Figures 6-8 for one candidate: at every IMP level and rewind step k, the test accuracy
     (``test_accuracy``, per copy) and test instability (``test_instability``) of the dense network
-    and the candidate's subnetworks (``experiments.sparsity_grid``, whose runs the cache shares).
+    and the candidate's subnetworks (``sparse.sparsity_grid``, whose runs the cache shares).
 
     ``init_seeds`` and ``pairs`` default to the candidate's. The result also keeps the grid's
     error and loss along every path; ``verdict`` reads it.
     """
     cfg = config(candidate, init_seeds, pairs)
-    grid = experiments.sparsity_grid(cfg, list(candidate.levels), [str(k) for k in candidate.rewind_steps],
-                                     candidate.subnetworks, device, progress)
-    accuracy = experiments.test_accuracy(grid).drop_vars("split")
+    grid = sparse.sparsity_grid(cfg, list(candidate.levels), [str(k) for k in candidate.rewind_steps],
+                                candidate.subnetworks, device, progress)
+    accuracy = tables.test_accuracy(grid).drop_vars("split")
     ds = grid.assign(
         test_accuracy=accuracy.transpose("level", "rewind_step", "subnetwork", "init_seed", "pair", "copy"),
         test_instability=grid.instability.sel(split="test", drop=True))
@@ -275,7 +277,7 @@ def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
     baselines = [n for n in ("random_prune", "random_reinit") if n in ds.subnetwork.values]
     baselines_never = None if len(baselines) < 2 else not any(matching(n, at, k) for n in baselines for k in steps)
     dense_inst = inst.sel(subnetwork="dense").isel(level=0)
-    dense_from = experiments.first_step(dense_inst.mean(("init_seed", "pair")) < interpolate.STABLE_BELOW)
+    dense_from = tables.first_step(dense_inst.mean(("init_seed", "pair")) < interpolate.STABLE_BELOW)
     dense_unstable_0 = float(dense_inst.sel(rewind_step=0).mean()) >= interpolate.STABLE_BELOW
     density = (float(ds.density.sel(level=at, subnetwork="imp").mean()) if "density" in ds
                else imp.density_after(at))
@@ -388,7 +390,7 @@ def stage_2(picks) -> list[Candidate]:
     out = []
     for candidate, level in picks:
         base = dataclasses.replace(candidate, levels=_neighbours(candidate, level), n_init=3, pairs=2,
-                                   subnetworks=experiments.SUBNETWORKS)
+                                   subnetworks=sparse.SUBNETWORKS)
         out.append(base)
         out += [dataclasses.replace(base, variant=v, rewind_steps=(0,)) for v in ("low", "warmup")]
     return out
@@ -519,7 +521,7 @@ def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str =
     cores / ``jobs`` torch threads (one per core on a 2-core machine with ``jobs`` 2); yields
     (candidate, seconds, error or None) as each finishes. A child's output goes to
     ``<cache>/standin_search/<id>.log``."""
-    code = ("import json, sys; from lmc import standin_search as s; "
+    code = ("import json, sys; from lmc.studies import standin_search as s; "
             "s.run([s.Candidate.from_dict(json.loads(sys.argv[1]))], sys.argv[2], sys.argv[3], progress=False)")
     logs = store.cache_dir() / FOLDER
     tasks = [(c, ["-c", code, json.dumps(c.as_dict()), str(results_dir), device], logs / f"{c.id}.log")

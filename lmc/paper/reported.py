@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .train import Hparams
+from ..core.errors import ConfigError
+from ..core.hparams import Hparams, parse_step, to_steps, train_size
 
 
 @dataclass(frozen=True)
@@ -229,8 +229,6 @@ RANGES: dict[tuple[str, str], Ranges] = {
 def schedule_note(config: dict) -> str:
     """The schedule a result trained with, said next to the paper's: "3,000 of Table 1's 24,000
     iterations", "Table 1's 24000it", or, for a CPU stand-in, its own length."""
-    from .train import parse_step
-
     hp = config.get("hparams", {})
     key = (config.get("model"), config.get("variant", "standard"))
     if not hp or key not in SETTINGS:
@@ -250,8 +248,6 @@ def schedule_note(config: dict) -> str:
 def rewind_share(config: dict, steps) -> str:
     """Each rewind step k as a share of the result's own training and of Table 1's: "k = 500 is
     17% of training here (2.1% of Table 1's 24,000)"."""
-    from .train import parse_step, to_steps, train_size
-
     key = (config.get("model"), config.get("variant", "standard"))
     if key not in SETTINGS or "training_iterations" not in config:
         return ""

@@ -6,11 +6,11 @@ choice, the plain reading of W(α) = (1 − α)·W1 + α·W2). The statistics of
 the interpolated statistics: the activations of an interpolated network have their own
 mean and variance. ``bn_instability`` measures instability both ways for the same trained
 pairs (the runs of chapters 01-02): interpolated (our default, the cached paths of
-``experiments.instability_analysis``) and recomputed at each α
+``instability.instability_analysis``) and recomputed at each α
 (``interpolate.BatchNormRecompute``).
 
 The optimizer state at k: every copy made at k starts with a new optimizer state (open_lth's
-rule, ``train.OPTIMIZER_AT_K``). ``optimizer_instability`` measures the other choice, copies
+rule, ``hparams.OPTIMIZER_AT_K``). ``optimizer_instability`` measures the other choice, copies
 that continue the trunk's Adam moments or momentum, beside it for the same trunk.
 
 Does the stability step move with the learning rate and the batch size? The paper
@@ -30,21 +30,23 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from . import experiments, interpolate, models, paper, presets, results, store, train
-from .errors import ConfigError
+from ..core import data, hparams, interpolate, loop, models, results, store, train
+from ..core.errors import ConfigError
+from ..experiments import instability, tables
+from ..paper import presets, reported
 
 BATCH_NORM = ("interpolated", "recomputed")  # coordinate values of the batch_norm dimension
 
 
-def dense_pairs(config: experiments.InstabilityConfig, device: str = "cpu", hp: train.Hparams | None = None) -> dict:
-    """{(init_seed, pair): [copy 0, copy 1]}: the runs of ``experiments.instability_analysis``
+def dense_pairs(config: instability.InstabilityConfig, device: str = "cpu", hp: hparams.Hparams | None = None) -> dict:
+    """{(init_seed, pair): [copy 0, copy 1]}: the runs of ``instability.instability_analysis``
     (the same identities, so cached runs are reused); ``hp`` replaces the recipe."""
-    precision = train.accel_for(device).precision
-    return experiments.dense_pairs(config, precision, hp)[1]
+    precision = loop.accel_for(device).precision
+    return instability.dense_pairs(config, precision, hp)[1]
 
 
-def path(copies, config: experiments.InstabilityConfig, device: str = "cpu", progress: bool = True,
-         batch_norm: interpolate.BatchNormRecompute | None = None, hp: train.Hparams | None = None) -> dict:
+def path(copies, config: instability.InstabilityConfig, device: str = "cpu", progress: bool = True,
+         batch_norm: interpolate.BatchNormRecompute | None = None, hp: hparams.Hparams | None = None) -> dict:
     """{"error", "loss"} along the path between two trained copies, cached.
 
     Without ``batch_norm`` (or for a network without batch norm) the cache entry is the one
@@ -52,8 +54,8 @@ def path(copies, config: experiments.InstabilityConfig, device: str = "cpu", pro
     entry's identity (and only then). ``hp``: the copies' recipe (default ``config.hparams``).
     """
     hp, preset = hp or config.hparams, presets.get(config.preset)
-    total = train.total_steps(hp)
-    evaluation = experiments._evaluation_data(hp, preset, device)
+    total = hparams.total_steps(hp)
+    evaluation = instability._evaluation_data(hp, preset, device)
     model = models.build(hp.model).to(device)
     recompute = batch_norm is not None and interpolate.has_batch_norm(model)
     batched = False if recompute else interpolate.batch_alphas(model, device)
@@ -72,42 +74,42 @@ def path(copies, config: experiments.InstabilityConfig, device: str = "cpu", pro
     return store.cached(key, compute)
 
 
-def bn_instability(config: experiments.InstabilityConfig, batch_norm: interpolate.BatchNormRecompute,
+def bn_instability(config: instability.InstabilityConfig, batch_norm: interpolate.BatchNormRecompute,
                    device: str = "auto", progress: bool = True) -> xr.Dataset:
     """Instability at step k with batch-norm statistics interpolated (the paper) and
     recomputed at each α, for the same trained pairs; over (``batch_norm``, ``init_seed``,
     ``pair``, ``split``[, ``alpha``])."""
-    device = experiments.resolve_device(device)
+    device = instability.resolve_device(device)
     pairs = dense_pairs(config, device)
     hp = config.hparams
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, spec)
              for spec in (None, batch_norm) for copies in tqdm(pairs.values(), disable=not progress)]
-    ds = experiments._path_dataset(paths, (2, len(config.init_seeds), config.pairs),
+    ds = instability._path_dataset(paths, (2, len(config.init_seeds), config.pairs),
                                    ("batch_norm", "init_seed", "pair"),
                                    {"batch_norm": list(BATCH_NORM), "init_seed": list(config.init_seeds),
                                     "pair": list(range(config.pairs))}, config.n_alpha)
     model = models.build(hp.model)
     ds.attrs.update(results.provenance({
-        "experiment": "bn_instability", **experiments._config_dict(config), "hparams": hp.as_dict(),
+        "experiment": "bn_instability", **instability._config_dict(config), "hparams": hp.as_dict(),
         "training_iterations": total, "batch_norm_recompute": batch_norm.as_dict(),
         "has_batch_norm": interpolate.has_batch_norm(model)}, device))
     return ds
 
 
-OPTIMIZER_RULES = train.OPTIMIZER_AT_K  # coordinate values of the optimizer_at_k dimension
+OPTIMIZER_RULES = hparams.OPTIMIZER_AT_K  # coordinate values of the optimizer_at_k dimension
 
 
-def optimizer_instability(config: experiments.InstabilityConfig, device: str = "auto",
+def optimizer_instability(config: instability.InstabilityConfig, device: str = "auto",
                           progress: bool = True) -> xr.Dataset:
     """Instability at ``config``'s k > 0 with the copies' optimizer state new ("fresh", open_lth's
     rule and ours) and continued from the trunk ("inherit"), for the same trunk and data orders;
     over (``optimizer_at_k``, ``init_seed``, ``pair``, ``split``[, ``alpha``])."""
-    if train.to_steps(config.rewind_step, config.hparams, train.train_size(config.hparams)) == 0:
+    if hparams.to_steps(config.rewind_step, config.hparams, hparams.train_size(config.hparams)) == 0:
         raise ConfigError("at k = 0 the trunk has no optimizer state yet, so both rules are the same run; "
                           "choose a rewind step k > 0")
-    parts = [experiments.instability_analysis(dataclasses.replace(config, optimizer_at_k=rule), device, progress)
+    parts = [instability.instability_analysis(dataclasses.replace(config, optimizer_at_k=rule), device, progress)
              for rule in OPTIMIZER_RULES]
     ds = xr.concat([p.drop_attrs() for p in parts], dim="optimizer_at_k").assign_coords(
         optimizer_at_k=list(OPTIMIZER_RULES))
@@ -127,7 +129,7 @@ def optimizer_table(ds: xr.Dataset):
         rows.append({"optimizer state at k": str(rule),
                      **{f"{s} instability (pp)": results.mean_std(sel.instability.sel(split=s)) for s in ("test", "train")},
                      "test accuracy of the copies (%)": results.mean_std(
-                         100 - experiments.endpoint_error(sel).sel(split="test"), unit="copy")})
+                         100 - tables.endpoint_error(sel).sel(split="test"), unit="copy")})
     return pd.DataFrame(rows)
 
 
@@ -138,7 +140,7 @@ def bn_table(ds: xr.Dataset):
     rows = []
     for how in ds.batch_norm.values:
         sel = ds.sel(batch_norm=how)
-        ends = experiments.endpoint_error(sel)
+        ends = tables.endpoint_error(sel)
         rows.append({"batch norm along the path": str(how),
                      **{f"{s} instability (pp)": results.mean_std(sel.instability.sel(split=s)) for s in ("test", "train")},
                      "test error of the copies (%)": results.mean_std(ends.sel(split="test"), unit="copy"),
@@ -152,36 +154,36 @@ def _one_change(name: str, value) -> dict:
     return {name: float(value) if name == "lr" else int(value)}
 
 
-def stability_sweep(config: experiments.InstabilityConfig, rewind_steps, changes, device: str = "auto",
+def stability_sweep(config: instability.InstabilityConfig, rewind_steps, changes, device: str = "auto",
                     progress: bool = True) -> xr.Dataset:
     """Instability at every k of ``rewind_steps`` for Table 1's recipe and for each recipe of
     ``changes``, a list of (field, value) pairs with field ``lr`` or ``batch_size`` (one
     change each). Over (``recipe``, ``rewind_step``, ``init_seed``, ``pair``, ``split``[,
     ``alpha``]); the Table 1 recipe's runs are those of chapter 02."""
-    device = experiments.resolve_device(device)
+    device = instability.resolve_device(device)
     recipes = {"Table 1": config.hparams}
     for name, value in changes:
         change = _one_change(name, value)
         recipes[f"{name} = {value:g}"] = config.hparams.replace(**change)
-    steps = [train.to_steps(k, config.hparams, train.train_size(config.hparams)) for k in rewind_steps]
+    steps = [hparams.to_steps(k, config.hparams, hparams.train_size(config.hparams)) for k in rewind_steps]
     if len(set(steps)) != len(steps):
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name a step twice; give each once")
     paths = []
     for hp in recipes.values():
-        total = train.total_steps(hp)
+        total = hparams.total_steps(hp)
         for k in rewind_steps:
-            c = experiments.instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
+            c = instability.instability_config(config.model, config.variant, k, config.preset, config.init_seeds,
                                                config.pairs, config.n_alpha)
             pairs = dense_pairs(c, device, hp)
             train.train_runs([x for copies in pairs.values() for x in copies], total, device, progress)
             paths += [path(copies, c, device, progress, hp=hp) for copies in pairs.values()]
-    ds = experiments._path_dataset(paths, (len(recipes), len(steps), len(config.init_seeds), config.pairs),
+    ds = instability._path_dataset(paths, (len(recipes), len(steps), len(config.init_seeds), config.pairs),
                                    ("recipe", "rewind_step", "init_seed", "pair"),
                                    {"recipe": list(recipes), "rewind_step": steps,
                                     "init_seed": list(config.init_seeds), "pair": list(range(config.pairs))},
                                    config.n_alpha)
     ds.attrs.update(results.provenance({
-        "experiment": "stability_sweep", **experiments._config_dict(config),
+        "experiment": "stability_sweep", **instability._config_dict(config),
         "rewind_steps": [str(k) for k in rewind_steps], "changes": [list(c) for c in changes],
         "recipes": {name: hp.as_dict() for name, hp in recipes.items()}}, device))
     return ds
@@ -193,12 +195,12 @@ def stability_steps(ds: xr.Dataset):
     rows = []
     for recipe in ds.recipe.values:
         sel = ds.sel(recipe=recipe)
-        k = experiments.stable_from(sel)
+        k = tables.stable_from(sel)
         mean = sel.instability.sel(split="test").mean(("init_seed", "pair"))
         rows.append({"recipe": str(recipe),
                      **{f"k = {int(s)} (pp)": float(mean.sel(rewind_step=s)) for s in ds.rewind_step.values},
                      "stable from k": "never in grid" if k is None else str(k),
-                     "test error of the copies (%)": float(experiments.endpoint_error(sel).sel(split="test").mean())})
+                     "test error of the copies (%)": float(tables.endpoint_error(sel).sel(split="test").mean())})
     return pd.DataFrame(rows)
 
 
@@ -211,22 +213,21 @@ NOISE = ("data order", "augmentation", "both")  # which seeded source differs be
 # corruption in the backward pass of the first convolution (3 → 4 channels); width 8 trains.
 # The stand-in's optimizer and lr schedule shape at its earlier length (1,200 iterations, drops at
 # 51% and 76%), on CIFAR-10's own 32×32 images (not the stand-in's 14×14 pooling).
-CIFAR_STAND_IN = paper.STAND_INS[("fmnist_resnet_20_4", "standard")].hparams.replace(
+CIFAR_STAND_IN = reported.STAND_INS[("fmnist_resnet_20_4", "standard")].hparams.replace(
     model="cifar_resnet_20_8", dataset="cifar10", image_size=None, training_steps="1200it",
     lr_drops=("610it", "915it"))
 
 
-def noise_pairs(hp: train.Hparams, init_seed: int = 0, rewind_step: int = 0) -> dict:
+def noise_pairs(hp: hparams.Hparams, init_seed: int = 0, rewind_step: int = 0) -> dict:
     """{source: [copy 0, copy 1]}: copies of the trunk's state at ``rewind_step`` trained on
     the same data in a different order with the same augmentation ("data order"), in the
     same order with different augmentation ("augmentation"), or both (the paper's pairs).
     Copy 0 is the same run in all three."""
-    from . import data
     if not data.entry(hp.dataset).get("augment"):
         raise ConfigError(f"data set {hp.dataset!r} has no augmentation, so augmentation noise cannot "
                           f"be separated from data order; use an augmenting data set such as cifar10")
-    trunk = store.open_run(train.run_config(hp, experiments.data_seed(init_seed), init_seed=init_seed))
-    order = [experiments.data_seed(init_seed, 0, c) for c in (0, 1)]
+    trunk = store.open_run(train.run_config(hp, instability.data_seed(init_seed), init_seed=init_seed))
+    order = [instability.data_seed(init_seed, 0, c) for c in (0, 1)]
 
     def copy(data_seed: int, augment_seed: int) -> store.Run:
         return store.open_run(train.run_config(hp, data_seed, parent=trunk, parent_step=rewind_step,
@@ -238,22 +239,22 @@ def noise_pairs(hp: train.Hparams, init_seed: int = 0, rewind_step: int = 0) -> 
             "both": [first, copy(order[1], order[1])]}
 
 
-def noise_instability(preset: str, hp: train.Hparams = CIFAR_STAND_IN, init_seed: int = 0, n_alpha: int | None = None,
+def noise_instability(preset: str, hp: hparams.Hparams = CIFAR_STAND_IN, init_seed: int = 0, n_alpha: int | None = None,
                       device: str = "auto", progress: bool = True, training_steps: str | None = None) -> xr.Dataset:
     """Instability at k = 0 of pairs that differ in data order only, augmentation only, or
     both; over (``noise``, ``split``[, ``alpha``]). ``hp`` is resized by the preset (or
     trains ``training_steps``)."""
-    device = experiments.resolve_device(device)
+    device = instability.resolve_device(device)
     size = presets.get(preset)
     hp = size.recipe(hp)
     hp = hp.replace(training_steps=training_steps) if training_steps else hp
     n_alpha = n_alpha or size.curve("fmnist_resnet_20_4")["n_alpha"]
-    config = experiments.InstabilityConfig("fmnist_resnet_20_4", "standard", "0", preset, (init_seed,), 1, n_alpha)
+    config = instability.InstabilityConfig("fmnist_resnet_20_4", "standard", "0", preset, (init_seed,), 1, n_alpha)
     pairs = noise_pairs(hp, init_seed)
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, hp=hp) for copies in pairs.values()]
-    ds = experiments._path_dataset(paths, (len(NOISE),), ("noise",), {"noise": list(NOISE)}, n_alpha)
+    ds = instability._path_dataset(paths, (len(NOISE),), ("noise",), {"noise": list(NOISE)}, n_alpha)
     ds.attrs.update(results.provenance({"experiment": "noise_instability", "preset": preset, "hparams": hp.as_dict(),
                                         "init_seed": init_seed, "n_alpha": n_alpha}, device))
     return ds

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import choose
-from .train import Hparams
+from ..core.errors import choose
+from ..core.hparams import Hparams
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ PRESETS = {
     # quick: the whole book in under 45 minutes on 2 CPU cores. LeNet-300-100 trains an eighth
     # of Table 1's schedule (3,000 iterations, 3 epochs of MNIST; 6-10 s a run, so IMP's 15
     # rounds take 2 minutes instead of 20); chapter 01 at 3 seeds, the rewind curves at one; the
-    # conv stand-in (paper.STAND_INS) on 11 α and a 10,000-example train-error subset.
+    # conv stand-in (reported.STAND_INS) on 11 α and a 10,000-example train-error subset.
     "quick": Preset("quick", None, None, None, n_init=3, n_pairs=2, n_alpha=30,
                     schedules={"lenet_300_100": {"training_steps": "3000it"}},
                     curves={"lenet_300_100": {"rewind_steps": ("0", "100", "500", "2000"), "n_init": 1},

@@ -2,7 +2,7 @@
 
 One experiment seed gives independent streams for ``init`` (weights), ``data_order``
 (the permutation of the training set in each epoch), ``augment``, ``prune``,
-``perturb`` and ``task`` (the early-phase perturbations and altered tasks of ``lmc.early_phase``).
+``perturb`` and ``task`` (the early-phase perturbations and altered tasks of ``lmc.studies.early_phase``).
 Extra integer keys (an initialization index, a copy, an epoch) give independent
 sub-streams, so changing one never shifts the numbers drawn by another.
 """

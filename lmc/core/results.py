@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from . import __version__, store
+from .. import __version__
+from . import store
 
 
 @functools.cache

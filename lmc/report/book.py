@@ -18,10 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import presets, processes
-from .errors import ConfigError, LMCError
+from ..core import processes
+from ..core.errors import ConfigError, LMCError
+from ..paper import presets
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: lmc/report/book.py
 GENERATED = Path("book") / "_generated"  # written by every build: the intro's status table and diagram
 
 
@@ -129,7 +130,7 @@ def _execute_all(chosen: list[Path], folder: Path, values: dict, jobs: int):
                 continue
             yield chapter, time.time() - start, None
         return
-    code = ("import json, sys; from pathlib import Path; from lmc.book import execute; "
+    code = ("import json, sys; from pathlib import Path; from lmc.report.book import execute; "
             "execute(Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]), progress=False)")
     folder.mkdir(parents=True, exist_ok=True)
     tasks = [(chapter, ["-c", code, str(chapter), str(folder / chapter.name), json.dumps(values)],
@@ -217,7 +218,7 @@ def record_time(results_dir: Path, preset: str, chapter: str, seconds: float, de
                 jobs: int = 1) -> Path:
     """Add one chapter's measured execution time to ``<results_dir>/<preset>/timings.json``
     (``jobs``: how many chapters were executing at once, sharing the cores)."""
-    from . import store
+    from ..core import store
 
     path = Path(results_dir) / preset / TIMINGS
     times = json.loads(path.read_text()) if path.exists() else {}
@@ -254,14 +255,14 @@ def _size_flags(parameters: dict) -> str:
 
 
 def _curve_commands(preset: str, parameters: dict, reset: bool) -> list[str]:
-    from . import experiments
+    from ..experiments import instability
 
-    plan = experiments.curve_configs(preset, parameters.get("model"), parameters.get("variant", "standard"),
+    plan = instability.curve_configs(preset, parameters.get("model"), parameters.get("variant", "standard"),
                                      parameters.get("rewind_steps"), parameters.get("init_seeds"),
                                      parameters.get("pairs"), parameters.get("n_alpha"))
     commands = []
     for config, grid in plan.values():
-        commands.append(experiments.cli_command(config, grid) + _size_flags(parameters))
+        commands.append(instability.cli_command(config, grid) + _size_flags(parameters))
         if reset:
             commands.append(commands[-1] + " --reset-schedule")
     return commands
@@ -269,14 +270,14 @@ def _curve_commands(preset: str, parameters: dict, reset: bool) -> list[str]:
 
 def _sparse_commands(preset: str, parameters: dict, kind: str) -> list[str]:
     """``lmc run sparse`` for chapters 04 (one k), 05 (the k grid) and 06 (the density grid)."""
-    from . import experiments
+    from ..experiments import sparse
 
     rewind = [parameters.get("rewind_step", "0")] if kind == "table2" else parameters.get("rewind_steps")
-    plan = experiments.sparse_plan(preset, parameters.get("model"), parameters.get("variant", "standard"),
-                                   parameters.get("density"), rewind, parameters.get("init_seeds"),
-                                   parameters.get("pairs"), parameters.get("n_alpha"), parameters.get("levels"))
-    return [experiments.sparse_command(p["config"], p["rewind_steps"],
-                                       p["grid_levels"] if kind == "grid" else p["levels"]) + _size_flags(parameters)
+    plan = sparse.sparse_plan(preset, parameters.get("model"), parameters.get("variant", "standard"),
+                              parameters.get("density"), rewind, parameters.get("init_seeds"),
+                              parameters.get("pairs"), parameters.get("n_alpha"), parameters.get("levels"))
+    return [sparse.sparse_command(p["config"], p["rewind_steps"],
+                                  p["grid_levels"] if kind == "grid" else p["levels"]) + _size_flags(parameters)
             for p in plan.values()]
 
 
@@ -483,7 +484,7 @@ def build(preset: str = presets.DEFAULT, results_dir: Path | None = None, only=N
     shown = results_dir if shown.startswith("..") else shown
     chosen = select(only, root)  # before anything is executed or built, with or without run
     if run:
-        from .experiments import resolve_device
+        from ..experiments.instability import resolve_device
 
         for chapter in chosen:  # every chapter's parameters are checked before any runs
             check_parameters(chapter, {"preset": preset, "results_dir": "", **(parameters or {})})

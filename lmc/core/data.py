@@ -25,7 +25,7 @@ import yaml
 from .errors import ConfigError, DataError, choose
 from .seeds import derive, generator
 
-MANIFEST_PATH = Path(__file__).resolve().parent.parent / "data_manifest.yaml"
+MANIFEST_PATH = Path(__file__).resolve().parents[2] / "data_manifest.yaml"  # beside lmc/
 
 
 def data_dir() -> Path:

@@ -25,8 +25,11 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from . import models, prune, results, store, train
-from .errors import ConfigError
+from ..core import hparams, models, prune, results, store, train
+from ..core.errors import ConfigError
+from ..experiments import imp, instability
+from ..paper import reported
+from . import sanity
 
 PS = (0.1, 0.2, 0.3, 0.4, 0.5)  # the fractions p of Liu et al.'s Figure 4
 # The learning rates of ``lr_sweep``, as multiples of each network's recipe: LeNet's Adam at a
@@ -100,7 +103,7 @@ def init_vs_trained(run: store.Run, ps=PS, device: str = "cpu", progress: bool =
     training T, for every p of ``ps``, over the pruned layers (and, for a sparse run,
     only the weights its mask keeps). Trains the run if it is not cached."""
     hp = train.hparams_of(run)
-    total = train.total_steps(hp)
+    total = hparams.total_steps(hp)
     first = train.state_at(run, train.start_step(run), device, progress=False)["model"]
     last = train.state_at(run, total, device, progress)["model"]
     names = models.pruned_layer_names(models.build(hp.model))
@@ -119,13 +122,12 @@ def lr_sweep(config, lrs, density: float, ps=PS, device: str = "cpu", progress: 
     the runs of ``sanity.sanity_checks``, so they are found in the cache when those ran.
     Returns ``overlap`` over (``lr``, ``p``) and ``dense``, ``ticket``, ``reinit`` over ``lr``.
     """
-    from . import experiments, sanity  # sanity builds on experiments: import when used
     hp = config.hparams
     lrs = sorted({float(lr) for lr in lrs})
     if not lrs or min(lrs) <= 0:
         raise ConfigError(f"lrs must be a non-empty list of positive learning rates, got {lrs!r}")
     seed = config.init_seeds[0]
-    copy_seed = experiments.data_seed(seed, 0, 0)
+    copy_seed = instability.data_seed(seed, 0, 0)
     acc = lambda run: sanity.test_accuracy(run, config.preset, device, progress)
     dense = [sanity.trunk(hp, seed, lr) for lr in lrs]
     overlaps = np.array([init_vs_trained(r, ps, device, progress) for r in dense])
@@ -140,7 +142,7 @@ def lr_sweep(config, lrs, density: float, ps=PS, device: str = "cpu", progress: 
                                        for r, m in zip(dense, masks, strict=True)]),
                     {"long_name": "random reinitialization test accuracy", "units": "%"})},
         coords={"lr": lrs, "p": list(ps)})
-    ds.attrs.update(results.provenance({"experiment": "weight_correlation", **experiments._config_dict(config),
+    ds.attrs.update(results.provenance({"experiment": "weight_correlation", **instability._config_dict(config),
                                         "hparams": hp.as_dict(), "lrs": lrs, "density": float(density),
                                         "ps": list(ps), "runs": [r.hash for r in dense]}, device))
     return ds
@@ -149,9 +151,8 @@ def lr_sweep(config, lrs, density: float, ps=PS, device: str = "cpu", progress: 
 def correlation_table(ds: xr.Dataset) -> pd.DataFrame:
     """Per learning rate: R_p at each p (and R_p − p), the dense network's accuracy, the
     OMP ticket's and its random reinitialization's, and whether the ticket is matching
-    (an accuracy drop below ``paper.MATCHING_MARGIN``, one run each) and whether it beats its
+    (an accuracy drop below ``reported.MATCHING_MARGIN``, one run each) and whether it beats its
     random reinitialization by more than ``sanity.ADVANTAGE`` (Liu et al.'s winning property)."""
-    from . import imp, paper, sanity
     rows = []
     for lr in ds.lr.values:
         row = {"lr": float(lr)}
@@ -159,8 +160,8 @@ def correlation_table(ds: xr.Dataset) -> pd.DataFrame:
             row[f"R_{p:g}"] = float(ds.overlap.sel(lr=lr, p=p))
         d, t, r = (float(ds[v].sel(lr=lr)) for v in ("dense", "ticket", "reinit"))
         row.update({"dense (%)": d, "OMP ticket (%)": t, "reinit (%)": r,
-                    f"matching (drop < {paper.MATCHING_MARGIN} pp)": imp.matching(t, d, float("nan"),
-                                                                               margin=paper.MATCHING_MARGIN),
+                    f"matching (drop < {reported.MATCHING_MARGIN} pp)": imp.matching(t, d, float("nan"),
+                                                                               margin=reported.MATCHING_MARGIN),
                     f"winning (ticket − reinit > {sanity.ADVANTAGE} pp)": t - r > sanity.ADVANTAGE})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, vmap
 
-from . import data, models, prune
+from . import data, loop, models, prune
 from .errors import ConfigError
 
 
@@ -122,8 +122,6 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
     ``masks[i]`` (None: dense) is member i's pruning mask: its pruned weights are zeroed
     before the first step and after every update.
     """
-    from . import train  # the shared loop and optimizer (train imports this module)
-
     if isinstance(dataset, data.StreamData):
         raise ConfigError("populations train on in-memory data sets; stream ImageNet runs one at a time")
     if not len(model_states) == len(optimizer_states) == len(data_seeds) == len(augment_seeds):
@@ -138,7 +136,7 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
     stacked_mask = _stack_masks(masks, model_states, device)
     if stacked_mask is not None:
         prune.apply(params, stacked_mask)
-    optimizer = train.make_optimizer(hp, [params[n] for n in order])
+    optimizer = loop.make_optimizer(hp, [params[n] for n in order])
     opt_state = stack_optimizer(optimizer_states)
     if opt_state is not None:
         optimizer.load_state_dict(opt_state)
@@ -171,7 +169,7 @@ def train_population(hp, model_states: list[dict], optimizer_states: list[dict |
 
     streams = zip(*[data.batches(dataset, hp.batch_size, d, a, start, stop)
                     for d, a in zip(data_seeds, augment_seeds, strict=True)], strict=True)
-    train.run_steps(hp, dataset.train_size, start, stop, streams, update, save_at,
-                    None if on_save is None else (lambda s: on_save(s, snapshot(s))), progress)
+    loop.run_steps(hp, dataset.train_size, start, stop, streams, update, save_at,
+                   None if on_save is None else (lambda s: on_save(s, snapshot(s))), progress)
     final = {k: v.detach() for k, v in {**params, **buffers}.items()}
     return {k: final[k] for k in model_states[0]}, optimizer.state_dict()

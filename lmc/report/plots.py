@@ -229,7 +229,7 @@ def other_distances(ds: xr.Dataset, title: str = "") -> plt.Figure:
 SUBNETWORK_PALETTE = {"dense": "#404040", "imp": "#2c7bb6", "random_prune": "#fdae61", "random_prune_global": "#d7191c",
                       "random_reinit": "#1a9641"}
 # Figure 4: copies trained the remaining T − k steps (Chapter 2's curve) or T steps with the
-# schedule restarted (keys: lmc.experiments.SCHEDULES)
+# schedule restarted (keys: lmc.experiments.instability.SCHEDULES)
 SCHEDULE_PALETTE = {"T − k steps": PALETTE["test"], "T steps, schedule reset": "#2c7bb6"}
 PALETTES = {"split": PALETTE, "subnetwork": SUBNETWORK_PALETTE, "schedule": SCHEDULE_PALETTE}
 
@@ -262,7 +262,7 @@ def error_vs_rewind(ds: xr.Dataset, full: tuple, title: str = "",
                     ax: plt.Axes | None = None) -> plt.Figure:
     """The paper's Figure 7 panel: test error (%) of the trained sparse copies against the
     rewind step k, ±1 std, with the full network's error ± 1 std at each k (``full``: mean, std
-    of its accuracy, over ``rewind_step`` as ``experiments.full_accuracy`` gives them) as the
+    of its accuracy, over ``rewind_step`` as ``tables.full_accuracy`` gives them) as the
     grey band; a subnetwork is matching where its line is inside or below it."""
     sns.set_theme(style="whitegrid", context="notebook")
     if ax is None:
@@ -288,7 +288,7 @@ def error_vs_rewind(ds: xr.Dataset, full: tuple, title: str = "",
 def stability_matching_by_density(table, rewind_steps, title: str = "") -> plt.Figure:
     """The paper's Figure 8: for each density, the rewind step from which IMP and randomly
     pruned subnetworks are stable (solid) and matching (dashed); points at the top were never
-    stable or matching in the grid. ``table``: ``experiments.stability_and_matching``."""
+    stable or matching in the grid. ``table``: ``tables.stability_and_matching``."""
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     steps = sorted(int(k) for k in rewind_steps)

@@ -7,27 +7,21 @@ Two tools and one experiment built from them:
   since initialization, the gradient norm, and the L2 distance (and cosine similarity)
   from the initial and from the final weights (``telemetry``).
 * **Perturbations at step k** (their Figures 4-8): the starting weights of a subnetwork
-  m ⊙ W_k changed before it trains from k to T: signs or magnitudes taken from step 0
-  instead of k, weights permuted within a layer or within each output neuron/filter
-  (optionally only among weights of equal sign), or Gaussian noise of n·σ with σ the
-  layer's initialization standard deviation. A perturbation is part of a run's identity
-  (``train.run_config(perturb=...)``): each perturbed run is cached like any other, and
-  ``train.starting_state`` applies it through ``perturb`` after the mask, so pruned
+  m ⊙ W_k changed before it trains from k to T (the kernels are ``lmc.core.perturb``'s: signs
+  or magnitudes from step 0, permutations, Gaussian noise). A perturbation is part of a run's
+  identity (``train.run_config(perturbation=...)``): each perturbed run (``perturbed_run``) is
+  cached like any other, and ``train.starting_state`` applies it after the mask, so pruned
   weights stay zero.
 * ``perturbation_study``: the IMP subnetwork of chapter 04 (same trunk, same masks, same
   cache entries), rewound to k, perturbed in each way, trained to T and compared with the
   unperturbed one, together with the telemetry of the dense network and the subnetwork,
-  and the data-dependence runs: the early phase 0..k trained on random labels, rotation
-  prediction or blurred images (``task_data``), then the subnetwork trained normally to T.
-
-What is perturbed: the weights of every conv and linear layer (``models.prunable_layer_names``,
-the output layer included); biases and batch-norm parameters are left alone.
+  and the data-dependence runs (``pretrained_run``): the early phase 0..k trained on random
+  labels, rotation prediction or blurred images (``lmc.core.tasks``), then the subnetwork
+  trained normally to T.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -36,141 +30,11 @@ import torch.nn as nn
 import xarray as xr
 from tqdm.auto import tqdm
 
-from . import data, imp, interpolate, models, paper, presets, prune, results, store, train
-from .errors import ConfigError, choose
-from .seeds import generator
-
-KINDS = ("signs_magnitudes", "permute", "noise")
-SOURCES = ("0", "k")            # where signs / magnitudes come from: step 0 or the rewind step k
-ELEMENTS = ("layer", "neuron")  # permutation within a whole layer, or within each output neuron / filter
-
-
-# --- perturbations: specifications and kernels ------------------------------------------------
-
-def perturbation(kind: str, **fields) -> dict:
-    """A validated, canonical perturbation specification (a JSON-able dict; part of run identities).
-
-    ``signs_magnitudes``: ``signs`` and ``magnitudes`` each "0" (from step 0) or "k" (from the
-    rewind step). ``permute``: ``within`` "layer" or "neuron" (each output neuron of a linear
-    layer, each output filter of a convolution), ``same_sign`` (only among weights of equal
-    sign), ``seed``. ``noise``: ``scale`` n ≥ 0 (noise n·σ, σ the layer's initialization std), ``seed``.
-    """
-    choose("perturbation", kind, KINDS)
-    allowed = {"signs_magnitudes": {"signs", "magnitudes"}, "permute": {"within", "same_sign", "seed"},
-               "noise": {"scale", "seed"}}[kind]
-    unknown = set(fields) - allowed
-    if unknown:
-        raise ConfigError(f"perturbation {kind!r} has no field {', '.join(sorted(unknown))}; "
-                          f"its fields: {', '.join(sorted(allowed))}")
-    if kind == "signs_magnitudes":
-        signs, magnitudes = (str(fields.get(f, "k")) for f in ("signs", "magnitudes"))
-        choose("source of signs", signs, SOURCES)
-        choose("source of magnitudes", magnitudes, SOURCES)
-        return {"kind": kind, "signs": signs, "magnitudes": magnitudes}
-    seed = fields.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"perturbation seed must be a non-negative integer, got {seed!r}")
-    if kind == "permute":
-        within = choose("structural element", fields.get("within", "layer"), ELEMENTS)
-        same_sign = fields.get("same_sign", False)
-        if not isinstance(same_sign, bool):
-            raise ConfigError(f"same_sign must be True or False, got {same_sign!r}")
-        return {"kind": kind, "within": within, "same_sign": same_sign, "seed": int(seed)}
-    scale = fields.get("scale")
-    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating)) or not scale >= 0 \
-            or not math.isfinite(scale):
-        raise ConfigError(f"noise scale must be a finite number ≥ 0 (multiples of σ), got {scale!r}")
-    return {"kind": kind, "scale": float(scale), "seed": int(seed)}
-
-
-def is_identity(spec: dict) -> bool:
-    """Whether a perturbation leaves every weight as it is (signs and magnitudes both from k,
-    or noise of 0·σ)."""
-    spec = perturbation(**spec)
-    return (spec["kind"] == "signs_magnitudes" and spec["signs"] == spec["magnitudes"] == "k") or \
-        (spec["kind"] == "noise" and spec["scale"] == 0)
-
-
-def needs_origin(spec: dict) -> bool:
-    """Whether the perturbation reads the weights at step 0 (signs or magnitudes from step 0)."""
-    return spec["kind"] == "signs_magnitudes" and "0" in (spec["signs"], spec["magnitudes"])
-
-
-def init_std(model: nn.Module, name: str) -> float:
-    """σ of a layer's initialization: Kaiming normal, fan-in (``models.initialize``): √(2 / fan_in)."""
-    weight = model.get_parameter(name)
-    return math.sqrt(2.0 / nn.init._calculate_correct_fan(weight, "fan_in"))
-
-
-def perturbed_names(model: nn.Module) -> list[str]:
-    """The tensors a perturbation changes: conv and linear weights (output layer included)."""
-    return models.prunable_layer_names(model)
-
-
-def _permute(w: torch.Tensor, keep: torch.Tensor, within: str, same_sign: bool,
-             g: torch.Tensor) -> torch.Tensor:
-    """``w`` with its kept entries shuffled within each element (whole tensor, or each w[j])."""
-    rows = w.reshape(1, -1) if within == "layer" else w.reshape(w.shape[0], -1)
-    kept = keep.reshape(rows.shape)
-    out = rows.clone()
-    for r in range(rows.shape[0]):
-        groups = [kept[r]] if not same_sign else [kept[r] & (rows[r] > 0), kept[r] & (rows[r] < 0)]
-        for group in groups:
-            index = group.nonzero().flatten()
-            if len(index) > 1:
-                order = torch.randperm(len(index), generator=g).to(index.device)
-                out[r, index] = rows[r, index[order]]
-    return out.reshape(w.shape)
-
-
-@torch.no_grad()
-def perturb(state: dict, spec: dict, model_name: str, mask: prune.Mask | None = None,
-            origin: dict | None = None) -> dict:
-    """The state with its weights perturbed as ``spec`` says (a new dict; ``state`` is unchanged).
-
-    ``state`` holds the weights at the rewind step k (already masked); ``origin`` the weights
-    at step 0 (needed for signs or magnitudes from step 0: ``needs_origin``); ``mask`` the
-    pruning mask: pruned weights stay exactly zero, and permutations move only kept weights.
-    Randomness comes from the ``perturb`` stream of the spec's seed, one sub-stream per layer.
-    """
-    spec = perturbation(**spec)
-    if needs_origin(spec) and origin is None:
-        raise ConfigError("signs or magnitudes from step 0 need the weights at step 0 (origin)")
-    model = models.build(model_name)
-    out = dict(state)
-    for index, name in enumerate(perturbed_names(model)):
-        w = state[name]
-        keep = mask[name].to(w.device) if mask is not None and name in mask else torch.ones_like(w, dtype=torch.bool)
-        if spec["kind"] == "signs_magnitudes":
-            signs = (origin if spec["signs"] == "0" else state)[name].to(w.device)
-            size = (origin if spec["magnitudes"] == "0" else state)[name].to(w.device)
-            new = torch.sign(signs) * size.abs()
-        elif spec["kind"] == "permute":
-            new = _permute(w, keep, spec["within"], spec["same_sign"], generator("perturb", spec["seed"], index))
-        else:
-            g = generator("perturb", spec["seed"], index)
-            noise = torch.randn(w.shape, generator=g, dtype=w.dtype).to(w.device)
-            new = w + spec["scale"] * init_std(model, name) * noise
-        out[name] = torch.where(keep, new, torch.zeros_like(new))
-    return out
-
-
-def perturbation_size(before: dict, after: dict, model_name: str, mask: prune.Mask | None = None) -> dict:
-    """Effective size of a perturbation: ``distance`` ‖W' − W‖ / ‖W‖ over the perturbed weights,
-    and ``effective_sigma``, the root-mean-square change of the kept weights in units of each
-    layer's initialization σ (noise of n·σ has effective σ ≈ n)."""
-    model = models.build(model_name)
-    diff2, norm2, scaled, count = 0.0, 0.0, 0.0, 0
-    for name in perturbed_names(model):
-        a, b = before[name].double(), after[name].double().to(before[name].device)
-        keep = mask[name].to(a.device) if mask is not None and name in mask else torch.ones_like(a, dtype=torch.bool)
-        d2 = ((b - a) ** 2)[keep]
-        diff2 += float(d2.sum())
-        norm2 += float((a ** 2)[keep].sum())
-        scaled += float(d2.sum()) / init_std(model, name) ** 2
-        count += int(keep.sum())
-    return {"distance": math.sqrt(diff2 / norm2) if norm2 else float("nan"),
-            "effective_sigma": math.sqrt(scaled / count) if count else float("nan")}
+from ..core import data, hparams, interpolate, loop, models, perturb, prune, results, store, train
+from ..core.errors import ConfigError, choose
+from ..core.tasks import TASKS
+from ..experiments import imp, instability
+from ..paper import presets, reported
 
 
 def perturbed_run(trunk: store.Run, rewind_step: int, mask: str | None, spec: dict | None,
@@ -179,52 +43,13 @@ def perturbed_run(trunk: store.Run, rewind_step: int, mask: str | None, spec: di
 
     An identity perturbation (or None) is the unperturbed run itself (the same cache entry).
     """
-    if spec is None or is_identity(spec):
+    if spec is None or perturb.is_identity(spec):
         return imp.sparse_run(trunk, rewind_step, mask, data_seed)
     hp = train.hparams_of(trunk)
     seed = trunk.config["data_seed"] if data_seed is None else data_seed
     return store.open_run(train.run_config(hp, seed, parent=trunk, parent_step=rewind_step, mask=mask,
-                                           fresh_optimizer=mask is not None, perturb=spec,
+                                           fresh_optimizer=mask is not None, perturbation=spec,
                                            precision=trunk.config.get("precision", "float32")))
-
-
-# --- data-dependence: the early phase on an altered task ---------------------------------------
-
-TASKS = ("random_labels", "rotation", "blur")  # Frankle et al. 2020 §5
-BLUR_FACTOR = 4   # "downsampling by 4x then upsampling back to the full size"
-ROTATIONS = 4     # rotation by 90·n degrees, n in 0..3: predicted with the first 4 logits of the head
-
-
-def task_data(dataset: data.DeviceData, task: str, seed: int) -> data.DeviceData:
-    """The training set altered for ``task`` (the test set is left as it is).
-
-    ``random_labels``: every training example gets a label drawn uniformly at random, fixed for
-    the whole run. ``rotation``: every example is rotated by 90·n degrees (n uniform in 0..3,
-    fixed per example) and labelled n; the network predicts n with the first 4 of its 10
-    logits (the same head, no new layer). ``blur``: every image is average-pooled by 4 and
-    upsampled back (bilinear), labels kept. Draws come from the ``task`` stream of ``seed``.
-    Rotation switches off the horizontal-flip augmentation (a flip turns a 90° rotation into a
-    270° one, so the label would be wrong); random crops stay.
-    """
-    choose("task", task, TASKS)
-    if not isinstance(dataset, data.DeviceData):
-        raise ConfigError(f"task {task!r} needs an in-memory data set, not the streamed {dataset.name!r}")
-    x, y = dataset.train_x, dataset.train_y
-    g = generator("task", int(seed), TASKS.index(task))
-    if task == "random_labels":
-        y = torch.randint(0, dataset.num_classes, (len(y),), generator=g).to(y.device)
-    elif task == "rotation":
-        n = torch.randint(0, ROTATIONS, (len(y),), generator=g).to(y.device)
-        x = x.clone()
-        for r in range(1, ROTATIONS):
-            x[n == r] = torch.rot90(x[n == r], r, dims=(2, 3))
-        y = n
-        return dataclasses.replace(dataset, train_x=x, train_y=y, flip=False)
-    else:
-        size = x.shape[-2:]
-        x = torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, BLUR_FACTOR), size=size,
-                                            mode="bilinear", align_corners=False)
-    return dataclasses.replace(dataset, train_x=x, train_y=y)
 
 
 def pretrained_run(trunk: store.Run, rewind_step: int, mask: str | None, task: str,
@@ -283,13 +108,13 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
     entries excluded). Returns the variables of ``TELEMETRY`` over ``step`` (iterations).
     """
     hp = train.hparams_of(run)
-    size = train.train_size(hp)
-    total = train.to_steps(hp.training_steps, hp, size)
-    steps = sorted({train.to_steps(s, hp, size) for s in steps})
+    size = hparams.train_size(hp)
+    total = hparams.to_steps(hp.training_steps, hp, size)
+    steps = sorted({hparams.to_steps(s, hp, size) for s in steps})
     first = train.start_step(run)
     if not steps or steps[0] < first or steps[-1] > total:
         raise ConfigError(f"telemetry steps {steps} must lie within the run's steps {first}..{total}")
-    dataset = data.load(hp.dataset, str(device), hp.train_subset, test_subset, train.image_size(hp))
+    dataset = data.load(hp.dataset, str(device), hp.train_subset, test_subset, hparams.image_size(hp))
     model = models.build(hp.model).to(device)
     names = models.prunable_layer_names(model)
     mask = train.mask_of(run, device)
@@ -338,15 +163,15 @@ SIZES = {
 
 def standard_perturbations(noise_scales=(1.0,), seed: int = 0) -> dict[str, dict]:
     """The perturbations of Frankle et al. 2020 Figures 4-7, by label (the unperturbed subnetwork first)."""
-    out = {"none": perturbation("signs_magnitudes", signs="k", magnitudes="k"),
-           "signs 0, magnitudes k": perturbation("signs_magnitudes", signs="0", magnitudes="k"),
-           "signs k, magnitudes 0": perturbation("signs_magnitudes", signs="k", magnitudes="0")}
+    out = {"none": perturb.perturbation("signs_magnitudes", signs="k", magnitudes="k"),
+           "signs 0, magnitudes k": perturb.perturbation("signs_magnitudes", signs="0", magnitudes="k"),
+           "signs k, magnitudes 0": perturb.perturbation("signs_magnitudes", signs="k", magnitudes="0")}
     for same_sign in (False, True):
-        for within in ELEMENTS:
+        for within in perturb.ELEMENTS:
             label = f"permute {within}" + (" (same sign)" if same_sign else "")
-            out[label] = perturbation("permute", within=within, same_sign=same_sign, seed=seed)
+            out[label] = perturb.perturbation("permute", within=within, same_sign=same_sign, seed=seed)
     for n in noise_scales:
-        out[f"noise {n:g}σ"] = perturbation("noise", scale=float(n), seed=seed)
+        out[f"noise {n:g}σ"] = perturb.perturbation("noise", scale=float(n), seed=seed)
     return out
 
 
@@ -360,7 +185,7 @@ def task_label(task: str) -> str:
 
 def family(spec: dict) -> str:
     """The group a perturbation belongs to in the figures."""
-    if is_identity(spec):
+    if perturb.is_identity(spec):
         return "none"
     if spec["kind"] == "permute":
         return "permute (same sign)" if spec["same_sign"] else "permute"
@@ -384,14 +209,12 @@ class EarlyPhaseConfig:
     instability: bool = False    # also train a second copy of each and measure its instability
 
     @property
-    def hparams(self) -> train.Hparams:
+    def hparams(self) -> hparams.Hparams:
         return _instability_config(self).hparams
 
 
 def _instability_config(config: EarlyPhaseConfig):
-    from . import experiments  # the same trunk and hyperparameters as chapter 04
-
-    return experiments.instability_config(model=config.model, variant=config.variant,
+    return instability.instability_config(model=config.model, variant=config.variant,
                                           rewind_step=config.mask_rewind_step, preset=config.preset,
                                           init_seeds=[config.init_seed], pairs=1)
 
@@ -402,7 +225,7 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
                        perturbations: dict | None = None, tasks=None, instability: bool = False) -> EarlyPhaseConfig:
     """A validated EarlyPhaseConfig; None values take the preset's sizes (``SIZES``) and Table 1's density."""
     presets.get(preset)
-    setting = paper.setting(model, variant)
+    setting = reported.setting(model, variant)
     sizes = SIZES[preset]
     if density is None:
         density = setting.pruning_density / 100
@@ -419,8 +242,8 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
                          if label not in sizes["skip"]}
     if not isinstance(perturbations, dict) or not perturbations:
         raise ConfigError(f"perturbations must be a non-empty dict label -> specification, got {perturbations!r}")
-    specs = tuple((str(label), perturbation(**spec)) for label, spec in perturbations.items())
-    if not is_identity(specs[0][1]):
+    specs = tuple((str(label), perturb.perturbation(**spec)) for label, spec in perturbations.items())
+    if not perturb.is_identity(specs[0][1]):
         raise ConfigError(f"the first perturbation must be the unperturbed reference (e.g. 'none': "
                           f"{{'kind': 'noise', 'scale': 0}}), got {specs[0][0]!r}: {specs[0][1]}")
     tasks = sizes["tasks"] if tasks is None else tasks
@@ -436,12 +259,12 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
     config = EarlyPhaseConfig(model, variant, preset, int(init_seed), levels, str(mask_rewind_step), rewind,
                               (), specs, tasks, instability)
     hp = config.hparams  # validates the mask's rewind step against T
-    n = train.train_size(hp)
-    k, total = train.to_steps(rewind, hp, n), train.to_steps(hp.training_steps, hp, n)
+    n = hparams.train_size(hp)
+    k, total = hparams.to_steps(rewind, hp, n), hparams.to_steps(hp.training_steps, hp, n)
     if k >= total:
         raise ConfigError(f"rewind step k={rewind} ({k} iterations) must be before the end of training "
                           f"({total} iterations); choose a smaller k")
-    iterations = tuple(sorted({train.to_steps(s, hp, n) for s in steps}))
+    iterations = tuple(sorted({hparams.to_steps(s, hp, n) for s in steps}))
     if telemetry_steps is None:  # the preset's steps, cut at this network's T
         iterations = tuple(s for s in iterations if s <= total)
     if iterations[-1] > total:
@@ -469,26 +292,24 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     a second copy of every run trains on chapter 04's second data order, adding ``instability``
     over (``perturbation``, ``split``) and ``path_error`` over (``perturbation``, ``split``, ``alpha``).
     """
-    from . import experiments
-
-    device = experiments.resolve_device(device)
+    device = instability.resolve_device(device)
     inst = _instability_config(config)
     hp, preset = inst.hparams, presets.get(config.preset)
-    n = train.train_size(hp)
-    k, total = train.to_steps(config.rewind_step, hp, n), train.to_steps(hp.training_steps, hp, n)
-    mask_k = train.to_steps(config.mask_rewind_step, hp, n)
-    evaluation = data.load(hp.dataset, device, hp.train_subset, preset.test_subset, train.image_size(hp))
-    trunk = store.open_run(train.run_config(hp, experiments.data_seed(config.init_seed),
+    n = hparams.train_size(hp)
+    k, total = hparams.to_steps(config.rewind_step, hp, n), hparams.to_steps(hp.training_steps, hp, n)
+    mask_k = hparams.to_steps(config.mask_rewind_step, hp, n)
+    evaluation = data.load(hp.dataset, device, hp.train_subset, preset.test_subset, hparams.image_size(hp))
+    trunk = store.open_run(train.run_config(hp, instability.data_seed(config.init_seed),
                                             init_seed=config.init_seed))
     mask = imp.masks(trunk, mask_k, config.levels, device=device, progress=progress)[-1]
-    seed = experiments.data_seed(config.init_seed, 0, 0)  # copy 0 of chapter 04's first pair
+    seed = instability.data_seed(config.init_seed, 0, 0)  # copy 0 of chapter 04's first pair
     ticket = imp.sparse_run(trunk, mask_k, mask, seed)  # that copy: chapter 04 trained it already
     runs = {label: perturbed_run(trunk, k, mask, spec, seed) for label, spec in config.perturbations}
     runs.update({task_label(t): pretrained_run(trunk, k, mask, t, seed) for t in config.tasks})
     families = [family(spec) for _, spec in config.perturbations] + [DATA_FAMILY] * len(config.tasks)
     pairs = {}
     if config.instability:  # a second copy of each, on chapter 04's second data order, then the path between
-        other = experiments.data_seed(config.init_seed, 0, 1)
+        other = instability.data_seed(config.init_seed, 0, 1)
         second = {label: perturbed_run(trunk, k, mask, spec, other) for label, spec in config.perturbations}
         second.update({task_label(t): pretrained_run(trunk, k, mask, t, other) for t in config.tasks})
         pairs = {label: [runs[label], second[label]] for label in runs}
@@ -499,7 +320,7 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     accuracy, loss, distance, sigma = [], [], [], []
     for label, run in tqdm(runs.items(), desc="perturbations", disable=not progress):
         start = train.starting_state(run, device)["model"]
-        size = perturbation_size(base, start, hp.model, loaded)
+        size = perturb.perturbation_size(base, start, hp.model, loaded)
         a, l = _test_metrics(model, train.state_at(run, total, device, progress)["model"], evaluation)
         accuracy.append(a)
         loss.append(l)
@@ -528,10 +349,10 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     tele = xr.concat(parts, dim="network").assign_coords(network=["dense", "imp"])
     ds = ds.merge(tele)
     if pairs:
-        speed = train.accel_for(device, bf16=False)
-        paths, _ = experiments._paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
+        speed = loop.accel_for(device, bf16=False)
+        paths, _ = instability._paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
                                       train.population_default(device), speed)
-        path = experiments._path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
+        path = instability._path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
                                          {"perturbation": list(runs)}, inst.n_alpha)
         ds["instability"] = path.instability
         ds["path_error"] = path.error.rename("path_error")
@@ -567,7 +388,7 @@ def size_correlation(ds: xr.Dataset) -> float:
     return float(np.corrcoef(sizes, accs)[0, 1])
 
 
-def rewinding_verdict(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN) -> str:
+def rewinding_verdict(ds: xr.Dataset, margin: float = reported.MATCHING_MARGIN) -> str:
     """Whether rewinding to k rather than to the mask's own k recovers accuracy, or cannot be tested
     because the subnetwork rewound there already matches the dense network (within ``margin`` pp)."""
     dense = float(ds.dense_accuracy)
@@ -578,11 +399,11 @@ def rewinding_verdict(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN) -> 
     return "agrees" if gap_k < gap_own - margin else "does not agree"
 
 
-def claims_table(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN):
+def claims_table(ds: xr.Dataset, margin: float = reported.MATCHING_MARGIN):
     """The source paper's claims beside our measurements and a verdict, one row each.
 
     A change of accuracy counts only beyond ``margin`` percentage points (one seed per
-    perturbation; Figure 8's margin "for noise" of the main paper, ``paper.MATCHING_MARGIN``).
+    perturbation; Figure 8's margin "for noise" of the main paper, ``reported.MATCHING_MARGIN``).
     """
     import pandas as pd
 
@@ -618,13 +439,13 @@ def claims_table(ds: xr.Dataset, margin: float = paper.MATCHING_MARGIN):
     rows.append(("Permuting weights within a layer or a filter hurts: weights are not i.i.d. after the early phase",
                  f"layer {text('permute layer')}, neuron {text('permute neuron')}",
                  hurts("permute layer", "permute neuron")))
-    pairs = [(f"permute {e}", f"permute {e} (same sign)") for e in ELEMENTS]
+    pairs = [(f"permute {e}", f"permute {e} (same sign)") for e in perturb.ELEMENTS]
     pairs = [(a, b) for a, b in pairs if a in delta and b in delta]
     rows.append(("Permuting only among weights of equal sign hurts less (a smaller perturbation)",
                  ", ".join(f"{b}: {text(b)}" for _, b in pairs) or "not run",
                  "not run" if not pairs else
                  "agrees" if all(delta[b] > delta[a] for a, b in pairs) else "does not agree"))
-    noise = sorted((float(perturbation(**spec)["scale"]), label) for label, spec in config["perturbations"]
+    noise = sorted((float(perturb.perturbation(**spec)["scale"]), label) for label, spec in config["perturbations"]
                    if spec["kind"] == "noise" and spec["scale"] > 0)
     ordered = [delta[label] for _, label in noise]
     rows.append(("Gaussian noise of n·σ costs more accuracy as n grows",

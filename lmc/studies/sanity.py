@@ -19,7 +19,7 @@ ablate the learning rate of pre-training and of ticket training (their Table 4),
 Liu et al. (ICML 2021) compare tickets with *pruning and fine-tuning*: the trained
 network pruned and its survivors trained a little more from their trained values.
 
-Every network here is a cached run (``lmc.store``) named by what it is; the runs of
+Every network here is a cached run (``lmc.core.store``) named by what it is; the runs of
 chapters 01-04 at the Table 1 learning rate (LeNet trunk: data seed 0; copies: data seed 1)
 are reused.
 """
@@ -30,20 +30,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import (
-    data,
-    experiments,
-    imp,
-    interpolate,
-    models,
-    paper,
-    presets,
-    prune,
-    results,
-    store,
-    train,
-)
-from .errors import ConfigError
+from ..core import data, hparams, interpolate, models, prune, results, store, train
+from ..core.errors import ConfigError
+from ..experiments import imp, instability
+from ..paper import presets, reported
 
 ADVANTAGE = 0.5            # pp: Ma et al.'s margin for "clearly better" (conditions 2 and 3)
 NONTRIVIAL_DENSITY = 0.5   # condition 1: at most half the prunable weights left (our reading)
@@ -52,9 +42,9 @@ CONDITIONS = ("1 non-trivial sparsity, full T", "2 beats small dense", "3 beats 
               "4 ≥ dense at same lr", "5 ≥ best dense")
 
 
-def total_steps(hp: train.Hparams) -> int:
+def total_steps(hp: hparams.Hparams) -> int:
     """T in iterations."""
-    return train.total_steps(hp)
+    return hparams.total_steps(hp)
 
 
 def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bool = True) -> float:
@@ -65,7 +55,7 @@ def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bo
 
     def compute() -> dict:
         dataset = data.load(hp.dataset, device, size.eval_train_subset(hp.model), size.test_subset,
-                            train.image_size(hp))
+                            hparams.image_size(hp))
         model = models.build(hp.model).to(device)
         state = train.state_at(run, total_steps(hp), device, progress)["model"]
         return {"accuracy": 100 - interpolate.evaluate(model, state, dataset.eval_batches("test"))[0]}
@@ -74,11 +64,11 @@ def test_accuracy(run: store.Run, preset: str, device: str = "cpu", progress: bo
                          "test_subset": size.test_subset}, compute)["accuracy"]
 
 
-def trunk(hp: train.Hparams, init_seed: int = 0, lr: float | None = None) -> store.Run:
+def trunk(hp: hparams.Hparams, init_seed: int = 0, lr: float | None = None) -> store.Run:
     """The dense network θ_T at learning rate ``lr`` (default ``hp.lr``): the trunk of
-    chapters 01-04 (data seed ``experiments.data_seed(init_seed)``)."""
+    chapters 01-04 (data seed ``instability.data_seed(init_seed)``)."""
     hp = hp if lr is None else hp.replace(lr=float(lr))
-    return store.open_run(train.run_config(hp, experiments.data_seed(init_seed), init_seed=init_seed))
+    return store.open_run(train.run_config(hp, instability.data_seed(init_seed), init_seed=init_seed))
 
 
 def omp_mask(dense: store.Run, density: float, device: str = "cpu", progress: bool = True) -> str:
@@ -124,7 +114,7 @@ def finetune_run(dense: store.Run, mask: str, lr: float, steps: str, data_seed: 
     the fine-tuning lr and length (the parent's recipe is only used to reach T).
     """
     hp = train.hparams_of(dense)
-    train.parse_step(steps)
+    hparams.parse_step(steps)
     tune = hp.replace(lr=float(lr), training_steps=steps, lr_drops=(), warmup_steps="0it", lr_end=None)
     seed = dense.config["data_seed"] if data_seed is None else data_seed
     return store.open_run(train.run_config(tune, seed, parent=dense, parent_step=total_steps(hp), mask=mask,
@@ -166,10 +156,10 @@ def small_dense_name(model_name: str, density: float) -> str:
     return min(dict.fromkeys(candidates), key=lambda n: abs(weight_count(models.build(n)) - target))
 
 
-def small_dense_run(hp: train.Hparams, density: float, init_seed: int = 0) -> store.Run:
+def small_dense_run(hp: hparams.Hparams, density: float, init_seed: int = 0) -> store.Run:
     """The small dense network of condition 2 trained with ``hp`` (another architecture)."""
     small = hp.replace(model=small_dense_name(hp.model, density))
-    return store.open_run(train.run_config(small, experiments.data_seed(init_seed), init_seed=init_seed))
+    return store.open_run(train.run_config(small, instability.data_seed(init_seed), init_seed=init_seed))
 
 
 def conditions(ticket: dict, reinit: dict, dense: dict, small_dense: float, density: float,
@@ -200,7 +190,7 @@ def conditions(ticket: dict, reinit: dict, dense: dict, small_dense: float, dens
     return c
 
 
-def sanity_checks(config: experiments.InstabilityConfig, levels: int, pretrain_lrs, ticket_lrs,
+def sanity_checks(config: instability.InstabilityConfig, levels: int, pretrain_lrs, ticket_lrs,
                   finetune_lr: float, finetune_steps: str, device: str = "cpu",
                   progress: bool = True) -> xr.Dataset:
     """Ma et al.'s sanity checks on one initialization (``config.init_seeds[0]``), k = 0.
@@ -214,7 +204,7 @@ def sanity_checks(config: experiments.InstabilityConfig, levels: int, pretrain_l
     pruning and fine-tuning (``finetune_steps`` at ``finetune_lr``) for both masks.
     """
     hp = config.hparams
-    if train.parse_step(config.rewind_step) != (0, 0):
+    if hparams.parse_step(config.rewind_step) != (0, 0):
         raise ConfigError(f"sanity checks rewind to k = 0 (lottery tickets at initialization), "
                           f"got rewind_step {config.rewind_step!r}")
     pretrain_lrs = sorted({float(x) for x in pretrain_lrs} | {hp.lr})
@@ -222,7 +212,7 @@ def sanity_checks(config: experiments.InstabilityConfig, levels: int, pretrain_l
     if min(pretrain_lrs + ticket_lrs) <= 0:
         raise ConfigError("learning rates must be positive")
     seed = config.init_seeds[0]
-    copy_seed = experiments.data_seed(seed, 0, 0)  # the first copy of chapter 04's pair
+    copy_seed = instability.data_seed(seed, 0, 0)  # the first copy of chapter 04's pair
     acc = lambda run: test_accuracy(run, config.preset, device, progress)
     dense = {p: trunk(hp, seed, p) for p in pretrain_lrs}
     imp_mask = imp.masks(dense[hp.lr], 0, levels, device=device, progress=progress)[-1]
@@ -252,12 +242,12 @@ def sanity_checks(config: experiments.InstabilityConfig, levels: int, pretrain_l
                                           "units": "%"})},
         coords={"pruning": list(METHODS), "pretrain_lr": pretrain_lrs, "ticket_lr": ticket_lrs})
     ds.attrs.update(results.provenance({
-        "experiment": "sanity_checks", **experiments._config_dict(config), "levels": levels,
+        "experiment": "sanity_checks", **instability._config_dict(config), "levels": levels,
         "density": density, "hparams": hp.as_dict(), "finetune_lr": float(finetune_lr),
         "finetune_steps": finetune_steps, "small_dense_model": train.hparams_of(small).model,
         "small_dense_weights": weight_count(models.build(train.hparams_of(small).model)),
         "ticket_weights": sparse_weight_count(hp.model, density),
-        "full_length": hp.training_steps == paper.setting(config.model, config.variant).hparams.training_steps},
+        "full_length": hp.training_steps == reported.setting(config.model, config.variant).hparams.training_steps},
         device))
     return ds
 

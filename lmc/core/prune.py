@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import store
+from . import models, store
 from .errors import CacheError, ConfigError, choose
 
 Mask = dict[str, torch.Tensor]
@@ -31,8 +31,6 @@ def ones(state: dict, names) -> Mask:
 def dense_mask(model_name: str, state: dict) -> Mask:
     """IMP's level-0 mask for the network ``model_name``: every prunable tensor, nothing pruned
     (open_lth ``Mask.ones_like``), the tensors it never prunes included."""
-    from . import models
-
     return ones(state, models.prunable_layer_names(models.build(model_name)))
 
 

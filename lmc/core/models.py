@@ -102,7 +102,7 @@ def cifar_resnet(name: str) -> CifarResNet | None:
     """``cifar_resnet_20`` (depth 6D + 2) or ``cifar_resnet_20_8`` (width 8 instead of 16).
 
     ``fmnist_resnet_20_4`` is the same network of width 4 for 1-channel images (the CPU-scale
-    stand-in for the CIFAR networks: Fashion-MNIST pooled to 14×14, ``paper.STAND_INS``).
+    stand-in for the CIFAR networks: Fashion-MNIST pooled to 14×14, ``reported.STAND_INS``).
     """
     parts = name.split("_")
     if parts[0] not in ("cifar", "fmnist") or parts[1:2] != ["resnet"] or len(parts) not in (3, 4) \
