@@ -107,7 +107,7 @@ def _device(device: str):
 
 def _iterations(config: instability.InstabilityConfig, step) -> int:
     hp = config.hparams
-    return hparams.to_steps(step, hp, hparams.train_size(hp))
+    return hparams.iterations(hp, step)
 
 
 def copies(config: instability.InstabilityConfig, subnetworks=("dense",), level: int | None = None,
@@ -217,7 +217,7 @@ def pair_distances(config: instability.InstabilityConfig, rewind_steps, subnetwo
     """
     metrics.weight_names(models.build(config.hparams.model), weights)  # validates
     device = instability.resolve_device(device)
-    configs, iterations = instability._rewind_configs(config, rewind_steps)
+    configs, iterations = instability.rewind_configs(config, rewind_steps)
     preset = presets.get(config.preset)
     evaluation, subset = _evaluation(config.hparams, preset, device)
     measured = []
@@ -261,7 +261,7 @@ def pair_distances(config: instability.InstabilityConfig, rewind_steps, subnetwo
                    {"long_name": "error of each trained copy", "units": "%"})
     ds = ds.transpose("subnetwork", "rewind_step", ...)
     ds.attrs.update(results.provenance(
-        {"experiment": "pair_distances", **instability._config_dict(config), "rewind_steps": [str(k) for k in rewind_steps],
+        {"experiment": "pair_distances", **config.as_dict(), "rewind_steps": [str(k) for k in rewind_steps],
          "subnetworks": list(subnetworks), "level": level, "weights": weights, "hparams": config.hparams.as_dict(),
          "eval_train_subset": subset}, device))
     return ds.sortby("rewind_step")
@@ -434,12 +434,11 @@ def instability_through_training(config: instability.InstabilityConfig, rewind_s
     ``instability``.
     """
     device, speed, _ = _device(device)
-    configs, iterations = instability._rewind_configs(config, rewind_steps)
+    configs, iterations = instability.rewind_configs(config, rewind_steps)
     preset = presets.get(config.preset)
     evaluation, subset = _evaluation(config.hparams, preset, device, train_subset)
     model = models.build(config.hparams.model).to(device)
     batched = interpolate.batch_alphas(model, device)
-    how = {"evaluation": "batched"} if batched else {}
     steps = sorted({s for c in configs for s in snapshot_steps(c, every)})
     error = np.full((len(configs), len(config.init_seeds), config.pairs, len(steps), 2, config.n_alpha), np.nan)
     loss = error.copy()
@@ -453,10 +452,9 @@ def instability_through_training(config: instability.InstabilityConfig, rewind_s
                     p = interpolate.error_along_path(model, *ends, evaluation, config.n_alpha, batched=batched)
                     return {"error": p.error.values.tolist(), "loss": p.loss.values.tolist()}
 
-                # the same cache entry as the chapters' paths at T (instability._paths)
-                found = store.cached({"kind": "interpolate", "runs": [r.hash for r in pair], "step": s,
-                                      "n_alpha": config.n_alpha, "train_subset": subset,
-                                      "test_subset": preset.test_subset, **how}, path)
+                # the same cache entry as the chapters' paths at T (instability.pair_paths)
+                found = store.cached(interpolate.path_key([r.hash for r in pair], s, config.n_alpha, subset,
+                                                          preset.test_subset, batched), path)
                 b = steps.index(s)
                 error[a, config.init_seeds.index(i), j, b] = found["error"]
                 loss[a, config.init_seeds.index(i), j, b] = found["loss"]
@@ -468,7 +466,7 @@ def instability_through_training(config: instability.InstabilityConfig, rewind_s
     ds["instability"] = interpolate.instability(ds.error)
     ds.instability.attrs.update(units="percentage points", long_name="max error along the path minus mean endpoint error")
     ds.attrs.update(results.provenance(
-        {"experiment": "instability_through_training", **instability._config_dict(config),
+        {"experiment": "instability_through_training", **config.as_dict(),
          "rewind_steps": [str(k) for k in rewind_steps], "every": str(every), "subnetwork": subnetwork,
          "level": level, "eval_train_subset": subset, "hparams": config.hparams.as_dict()}, device))
     return ds.sortby("rewind_step")

@@ -448,11 +448,10 @@ def training_steps(chapter: str, model: str = "lenet_300_100", preset: str = PRE
     number = chapter_number(chapter)
     config = instability.instability_config(model, variant, 0, preset)
     hp = config.hparams
-    size = hparams.train_size(hp)
-    T = hparams.to_steps(hp.training_steps, hp, size)
+    T = hparams.total_steps(hp)
     pairs, shards = config.pairs, plan(number, model, preset, variant)
     seeds = sorted({s.init_seed for s in shards})
-    ks = sorted({hparams.to_steps(s.rewind_step, hp, size) for s in shards if s.rewind_step is not None})
+    ks = sorted({hparams.iterations(hp, s.rewind_step) for s in shards if s.rewind_step is not None})
     if number == "01":
         return {"steps": len(seeds) * pairs * 2 * T, "paths": len(seeds) * pairs}
     if number in ("02", "03"):

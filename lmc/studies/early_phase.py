@@ -108,9 +108,8 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
     entries excluded). Returns the variables of ``TELEMETRY`` over ``step`` (iterations).
     """
     hp = train.hparams_of(run)
-    size = hparams.train_size(hp)
-    total = hparams.to_steps(hp.training_steps, hp, size)
-    steps = sorted({hparams.to_steps(s, hp, size) for s in steps})
+    total = hparams.total_steps(hp)
+    steps = sorted({hparams.iterations(hp, s) for s in steps})
     first = train.start_step(run)
     if not steps or steps[0] < first or steps[-1] > total:
         raise ConfigError(f"telemetry steps {steps} must lie within the run's steps {first}..{total}")
@@ -259,12 +258,11 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
     config = EarlyPhaseConfig(model, variant, preset, int(init_seed), levels, str(mask_rewind_step), rewind,
                               (), specs, tasks, instability)
     hp = config.hparams  # validates the mask's rewind step against T
-    n = hparams.train_size(hp)
-    k, total = hparams.to_steps(rewind, hp, n), hparams.to_steps(hp.training_steps, hp, n)
+    k, total = hparams.iterations(hp, rewind), hparams.total_steps(hp)
     if k >= total:
         raise ConfigError(f"rewind step k={rewind} ({k} iterations) must be before the end of training "
                           f"({total} iterations); choose a smaller k")
-    iterations = tuple(sorted({hparams.to_steps(s, hp, n) for s in steps}))
+    iterations = tuple(sorted({hparams.iterations(hp, s) for s in steps}))
     if telemetry_steps is None:  # the preset's steps, cut at this network's T
         iterations = tuple(s for s in iterations if s <= total)
     if iterations[-1] > total:
@@ -295,9 +293,8 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     device = instability.resolve_device(device)
     inst = _instability_config(config)
     hp, preset = inst.hparams, presets.get(config.preset)
-    n = hparams.train_size(hp)
-    k, total = hparams.to_steps(config.rewind_step, hp, n), hparams.to_steps(hp.training_steps, hp, n)
-    mask_k = hparams.to_steps(config.mask_rewind_step, hp, n)
+    k, total = hparams.iterations(hp, config.rewind_step), hparams.total_steps(hp)
+    mask_k = hparams.iterations(hp, config.mask_rewind_step)
     evaluation = data.load(hp.dataset, device, hp.train_subset, preset.test_subset, hparams.image_size(hp))
     trunk = store.open_run(train.run_config(hp, instability.data_seed(config.init_seed),
                                             init_seed=config.init_seed))
@@ -350,10 +347,10 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     ds = ds.merge(tele)
     if pairs:
         speed = loop.accel_for(device, bf16=False)
-        paths, _ = instability._paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
-                                      train.population_default(device), speed)
-        path = instability._path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
-                                         {"perturbation": list(runs)}, inst.n_alpha)
+        paths, _ = instability.pair_paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
+                                          train.population_default(device), speed)
+        path = instability.path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
+                                        {"perturbation": list(runs)}, inst.n_alpha)
         ds["instability"] = path.instability
         ds["path_error"] = path.error.rename("path_error")
     record = asdict(config)
