@@ -169,6 +169,17 @@ def starting_state(run: store.Run, device="cpu") -> dict:
     return {**state, "step": 0} if start.get("reset_schedule") else state
 
 
+def origin_state(run: store.Run, device="cpu") -> dict:
+    """The weights the run's lineage started from: the first state of its root run (the trunk's
+    initialization, or a random reinitialization's own new draw), masked like the run."""
+    root = run
+    while "parent" in root.config["start"]:
+        root = store.get(root.config["start"]["parent"])
+    state = dict(state_at(root, start_step(root), device, progress=False)["model"])
+    mask = mask_of(run, device)
+    return prune.apply({k: v.clone() for k, v in state.items()}, mask) if mask is not None else state
+
+
 def training_data(run: store.Run, device="cpu"):
     """The data the run trains on: its data set, or the altered task of ``run_config(task=...)``."""
     hp = hparams_of(run)

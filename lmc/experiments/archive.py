@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..core import hparams, processes, results, store
+from ..core import hparams, paths, processes, results, store
 from ..core.errors import ConfigError, LMCError
 from ..core.processes import cores
 from ..paper import presets, reported
@@ -87,7 +87,7 @@ class Shard:
 
     @property
     def folder(self) -> Path:
-        return Path(self.results_dir) / self.preset / self.chapter / f"{self.model}_{self.variant}"
+        return paths.shard_folder(self.results_dir, self.preset, self.chapter, self.model, self.variant)
 
     @property
     def path(self) -> Path:
@@ -456,10 +456,10 @@ def training_steps(chapter: str, model: str = "lenet_300_100", preset: str = PRE
         return {"steps": len(seeds) * pairs * 2 * T, "paths": len(seeds) * pairs}
     if number in ("02", "03"):
         steps = len(seeds) * (max(ks) + sum(pairs * 2 * (T - k) for k in ks))
-        paths = len(seeds) * len(ks) * pairs
+        n_paths = len(seeds) * len(ks) * pairs
         if number == "03":  # Figure 4's copies train T steps from k, schedule restarted
-            steps, paths = steps + len(seeds) * len(ks) * pairs * 2 * T, 2 * paths
-        return {"steps": steps, "paths": paths}
+            steps, n_paths = steps + len(seeds) * len(ks) * pairs * 2 * T, 2 * n_paths
+        return {"steps": steps, "paths": n_paths}
     levels = sparse.sparse_plan(preset, model, variant)[model]["levels"]
     if number == "04":  # trunk to T, levels - 1 IMP retrainings, every subnetwork's pairs
         n = len(sparse.KNOWN_SUBNETWORKS)

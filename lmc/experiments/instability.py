@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..core import data, hparams, identity, interpolate, loop, models, results, store, train
-from ..core.errors import ConfigError, DataError, choose
+from ..core import data, hparams, identity, interpolate, loop, models, paths, results, store, train
+from ..core.errors import ConfigError, choose
 from ..core.identity import always
 from ..paper import presets, reported
 
@@ -158,7 +157,7 @@ def pair_paths(hp: hparams.Hparams, pairs: dict, total: int, preset: presets.Pre
     batched = interpolate.batch_alphas(model, device)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress, populate,
                      accel=speed)
-    paths = {}
+    found = {}
     for key, copies in tqdm(pairs.items(), desc="pairs", disable=not progress):
 
         def path_between(copies=copies) -> dict:
@@ -166,9 +165,9 @@ def pair_paths(hp: hparams.Hparams, pairs: dict, total: int, preset: presets.Pre
             ds = interpolate.error_along_path(model, a, b, evaluation, n_alpha, batched=batched)
             return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
 
-        paths[key] = store.cached(interpolate.path_key([c.hash for c in copies], total, n_alpha, train_eval,
+        found[key] = store.cached(interpolate.path_key([c.hash for c in copies], total, n_alpha, train_eval,
                                                        preset.test_subset, batched), path_between)
-    return paths, {"evaluation": "all α batched" if batched else "loop over α", "population": populate,
+    return found, {"evaluation": "all α batched" if batched else "loop over α", "population": populate,
                    "accel": speed.as_dict()}
 
 
@@ -220,9 +219,9 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     trunks, pairs = dense_pairs(config, precision)
     # the trunks to k, then every copy to T: each group trains as populations where that pays
     train.train_runs(list(trunks.values()), k, device, progress, populate, accel=speed)
-    paths, how = pair_paths(hp, pairs, total, presets.get(config.preset), config.n_alpha, device, progress,
+    found, how = pair_paths(hp, pairs, total, presets.get(config.preset), config.n_alpha, device, progress,
                             populate, speed)
-    ds = path_dataset([paths[j] for j in jobs], (len(config.init_seeds), config.pairs), ("init_seed", "pair"),
+    ds = path_dataset([found[j] for j in jobs], (len(config.init_seeds), config.pairs), ("init_seed", "pair"),
                       {"init_seed": list(config.init_seeds), "pair": list(range(config.pairs))}, config.n_alpha)
     ds.attrs.update(results.provenance({"experiment": "instability", **config.as_dict(),
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
@@ -281,7 +280,7 @@ def instability_curve(config: InstabilityConfig, rewind_steps, device: str = "au
 
 def curve_path(results_dir, preset: str, chapter: str, config: InstabilityConfig):
     """Where a chapter stores one network's curve: ``<results>/<preset>/<chapter>/<model>_<variant>.nc``."""
-    return Path(results_dir) / preset / chapter / f"{config.model}_{config.variant}.nc"
+    return paths.network_file(results_dir, preset, chapter, config.model, config.variant)
 
 
 def cli_command(config: InstabilityConfig, rewind_steps) -> str:
@@ -333,17 +332,6 @@ def curve_configs(preset: str, model: str | None = None, variant: str = "standar
 
 
 def computed_or_archived(compute, path, config: InstabilityConfig, rewind_steps, command: str | None = None):
-    """(result, note): ``compute()``, saved at ``path``; if the data set is not on this machine,
-    the result archived at ``path`` (note says so), or None with ``command`` (default: the
-    ``lmc run instability`` one) that computes it."""
-    try:
-        ds = compute()
-    except DataError as error:
-        command = command or cli_command(config, rewind_steps)
-        if Path(path).exists():
-            ds = results.load(path)
-            return ds, (f"{config.model}: rendered from the archived {path} (computed on "
-                        f"{ds.attrs.get('device_name', '?')}, {ds.attrs.get('created', '?')})")
-        return None, f"not computed yet: {config.model}: {error} — then run: {command}"
-    results.save(ds, path)
-    return ds, ""
+    """``results.computed_or_archived`` for a chapter's network: the notes name ``config``'s model, and
+    what computes a missing result is ``command`` (default: the ``lmc run instability`` one)."""
+    return results.computed_or_archived(compute, path, config.model, command or cli_command(config, rewind_steps))

@@ -67,16 +67,6 @@ def pretrained_run(trunk: store.Run, rewind_step: int, mask: str | None, task: s
 
 # --- telemetry --------------------------------------------------------------------------------
 
-def origin_state(run: store.Run, device="cpu") -> dict:
-    """The weights the run's lineage started from (the root run's first state), masked like the run."""
-    root = run
-    while "parent" in root.config["start"]:
-        root = store.get(root.config["start"]["parent"])
-    state = dict(train.state_at(root, train.start_step(root), device, progress=False)["model"])
-    mask = train.mask_of(run, device)
-    return prune.apply({k: v.clone() for k, v in state.items()}, mask) if mask is not None else state
-
-
 TELEMETRY = {  # variable -> (long name, units)
     "accuracy": ("test accuracy", "%"),
     "loss": ("test loss", "nats"),
@@ -103,7 +93,7 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
     """Telemetry of the early phase (Frankle et al. 2020, Figure 3) at each of ``steps``.
 
     Weights are the kept conv and linear weights; "initial" is the weights the run's lineage
-    started from (``origin_state``, masked), "final" its weights at T. The gradient norm is
+    started from (``train.origin_state``, masked), "final" its weights at T. The gradient norm is
     that of the training loss on the first ``grad_examples`` training examples (pruned
     entries excluded). Returns the variables of ``TELEMETRY`` over ``step`` (iterations).
     """
@@ -117,7 +107,7 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
     model = models.build(hp.model).to(device)
     names = models.prunable_layer_names(model)
     mask = train.mask_of(run, device)
-    w0 = _flat(origin_state(run, device), names, mask)
+    w0 = _flat(train.origin_state(run, device), names, mask)
     wt = _flat(train.state_at(run, total, device, progress)["model"], names, mask)
     x, y = dataset.train_x[:grad_examples], dataset.train_y[:grad_examples]
     rows = {k: [] for k in TELEMETRY}
