@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .core import data, results, store
+from .core import data, paths, results, store
 from .core.errors import CacheError, ConfigError, LMCError
 from .experiments import instability, sparse, tables
 from .paper import presets
@@ -45,9 +45,7 @@ def _run_instability(args) -> None:
         init_seeds=args.init_seeds, pairs=args.pairs, n_alpha=args.alphas,
         reset_schedule=args.reset_schedule)
     speed = _speed_args(args)
-    ks = "_".join(args.rewind)
-    out = _writable_output(
-        args.out or Path("results") / args.preset / f"instability_{args.model}_{args.variant}_k{ks}.nc")
+    out = _writable_output(args.out or paths.cli_instability(args.preset, args.model, args.variant, args.rewind))
     if len(args.rewind) == 1:
         ds = instability.instability_analysis(config, device=args.device, progress=not args.quiet, **speed)
         table = tables.instability_table(ds)
@@ -71,8 +69,7 @@ def _run_sparse(args) -> None:
         raise ConfigError("--levels and --density both given; keep one of them")
     levels = args.levels or [sparse.pruning(config, density=args.density)[0] or 0]
     speed = _speed_args(args)
-    name = f"sparse_{args.model}_{args.variant}_L{'_'.join(map(str, levels))}_k{'_'.join(args.rewind)}.nc"
-    out = _writable_output(args.out or Path("results") / args.preset / name)
+    out = _writable_output(args.out or paths.cli_sparse(args.preset, args.model, args.variant, levels, args.rewind))
     run = {"device": args.device, "progress": not args.quiet, **speed}
     if len(levels) > 1:
         ds = sparse.sparsity_grid(config, levels, args.rewind, **run)
@@ -136,8 +133,8 @@ def _data(args) -> None:
                        f"{', '.join(data.manifest())}")
     action = data.fetch if args.action == "fetch" else data.verify
     for name in args.names:
-        paths = action(name)
-        print(f"{name}: {len(paths)} files verified in {data.dataset_folder(name)}")
+        verified = action(name)
+        print(f"{name}: {len(verified)} files verified in {data.dataset_folder(name)}")
 
 
 def _parameter(text: str) -> tuple[str, object]:

@@ -75,7 +75,7 @@ def jobs(experiment: str = "instability", model: str = "lenet_300_100", variant:
                                              pairs, n_alpha)[model]
     schedules = (False, True) if experiment == "schedule" else (reset_schedule,)
     hp = config.hparams
-    iterations = [hparams.to_steps(k, hp, hparams.train_size(hp)) for k in grid]
+    iterations = [hparams.iterations(hp, k) for k in grid]
     if len(set(iterations)) != len(iterations):
         raise ConfigError(f"rewind steps {grid} name the same step twice; give each rewind step once")
     out = []

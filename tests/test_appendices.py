@@ -148,7 +148,7 @@ def test_masked_start_states_keep_pruned_weights_at_zero(mnist):
     pairs = appendices.copies(_config(), ("imp",), 1, "cpu", progress=False)
     run = pairs["imp", 0, 0][0]
     mask = train.mask_of(run)
-    start, init = appendices.start_state(run), appendices.initial_state(run)
+    start, init = train.starting_state(run)["model"], train.origin_state(run)
     for name, keep in mask.items():
         assert (start[name][~keep] == 0).all() and (init[name][~keep] == 0).all()
     assert prune.density(mask) == pytest.approx(0.8, abs=1e-3)  # one round of 20% in whole weights

@@ -12,7 +12,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from . import data, models
+from . import data, identity, models
+from .identity import always
 from .errors import ConfigError, choose
 
 OPTIMIZERS = ("adam", "sgd")
@@ -23,27 +24,28 @@ OPTIMIZERS = ("adam", "sgd")
 # (training/train.py). "inherit": the copy continues the parent's optimizer state.
 OPTIMIZER_AT_K = ("fresh", "inherit")
 PRECISIONS = ("float32", "bf16")
-LATER_FIELDS = ("lr_end", "image_size")  # fields added after runs were first stored (see Hparams.as_dict)
 
 
 @dataclass(frozen=True)
 class Hparams:
     """Everything that determines a training run's numbers (one row of the paper's Table 1)."""
 
-    model: str = "lenet_300_100"          # network name in lmc.core.models
-    dataset: str = "mnist"                # data set name in data_manifest.yaml
-    optimizer: str = "adam"               # "adam" or "sgd" (with momentum)
-    lr: float = 1.2e-3                    # peak learning rate
-    momentum: float = 0.0                 # SGD momentum
-    weight_decay: float = 0.0             # L2 penalty added by the optimizer
-    batch_size: int = 60                  # examples per step
-    training_steps: str = "24000it"       # T, as a step string
-    lr_drops: tuple[str, ...] = ()        # steps at which the learning rate is multiplied by gamma
-    gamma: float = 0.1                    # learning-rate drop factor
-    warmup_steps: str = "0it"             # linear warmup from 0 to lr over this many steps
-    lr_end: float | None = None           # if set: after warmup, decay linearly to lr_end at T
-    train_subset: int | None = None       # train on the first N training examples only (smoke tests)
-    image_size: int | None = None         # images average-pooled to this side (None: the data set's own)
+    # The fields of the first release enter every identity (``always``): stored runs were hashed with
+    # them, null or not. Fields added since enter only when set (open_lth's rule, ``lmc.core.identity``).
+    model: str = always("lenet_300_100")     # network name in lmc.core.models
+    dataset: str = always("mnist")           # data set name in data_manifest.yaml
+    optimizer: str = always("adam")          # "adam" or "sgd" (with momentum)
+    lr: float = always(1.2e-3)               # peak learning rate
+    momentum: float = always(0.0)            # SGD momentum
+    weight_decay: float = always(0.0)        # L2 penalty added by the optimizer
+    batch_size: int = always(60)             # examples per step
+    training_steps: str = always("24000it")  # T, as a step string
+    lr_drops: tuple[str, ...] = always(())   # steps at which the learning rate is multiplied by gamma
+    gamma: float = always(0.1)               # learning-rate drop factor
+    warmup_steps: str = always("0it")        # linear warmup from 0 to lr over this many steps
+    lr_end: float | None = None              # if set: after warmup, decay linearly to lr_end at T
+    train_subset: int | None = always(None)  # train on the first N training examples only (smoke tests)
+    image_size: int | None = None            # images average-pooled to this side (None: the data set's own)
 
     def __post_init__(self):
         choose("optimizer", self.optimizer, OPTIMIZERS)
@@ -57,17 +59,8 @@ class Hparams:
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
-        """Plain JSON-able fields (for hashing and provenance).
-
-        Fields added after the first release enter only when they differ from their
-        default (open_lth's rule), so adding a field keeps every stored run valid.
-        """
-        d = dataclasses.asdict(self)
-        d["lr_drops"] = list(self.lr_drops)
-        for name in LATER_FIELDS:
-            if d[name] == Hparams.__dataclass_fields__[name].default:
-                del d[name]
-        return d
+        """The recipe's identity, JSON-able (for hashing and provenance; ``identity.as_dict``)."""
+        return identity.as_dict(self)
 
 
 _STEP = re.compile(r"^\s*(?:(\d+)\s*ep)?\s*(?:(\d+)\s*it)?\s*$")
@@ -108,6 +101,11 @@ def to_steps(step: str | int, hp: Hparams, train_size: int) -> int:
     """A step string converted to a number of iterations."""
     epochs, its = parse_step(step)
     return epochs * iterations_per_epoch(hp, train_size) + its
+
+
+def iterations(hp: Hparams, step: str | int) -> int:
+    """``step`` of the recipe ``hp`` in iterations (epochs count its training set: ``train_size``)."""
+    return to_steps(step, hp, train_size(hp))
 
 
 def total_steps(hp: Hparams) -> int:

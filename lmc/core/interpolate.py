@@ -34,8 +34,9 @@ import torch.nn.functional as F
 import xarray as xr
 from torch.func import functional_call, vmap
 
-from . import data, models
+from . import data, identity, models
 from .errors import ConfigError
+from .identity import always
 
 STABLE_BELOW = 2.0  # percentage points: the paper counts instability below 2% as stable
 PATH_BATCH = 1_000  # examples per pass when all α are evaluated together (fastest of 250-2,000 on 2 CPU cores)
@@ -283,6 +284,31 @@ def error_along_path(model: torch.nn.Module, state_a: dict, state_b: dict, datas
     coords = {"split": list(splits), "alpha": grid}
     return xr.Dataset({"error": (("split", "alpha"), error, {"units": "%"}),
                        "loss": (("split", "alpha"), loss, {"units": "nats"})}, coords=coords)
+
+
+@dataclass(frozen=True)
+class PathKey:
+    """What a cached path between two trained runs is (``store.cached``): the runs, the step both
+    are taken at, the α grid and the evaluation sets; its identity names the cache entry, so every
+    experiment that asks for the same path finds the same one."""
+
+    runs: tuple[str, ...]     # the two runs' hashes
+    step: int                 # the step both are taken at
+    n_alpha: int              # points on the path (``alphas``)
+    train_subset: int | None  # train error on the first N training examples (None: all trained on)
+    test_subset: int | None   # test error on the first N test examples (None: all)
+    kind: str = always("interpolate")
+    evaluation: str | None = None  # "batched": all α evaluated together, which rounds otherwise than the α loop
+    batch_norm: dict | None = None  # {"recompute": BatchNormRecompute.as_dict()} when statistics are recomputed
+
+
+def path_key(runs, step: int, n_alpha: int, train_subset: int | None, test_subset: int | None,
+             batched: bool = False, batch_norm: BatchNormRecompute | None = None) -> dict:
+    """The identity (``PathKey``) of the path between the runs with hashes ``runs`` at ``step``,
+    evaluated on ``n_alpha`` points (all at once if ``batched``) with ``batch_norm`` recomputed if given."""
+    return identity.as_dict(PathKey(tuple(runs), step, n_alpha, train_subset, test_subset,
+                                    evaluation="batched" if batched else None,
+                                    batch_norm=None if batch_norm is None else {"recompute": batch_norm.as_dict()}))
 
 
 def instability(error: xr.DataArray, dim: str = "alpha") -> xr.DataArray:

@@ -25,6 +25,7 @@ import xarray as xr
 
 from .. import __version__
 from . import store
+from .errors import DataError
 
 
 @functools.cache
@@ -157,6 +158,24 @@ def save(ds: xr.Dataset, path: str | Path) -> Path:
                           f"kept it as {kept}", stacklevel=2)
     store.atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
     return path
+
+
+def computed_or_archived(compute, path, what: str = "", command: str | None = None) -> tuple[xr.Dataset | None, str]:
+    """(result, note): ``compute()``, saved at ``path`` (``save``); if its data set is not on this
+    machine (``DataError``), the result archived at ``path`` with a note saying where and when it was
+    computed, or None with a note saying what is missing and, given ``command``, what computes it.
+    ``what`` (a network's name) opens the notes."""
+    prefix = f"{what}: " if what else ""
+    try:
+        ds = compute()
+    except DataError as error:
+        if Path(path).exists():
+            ds = load(path)
+            return ds, (f"{prefix}rendered from the archived {path} (computed on "
+                        f"{ds.attrs.get('device_name', '?')}, {ds.attrs.get('created', '?')})")
+        return None, f"not computed yet: {prefix}{error}" + (f" — then run: {command}" if command else "")
+    save(ds, path)
+    return ds, ""
 
 
 def load(path: str | Path) -> xr.Dataset:

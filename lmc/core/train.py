@@ -12,11 +12,51 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from dataclasses import dataclass
 
 import torch
 
-from . import data, hparams, loop, models, perturb, population, prune, store, tasks
+from . import data, hparams, identity, loop, models, perturb, population, prune, store, tasks
 from .errors import ConfigError, choose
+from .identity import always
+
+
+@dataclass(frozen=True)
+class FromInit:
+    """Where a run starts: a fresh initialization from ``init_seed``; with ``reinit`` > 0 the
+    ``reinit``-th further draw of that stream, trained from ``step`` (random reinitialization)."""
+
+    init_seed: int
+    reinit: int = 0
+    step: int | None = None  # with reinit: the step the new weights start training at
+
+
+@dataclass(frozen=True)
+class FromParent:
+    """Where a run starts: the full training state of the run ``parent`` (its hash) at ``step``."""
+
+    parent: str
+    step: int
+    reset_schedule: bool = False   # its own clock and schedule restart at 0 (Figure 4)
+    fresh_optimizer: bool = False  # a new optimizer state instead of the parent's (open_lth's rule)
+    start_mask: str | None = None  # a stored mask applied to the parent's weights first (random pruning)
+    perturb: dict | None = None    # a perturbation of the starting weights (``perturb.perturbation``)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A training run: its recipe, where it starts, its data order and what it trains with. Its
+    identity (``identity.as_dict``) names it in the cache; ``run_config`` builds and checks it."""
+
+    hparams: hparams.Hparams
+    start: FromInit | FromParent
+    data_seed: int
+    kind: str = always("train")
+    augment_seed: int | None = None  # only when it differs from the data seed
+    precision: str = "float32"       # "bf16": bfloat16 autocast (``loop.Accel.bf16``)
+    mask: str | None = None          # the hash of a stored pruning mask (``prune.stored``)
+    task: str | None = None          # an altered task (``tasks.TASKS``)
+
 
 def run_config(hp: hparams.Hparams, data_seed: int, init_seed: int | None = None,
                parent: store.Run | None = None, parent_step: int | None = None,
@@ -24,7 +64,7 @@ def run_config(hp: hparams.Hparams, data_seed: int, init_seed: int | None = None
                precision: str = "float32", mask: str | None = None,
                fresh_optimizer: bool = True, reinit: int = 0, perturbation: dict | None = None,
                task: str | None = None, start_mask: str | None = None) -> dict:
-    """The identity of a training run: hyperparameters, where it starts, and its data order.
+    """The identity of a training run (``RunSpec``): hyperparameters, where it starts, and its data order.
 
     It starts either from a fresh initialization (``init_seed``) or from the training
     state (weights, schedule position) of ``parent`` at ``parent_step``, with a new optimizer
@@ -52,36 +92,24 @@ def run_config(hp: hparams.Hparams, data_seed: int, init_seed: int | None = None
     choose("precision", precision, hparams.PRECISIONS)
     if (init_seed is None) == (parent is None):
         raise ValueError("a run starts from either init_seed or a parent run, not both")
-    if parent is None:
-        start = {"init_seed": int(init_seed)}
-        if reinit:  # random reinitialization: another draw of the init stream, from step parent_step
-            start.update(reinit=int(reinit), step=int(parent_step or 0))
+    reset = bool(reset_schedule) and parent_step != 0  # from step 0 there is nothing to reset
+    if reset and parent is None:
+        raise ValueError("reset_schedule applies to a run that starts from a parent")
+    if start_mask is not None and (parent is None or mask is None):
+        raise ConfigError("start_mask applies to a masked run that starts from a parent's state")
+    if perturbation is not None and parent is None:
+        raise ConfigError("a perturbation applies to a run that starts from a parent's state at a step")
+    if parent is None:  # reinit > 0: another draw of the init stream, trained from step parent_step
+        start = FromInit(int(init_seed), int(reinit), int(parent_step or 0)) if reinit else FromInit(int(init_seed))
     else:
-        start = {"parent": parent.hash, "step": int(parent_step)}
-    if reset_schedule and parent_step != 0:  # from step 0 there is nothing to reset
-        if parent is None:
-            raise ValueError("reset_schedule applies to a run that starts from a parent")
-        start["reset_schedule"] = True
-    if fresh_optimizer and parent is not None:
-        start["fresh_optimizer"] = True
-    if start_mask is not None:
-        if parent is None or mask is None:
-            raise ConfigError("start_mask applies to a masked run that starts from a parent's state")
-        start["start_mask"] = str(start_mask)
-    if perturbation is not None:
-        if parent is None:
-            raise ConfigError("a perturbation applies to a run that starts from a parent's state at a step")
-        start["perturb"] = perturb.perturbation(**perturbation)
-    config = {"kind": "train", "hparams": hp.as_dict(), "start": start, "data_seed": int(data_seed)}
-    if augment_seed is not None and augment_seed != data_seed:
-        config["augment_seed"] = int(augment_seed)
-    if precision != "float32":
-        config["precision"] = precision
-    if mask is not None:
-        config["mask"] = str(mask)
-    if task is not None:
-        config["task"] = choose("task", task, tasks.TASKS)
-    return config
+        start = FromParent(parent.hash, int(parent_step), reset_schedule=reset, fresh_optimizer=bool(fresh_optimizer),
+                           start_mask=None if start_mask is None else str(start_mask),
+                           perturb=None if perturbation is None else perturb.perturbation(**perturbation))
+    spec = RunSpec(hp, start, int(data_seed),
+                   augment_seed=None if augment_seed is None or augment_seed == data_seed else int(augment_seed),
+                   precision=precision, mask=None if mask is None else str(mask),
+                   task=None if task is None else choose("task", task, tasks.TASKS))
+    return identity.as_dict(spec)
 
 
 def mask_of(run: store.Run, device="cpu") -> prune.Mask | None:
@@ -139,6 +167,17 @@ def starting_state(run: store.Run, device="cpu") -> dict:
         state = {**state, "model": perturb.apply(state["model"], start["perturb"], hparams_of(run).model, mask,
                                                  origin)}
     return {**state, "step": 0} if start.get("reset_schedule") else state
+
+
+def origin_state(run: store.Run, device="cpu") -> dict:
+    """The weights the run's lineage started from: the first state of its root run (the trunk's
+    initialization, or a random reinitialization's own new draw), masked like the run."""
+    root = run
+    while "parent" in root.config["start"]:
+        root = store.get(root.config["start"]["parent"])
+    state = dict(state_at(root, start_step(root), device, progress=False)["model"])
+    mask = mask_of(run, device)
+    return prune.apply({k: v.clone() for k, v in state.items()}, mask) if mask is not None else state
 
 
 def training_data(run: store.Run, device="cpu"):
@@ -244,7 +283,7 @@ def train_runs(runs: list[store.Run], step: int | str, device="cpu", progress: b
 def to_steps_of(run: store.Run, step: int | str) -> int:
     """``step`` of ``run`` in iterations."""
     hp = hparams_of(run)
-    return hparams.to_steps(step, hp, hparams.train_size(hp))
+    return hparams.iterations(hp, step)
 
 
 def canonical_hparams(run: store.Run) -> str:

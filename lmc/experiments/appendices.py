@@ -31,8 +31,8 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..core import data, hparams, interpolate, loop, metrics, models, prune, results, store, train
-from ..core.errors import ConfigError, DataError
+from ..core import data, hparams, interpolate, loop, metrics, models, results, store, train
+from ..core.errors import ConfigError
 from ..paper import presets, reported
 from . import imp, instability, sparse, tables
 
@@ -107,7 +107,7 @@ def _device(device: str):
 
 def _iterations(config: instability.InstabilityConfig, step) -> int:
     hp = config.hparams
-    return hparams.to_steps(step, hp, hparams.train_size(hp))
+    return hparams.iterations(hp, step)
 
 
 def copies(config: instability.InstabilityConfig, subnetworks=("dense",), level: int | None = None,
@@ -121,39 +121,21 @@ def copies(config: instability.InstabilityConfig, subnetworks=("dense",), level:
     device, speed, precision = _device(device)
     hp = config.hparams
     k, total = _iterations(config, config.rewind_step), _iterations(config, hp.training_steps)
-    sparse = [s for s in subnetworks if s != "dense"]
-    if sparse and level is None:
-        raise ConfigError(f"the subnetworks {sparse} need an IMP level; pass level (Table 1's density is "
+    pruned = [s for s in subnetworks if s != "dense"]
+    if pruned and level is None:
+        raise ConfigError(f"the subnetworks {pruned} need an IMP level; pass level (Table 1's density is "
                           f"imp.levels_for(density) rounds) or measure only 'dense'")
     pairs = {}
     if "dense" in subnetworks:
         trunks, dense = instability.dense_pairs(config, precision)
         train.train_runs(list(trunks.values()), k, device, progress, False, accel=speed)
         pairs.update({("dense", i, j): copies for (i, j), copies in dense.items()})
-    if sparse:
-        found, _ = sparse.sparse_pairs(config, level, sparse, device, progress, False, speed)
+    if pruned:
+        found, _ = sparse.sparse_pairs(config, level, pruned, device, progress, False, speed)
         pairs.update(found)
     train.train_runs([c for pair in pairs.values() for c in pair], total, device, progress, False, accel=speed)
     order = [(s, i, j) for s in subnetworks for i in config.init_seeds for j in range(config.pairs)]
     return {key: pairs[key] for key in order}
-
-
-def start_state(run: store.Run, device="cpu") -> dict:
-    """The weights a copy starts from at its rewind step k: W_k (dense), m ⊙ W_k (IMP, random
-    pruning) or the newly drawn weights (random reinitialization): ``train.starting_state``."""
-    return train.starting_state(run, device)["model"]
-
-
-def initial_state(run: store.Run, device="cpu") -> dict:
-    """The network at step 0 of a copy's lineage: the trunk's initialization (masked for a
-    sparse copy), or, for a random reinitialization, its own new draw."""
-    start = run.config["start"]
-    if "parent" not in start:
-        return start_state(run, device)
-    trunk = store.get(start["parent"])
-    state = {k: v.clone() for k, v in train.state_at(trunk, 0, device, progress=False)["model"].items()}
-    mask = train.mask_of(run, device)
-    return state if mask is None else prune.apply(state, mask)
 
 
 def _evaluation(hp: hparams.Hparams, preset: presets.Preset, device: str, train_subset="preset"):
@@ -184,7 +166,8 @@ def measure_pair(pair: list, weights: str = "all", evaluation=None, device="cpu"
             raise ConfigError("a random reinitialization's pair has no parent run: pass its trunk")
         trunk = store.get(start["parent"])
     unpruned = train.state_at(trunk, start.get("step", 0), device, progress=False)["model"]
-    w0, wk = initial_state(pair[0], device), start_state(pair[0], device)
+    # the copy's lineage at step 0 and where the copy starts at k: W_k, m ⊙ W_k or a new draw
+    w0, wk = train.origin_state(pair[0], device), train.starting_state(pair[0], device)["model"]
     ends = [train.state_at(c, total, device, progress=False)["model"] for c in pair]
     out = {"init_to_rewind": metrics.l2_distance(w0, wk, names, mask),
            "rewind_to_end": [metrics.l2_distance(wk, e, names, mask) for e in ends],
@@ -217,7 +200,7 @@ def pair_distances(config: instability.InstabilityConfig, rewind_steps, subnetwo
     """
     metrics.weight_names(models.build(config.hparams.model), weights)  # validates
     device = instability.resolve_device(device)
-    configs, iterations = instability._rewind_configs(config, rewind_steps)
+    configs, iterations = instability.rewind_configs(config, rewind_steps)
     preset = presets.get(config.preset)
     evaluation, subset = _evaluation(config.hparams, preset, device)
     measured = []
@@ -261,7 +244,7 @@ def pair_distances(config: instability.InstabilityConfig, rewind_steps, subnetwo
                    {"long_name": "error of each trained copy", "units": "%"})
     ds = ds.transpose("subnetwork", "rewind_step", ...)
     ds.attrs.update(results.provenance(
-        {"experiment": "pair_distances", **instability._config_dict(config), "rewind_steps": [str(k) for k in rewind_steps],
+        {"experiment": "pair_distances", **config.as_dict(), "rewind_steps": [str(k) for k in rewind_steps],
          "subnetworks": list(subnetworks), "level": level, "weights": weights, "hparams": config.hparams.as_dict(),
          "eval_train_subset": subset}, device))
     return ds.sortby("rewind_step")
@@ -274,9 +257,9 @@ def distances(config: instability.InstabilityConfig, dense_steps, sparse_steps=(
     sparse ``subnetworks`` at IMP ``level`` over ``sparse_steps`` (chapter 05's), combined; a
     (subnetwork, k) not measured is NaN."""
     parts = [pair_distances(config, dense_steps, ("dense",), None, weights, device, progress)]
-    sparse = tuple(s for s in subnetworks if s != "dense")
-    if sparse and level is not None and len(sparse_steps):
-        parts.append(pair_distances(config, sparse_steps, sparse, level, weights, device, progress))
+    pruned = tuple(s for s in subnetworks if s != "dense")
+    if pruned and level is not None and len(sparse_steps):
+        parts.append(pair_distances(config, sparse_steps, pruned, level, weights, device, progress))
     attrs = parts[-1].attrs
     ds = xr.concat([p.drop_attrs().drop_vars("rewind_label") for p in parts], dim="subnetwork", join="outer")
     ds = ds.assign_coords(rewind_label=("rewind_step", [str(int(k)) for k in ds.rewind_step.values]))
@@ -434,12 +417,11 @@ def instability_through_training(config: instability.InstabilityConfig, rewind_s
     ``instability``.
     """
     device, speed, _ = _device(device)
-    configs, iterations = instability._rewind_configs(config, rewind_steps)
+    configs, iterations = instability.rewind_configs(config, rewind_steps)
     preset = presets.get(config.preset)
     evaluation, subset = _evaluation(config.hparams, preset, device, train_subset)
     model = models.build(config.hparams.model).to(device)
     batched = interpolate.batch_alphas(model, device)
-    how = {"evaluation": "batched"} if batched else {}
     steps = sorted({s for c in configs for s in snapshot_steps(c, every)})
     error = np.full((len(configs), len(config.init_seeds), config.pairs, len(steps), 2, config.n_alpha), np.nan)
     loss = error.copy()
@@ -453,10 +435,9 @@ def instability_through_training(config: instability.InstabilityConfig, rewind_s
                     p = interpolate.error_along_path(model, *ends, evaluation, config.n_alpha, batched=batched)
                     return {"error": p.error.values.tolist(), "loss": p.loss.values.tolist()}
 
-                # the same cache entry as the chapters' paths at T (instability._paths)
-                found = store.cached({"kind": "interpolate", "runs": [r.hash for r in pair], "step": s,
-                                      "n_alpha": config.n_alpha, "train_subset": subset,
-                                      "test_subset": preset.test_subset, **how}, path)
+                # the same cache entry as the chapters' paths at T (instability.pair_paths)
+                found = store.cached(interpolate.path_key([r.hash for r in pair], s, config.n_alpha, subset,
+                                                          preset.test_subset, batched), path)
                 b = steps.index(s)
                 error[a, config.init_seeds.index(i), j, b] = found["error"]
                 loss[a, config.init_seeds.index(i), j, b] = found["loss"]
@@ -468,7 +449,7 @@ def instability_through_training(config: instability.InstabilityConfig, rewind_s
     ds["instability"] = interpolate.instability(ds.error)
     ds.instability.attrs.update(units="percentage points", long_name="max error along the path minus mean endpoint error")
     ds.attrs.update(results.provenance(
-        {"experiment": "instability_through_training", **instability._config_dict(config),
+        {"experiment": "instability_through_training", **config.as_dict(),
          "rewind_steps": [str(k) for k in rewind_steps], "every": str(every), "subnetwork": subnetwork,
          "level": level, "eval_train_subset": subset, "hparams": config.hparams.as_dict()}, device))
     return ds.sortby("rewind_step")
@@ -567,19 +548,3 @@ def through_table(ds: xr.Dataset) -> pd.DataFrame:
                          "stable at T": bool(line.isel(step=-1) < interpolate.STABLE_BELOW),
                          "stable throughout": bool((line < interpolate.STABLE_BELOW).all())})
     return pd.DataFrame(rows)
-
-
-def computed_or_archived(compute, path) -> tuple[xr.Dataset | None, str]:
-    """(result, note): ``compute()``, saved at ``path``; if its data set is not on this machine, the
-    result archived at ``path`` (the note says so), or None with a note saying what is missing."""
-    from pathlib import Path
-
-    try:
-        ds = compute()
-    except DataError as error:
-        if Path(path).exists():
-            ds = results.load(path)
-            return ds, f"rendered from the archived {path} (computed {ds.attrs.get('created', '?')})"
-        return None, f"not computed: {error}"
-    results.save(ds, path)
-    return ds, ""

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..core import hparams, interpolate, processes, results, store
+from ..core import hparams, interpolate, paths, processes, results, store
 from ..core.errors import ConfigError, LMCError
 from ..core.processes import cores
 from ..paper import presets, reported
@@ -87,7 +87,7 @@ class Shard:
 
     @property
     def folder(self) -> Path:
-        return Path(self.results_dir) / self.preset / self.chapter / f"{self.model}_{self.variant}"
+        return paths.shard_folder(self.results_dir, self.preset, self.chapter, self.model, self.variant)
 
     @property
     def path(self) -> Path:
@@ -452,19 +452,18 @@ def training_steps(chapter: str, model: str = "lenet_300_100", preset: str = PRE
     number = chapter_number(chapter)
     config = instability.instability_config(model, variant, 0, preset)
     hp = config.hparams
-    size = hparams.train_size(hp)
-    T = hparams.to_steps(hp.training_steps, hp, size)
+    T = hparams.total_steps(hp)
     pairs, shards = config.pairs, plan(number, model, preset, variant)
     seeds = sorted({s.init_seed for s in shards})
-    ks = sorted({hparams.to_steps(s.rewind_step, hp, size) for s in shards if s.rewind_step is not None})
+    ks = sorted({hparams.iterations(hp, s.rewind_step) for s in shards if s.rewind_step is not None})
     if number == "01":
         return {"steps": len(seeds) * pairs * 2 * T, "paths": len(seeds) * pairs}
     if number in ("02", "03"):
         steps = len(seeds) * (max(ks) + sum(pairs * 2 * (T - k) for k in ks))
-        paths = len(seeds) * len(ks) * pairs
+        n_paths = len(seeds) * len(ks) * pairs
         if number == "03":  # Figure 4's copies train T steps from k, schedule restarted
-            steps, paths = steps + len(seeds) * len(ks) * pairs * 2 * T, 2 * paths
-        return {"steps": steps, "paths": paths}
+            steps, n_paths = steps + len(seeds) * len(ks) * pairs * 2 * T, 2 * n_paths
+        return {"steps": steps, "paths": n_paths}
     levels = sparse.sparse_plan(preset, model, variant)[model]["levels"]
     if number == "04":  # trunk to T, levels - 1 IMP retrainings, every subnetwork's pairs
         n = len(sparse.KNOWN_SUBNETWORKS)

@@ -84,8 +84,7 @@ def masks_for(sweeps: list[tuple[store.Run, int]], levels: int, fraction: float 
     out: list[list[str | None]] = [[None] for _ in sweeps]
     runs = [trunk for trunk, _ in sweeps]
     for _ in range(levels):
-        totals = [hparams.to_steps(train.hparams_of(r).training_steps, train.hparams_of(r),
-                                   hparams.train_size(train.hparams_of(r))) for r in runs]
+        totals = [hparams.total_steps(train.hparams_of(r)) for r in runs]
         configs = [{"method": "imp", "pruned": run.hash, "step": total, "previous": masks[-1], "fraction": fraction,
                     **_ignored(train.hparams_of(run).model)} for run, total, masks in zip(runs, totals, out)]
         missing = [i for i, config in enumerate(configs) if not prune.is_stored(config)]

@@ -14,16 +14,16 @@ initialization. ``instability_curve`` repeats it at every k of a grid (Figure 3)
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from ..core import data, hparams, interpolate, loop, models, results, store, train
-from ..core.errors import ConfigError, DataError, choose
+from ..core import data, hparams, identity, interpolate, loop, models, paths, results, store, train
+from ..core.errors import ConfigError, choose
+from ..core.identity import always
 from ..paper import presets, reported
 
 
@@ -67,7 +67,24 @@ class InstabilityConfig:
     pairs: int
     n_alpha: int
     reset_schedule: bool = False  # Figure 4: copies train T steps with the schedule restarted
-    optimizer_at_k: str = "fresh"  # the copies' optimizer state at k (hparams.OPTIMIZER_AT_K)
+    # the copies' optimizer state at k (hparams.OPTIMIZER_AT_K); always in the identity: results
+    # computed before it existed inherited the trunk's state in their dense copies
+    optimizer_at_k: str = always("fresh")
+
+    def as_dict(self) -> dict:
+        """The configuration's identity, as results record it (``identity.as_dict``)."""
+        return identity.as_dict(self)
+
+    @property
+    def rewind_iterations(self) -> int:
+        """k in iterations (step strings count epochs of the recipe's training set, not of an
+        evaluation subset)."""
+        return hparams.iterations(self.hparams, self.rewind_step)
+
+    @property
+    def training_iterations(self) -> int:
+        """T in iterations: the recipe's training length."""
+        return hparams.total_steps(self.hparams)
 
     @property
     def hparams(self) -> hparams.Hparams:
@@ -104,9 +121,7 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
     choose("optimizer_at_k", optimizer_at_k, hparams.OPTIMIZER_AT_K)
     config = InstabilityConfig(model, variant, str(rewind_step), preset, seeds, pairs, int(n_alpha),
                                reset_schedule, optimizer_at_k)
-    hp = config.hparams
-    size = hparams.train_size(hp)
-    k, total = hparams.to_steps(rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
+    hp, k, total = config.hparams, config.rewind_iterations, config.training_iterations
     if k >= total:
         raise ConfigError(f"rewind step k={rewind_step} ({k} iterations) must be before the end "
                           f"of training T={hp.training_steps} ({total} iterations); choose a "
@@ -114,16 +129,7 @@ def instability_config(model: str = "lenet_300_100", variant: str = "standard",
     return config
 
 
-def _config_dict(config: InstabilityConfig) -> dict:
-    d = asdict(config)
-    if not d["reset_schedule"]:  # added later: only a non-default value enters the identity
-        del d["reset_schedule"]
-    # optimizer_at_k always enters: results computed before it existed inherited the trunk's
-    # optimizer state in their dense copies, so a result without it is not a "fresh" one
-    return d
-
-
-def _speed(device: str, populate: bool | None, accel: dict | None):
+def resolve_speed(device: str, populate: bool | None, accel: dict | None):
     """(device, speed-ups, populate, precision) resolved for a device."""
     device = resolve_device(device)
     speed = loop.accel_for(device, **(accel or {}))
@@ -131,27 +137,27 @@ def _speed(device: str, populate: bool | None, accel: dict | None):
     return device, speed, populate, speed.precision
 
 
-def _evaluation_data(hp: hparams.Hparams, preset: presets.Preset, device: str):
+def evaluation_data(hp: hparams.Hparams, preset: presets.Preset, device: str):
     """The data the paths are evaluated on (loaded, and so verified, before any run is created:
     missing data must leave the cache untouched)."""
     return data.load(hp.dataset, device, preset.eval_train_subset(hp.model), preset.test_subset,
                      hparams.image_size(hp))
 
 
-def _paths(hp: hparams.Hparams, pairs: dict, total: int, preset: presets.Preset, n_alpha: int, device: str,
-           progress: bool, populate: bool, speed: loop.Accel) -> tuple[dict, dict]:
+def pair_paths(hp: hparams.Hparams, pairs: dict, total: int, preset: presets.Preset, n_alpha: int, device: str,
+               progress: bool, populate: bool, speed: loop.Accel) -> tuple[dict, dict]:
     """Train every copy of ``pairs`` (key → two runs) to ``total`` and interpolate each pair.
 
     Returns ({key: {"error", "loss"}}, what the provenance records about the evaluation).
     Each path is cached under the two runs' identities and the evaluation sizes.
     """
     train_eval = preset.eval_train_subset(hp.model)
-    evaluation = _evaluation_data(hp, preset, device)
+    evaluation = evaluation_data(hp, preset, device)
     model = models.build(hp.model).to(device)
     batched = interpolate.batch_alphas(model, device)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress, populate,
                      accel=speed)
-    paths = {}
+    found = {}
     for key, copies in tqdm(pairs.items(), desc="pairs", disable=not progress):
 
         def path_between(copies=copies) -> dict:
@@ -159,16 +165,13 @@ def _paths(hp: hparams.Hparams, pairs: dict, total: int, preset: presets.Preset,
             ds = interpolate.error_along_path(model, a, b, evaluation, n_alpha, batched=batched)
             return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
 
-        # all-α-together evaluation rounds differently from the α loop: it has its own entry
-        how = {"evaluation": "batched"} if batched else {}
-        paths[key] = store.cached({"kind": "interpolate", "runs": [c.hash for c in copies], "step": total,
-                                   "n_alpha": n_alpha, "train_subset": train_eval,
-                                   "test_subset": preset.test_subset, **how}, path_between)
-    return paths, {"evaluation": "all α batched" if batched else "loop over α", "population": populate,
+        found[key] = store.cached(interpolate.path_key([c.hash for c in copies], total, n_alpha, train_eval,
+                                                       preset.test_subset, batched), path_between)
+    return found, {"evaluation": "all α batched" if batched else "loop over α", "population": populate,
                    "accel": speed.as_dict()}
 
 
-def _path_dataset(paths: list[dict], shape: tuple, dims: tuple, coords: dict, n_alpha: int) -> xr.Dataset:
+def path_dataset(paths: list[dict], shape: tuple, dims: tuple, coords: dict, n_alpha: int) -> xr.Dataset:
     """Error, loss and instability of ``paths`` (in order) as a Dataset over ``dims`` + split, alpha."""
     dims = (*dims, "split", "alpha")
     shape = (*shape, 2, n_alpha)
@@ -188,7 +191,7 @@ def dense_pairs(config: InstabilityConfig, precision: str = "float32",
     {(init_seed, pair): [copy 0, copy 1]}), each copy starting from the trunk's state at k
     on its own data order, with the optimizer rule ``config.optimizer_at_k``. ``hp`` replaces the recipe (the same runs for the same recipe)."""
     hp = hp or config.hparams
-    k = hparams.to_steps(config.rewind_step, hp, hparams.train_size(hp))
+    k = hparams.iterations(hp, config.rewind_step)
     trunks = trunk_runs(config, precision, hp)
     pairs = {(i, j): [store.open_run(train.run_config(hp, data_seed(i, j, c), parent=trunks[i], parent_step=k,
                                                       reset_schedule=config.reset_schedule, precision=precision,
@@ -209,20 +212,18 @@ def instability_analysis(config: InstabilityConfig | None = None, device: str = 
     ``split``, ``alpha``) and ``instability`` over (``init_seed``, ``pair``, ``split``).
     """
     config = config or instability_config(**params)
-    device, speed, populate, precision = _speed(device, populate, accel)
-    hp = config.hparams
-    size = hparams.train_size(hp)  # step strings count epochs of the training set, not the evaluation subset
-    k, total = hparams.to_steps(config.rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
-    _evaluation_data(hp, presets.get(config.preset), device)
+    device, speed, populate, precision = resolve_speed(device, populate, accel)
+    hp, k, total = config.hparams, config.rewind_iterations, config.training_iterations
+    evaluation_data(hp, presets.get(config.preset), device)
     jobs = [(i, j) for i in config.init_seeds for j in range(config.pairs)]
     trunks, pairs = dense_pairs(config, precision)
     # the trunks to k, then every copy to T: each group trains as populations where that pays
     train.train_runs(list(trunks.values()), k, device, progress, populate, accel=speed)
-    paths, how = _paths(hp, pairs, total, presets.get(config.preset), config.n_alpha, device, progress,
-                        populate, speed)
-    ds = _path_dataset([paths[j] for j in jobs], (len(config.init_seeds), config.pairs), ("init_seed", "pair"),
-                       {"init_seed": list(config.init_seeds), "pair": list(range(config.pairs))}, config.n_alpha)
-    ds.attrs.update(results.provenance({"experiment": "instability", **_config_dict(config),
+    found, how = pair_paths(hp, pairs, total, presets.get(config.preset), config.n_alpha, device, progress,
+                            populate, speed)
+    ds = path_dataset([found[j] for j in jobs], (len(config.init_seeds), config.pairs), ("init_seed", "pair"),
+                      {"init_seed": list(config.init_seeds), "pair": list(range(config.pairs))}, config.n_alpha)
+    ds.attrs.update(results.provenance({"experiment": "instability", **config.as_dict(),
                                         "hparams": hp.as_dict(), "rewind_iterations": k,
                                         "training_iterations": total, **how}, device))
     return ds
@@ -235,7 +236,7 @@ def trunk_runs(config: InstabilityConfig, precision: str, hp: hparams.Hparams | 
             for i in config.init_seeds}
 
 
-def _stacked(parts: list[xr.Dataset], dim: str, coords: dict, experiment: str, extra: dict) -> xr.Dataset:
+def stacked(parts: list[xr.Dataset], dim: str, coords: dict, experiment: str, extra: dict) -> xr.Dataset:
     """``parts`` concatenated along ``dim`` with the first part's provenance, renamed ``experiment``."""
     ds = xr.concat([p.drop_attrs() for p in parts], dim=dim).assign_coords(coords)
     first = results.config_of(parts[0])
@@ -246,7 +247,7 @@ def _stacked(parts: list[xr.Dataset], dim: str, coords: dict, experiment: str, e
     return ds
 
 
-def _rewind_configs(config: InstabilityConfig, rewind_steps) -> tuple[list[InstabilityConfig], list[int]]:
+def rewind_configs(config: InstabilityConfig, rewind_steps) -> tuple[list[InstabilityConfig], list[int]]:
     """One validated config per rewind step, and the steps in iterations (each named once)."""
     if isinstance(rewind_steps, (str, int)) or not len(rewind_steps):
         raise ConfigError(f"rewind_steps must be a non-empty list of steps, got {rewind_steps!r}")
@@ -254,7 +255,7 @@ def _rewind_configs(config: InstabilityConfig, rewind_steps) -> tuple[list[Insta
     for c in configs:  # validates each k
         instability_config(c.model, c.variant, c.rewind_step, c.preset, c.init_seeds, c.pairs, c.n_alpha,
                            c.reset_schedule, c.optimizer_at_k)
-    iterations = [hparams.to_steps(c.rewind_step, c.hparams, hparams.train_size(c.hparams)) for c in configs]
+    iterations = [c.rewind_iterations for c in configs]
     if len(set(iterations)) != len(iterations):
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name the same step twice; give each rewind step once")
     return configs, iterations
@@ -269,17 +270,17 @@ def instability_curve(config: InstabilityConfig, rewind_steps, device: str = "au
     shared: one run per initialization serves every k. ``speed``: ``populate`` and
     ``accel`` of ``instability_analysis``.
     """
-    configs, iterations = _rewind_configs(config, rewind_steps)
+    configs, iterations = rewind_configs(config, rewind_steps)
     parts = [instability_analysis(c, device, progress, **speed) for c in configs]
-    ds = _stacked(parts, "rewind_step", {"rewind_step": iterations,
-                                         "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
-                  "instability_curve", {"rewind_steps": [str(k) for k in rewind_steps]})
+    ds = stacked(parts, "rewind_step", {"rewind_step": iterations,
+                                        "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
+                 "instability_curve", {"rewind_steps": [str(k) for k in rewind_steps]})
     return ds.sortby("rewind_step")
 
 
 def curve_path(results_dir, preset: str, chapter: str, config: InstabilityConfig):
     """Where a chapter stores one network's curve: ``<results>/<preset>/<chapter>/<model>_<variant>.nc``."""
-    return Path(results_dir) / preset / chapter / f"{config.model}_{config.variant}.nc"
+    return paths.network_file(results_dir, preset, chapter, config.model, config.variant)
 
 
 def cli_command(config: InstabilityConfig, rewind_steps) -> str:
@@ -291,7 +292,7 @@ def cli_command(config: InstabilityConfig, rewind_steps) -> str:
 
 def rewind_iterations(setting: reported.Setting, step: str) -> int:
     """A step string of a setting in iterations (epochs use that data set's full training set)."""
-    return hparams.to_steps(step, setting.hparams, hparams.train_size(setting.hparams))
+    return hparams.iterations(setting.hparams, step)
 
 
 SCHEDULES = {False: "T − k steps", True: "T steps, schedule reset"}
@@ -331,17 +332,6 @@ def curve_configs(preset: str, model: str | None = None, variant: str = "standar
 
 
 def computed_or_archived(compute, path, config: InstabilityConfig, rewind_steps, command: str | None = None):
-    """(result, note): ``compute()``, saved at ``path``; if the data set is not on this machine,
-    the result archived at ``path`` (note says so), or None with ``command`` (default: the
-    ``lmc run instability`` one) that computes it."""
-    try:
-        ds = compute()
-    except DataError as error:
-        command = command or cli_command(config, rewind_steps)
-        if Path(path).exists():
-            ds = results.load(path)
-            return ds, (f"{config.model}: rendered from the archived {path} (computed on "
-                        f"{ds.attrs.get('device_name', '?')}, {ds.attrs.get('created', '?')})")
-        return None, f"not computed yet: {config.model}: {error} — then run: {command}"
-    results.save(ds, path)
-    return ds, ""
+    """``results.computed_or_archived`` for a chapter's network: the notes name ``config``'s model, and
+    what computes a missing result is ``command`` (default: the ``lmc run instability`` one)."""
+    return results.computed_or_archived(compute, path, config.model, command or cli_command(config, rewind_steps))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..core import hparams, loop, prune, results, train
+from ..core import loop, prune, results, train
 from ..core.errors import ConfigError
 from ..paper import presets, reported
 from . import imp, instability
@@ -28,13 +28,10 @@ def _imp_in_lockstep(configs: list[instability.InstabilityConfig], levels: int, 
     """IMP to ``levels`` for every initialization and rewind step of ``configs`` at once, so that
     each level's runs can train as one population (on a GPU by default); the per-k analyses
     then find their masks in the cache."""
-    device, speed, populate, precision = instability._speed(device, populate, accel)
-    hp = configs[0].hparams
-    size = hparams.train_size(hp)
+    device, speed, populate, precision = instability.resolve_speed(device, populate, accel)
     trunks = instability.trunk_runs(configs[0], precision)
-    train.train_runs(list(trunks.values()), hparams.to_steps(hp.training_steps, hp, size), device, progress,
-                     populate, accel=speed)
-    imp.masks_for([(trunk, hparams.to_steps(c.rewind_step, hp, size)) for c in configs for trunk in trunks.values()],
+    train.train_runs(list(trunks.values()), configs[0].training_iterations, device, progress, populate, accel=speed)
+    imp.masks_for([(trunk, c.rewind_iterations) for c in configs for trunk in trunks.values()],
                   levels, device=device, progress=progress, populate=populate, accel=speed)
 
 
@@ -76,9 +73,7 @@ def sparse_pairs(config: instability.InstabilityConfig, levels: int | None = Non
     levels, one_shot = pruning(config, levels, density)
     speed = speed or loop.accel_for(device)
     precision = speed.precision
-    hp = config.hparams
-    size = hparams.train_size(hp)
-    k, total = hparams.to_steps(config.rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
+    k, total = config.rewind_iterations, config.training_iterations
     rule = config.optimizer_at_k
     trunks = instability.trunk_runs(config, precision)
     train.train_runs(list(trunks.values()), total, device, progress, populate, accel=speed)
@@ -121,22 +116,21 @@ def sparse_instability(config: instability.InstabilityConfig, levels: int | None
     ``pair``, ``split``[, ``alpha``]) and the masks' ``density``.
     """
     levels, one_shot = pruning(config, levels, density)
-    device, speed, populate, precision = instability._speed(device, populate, accel)
+    device, speed, populate, precision = instability.resolve_speed(device, populate, accel)
     hp, preset = config.hparams, presets.get(config.preset)
-    size = hparams.train_size(hp)
-    k, total = hparams.to_steps(config.rewind_step, hp, size), hparams.to_steps(hp.training_steps, hp, size)
-    instability._evaluation_data(hp, preset, device)
+    k, total = config.rewind_iterations, config.training_iterations
+    instability.evaluation_data(hp, preset, device)
     pairs, density = sparse_pairs(config, levels, subnetworks, device, progress, populate, speed, one_shot)
-    paths, how = instability._paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
+    paths, how = instability.pair_paths(hp, pairs, total, preset, config.n_alpha, device, progress, populate, speed)
     shape = (len(subnetworks), len(config.init_seeds), config.pairs)
     order = [(n, i, j) for n in subnetworks for i in config.init_seeds for j in range(config.pairs)]
-    ds = instability._path_dataset([paths[key] for key in order], shape, ("subnetwork", "init_seed", "pair"),
-                                   {"subnetwork": list(subnetworks), "init_seed": list(config.init_seeds),
-                                    "pair": list(range(config.pairs))}, config.n_alpha)
+    ds = instability.path_dataset([paths[key] for key in order], shape, ("subnetwork", "init_seed", "pair"),
+                                  {"subnetwork": list(subnetworks), "init_seed": list(config.init_seeds),
+                                   "pair": list(range(config.pairs))}, config.n_alpha)
     ds["density"] = (("subnetwork", "init_seed"),
                      np.array([[density[n, i] for i in config.init_seeds] for n in subnetworks]),
                      {"long_name": "fraction of prunable weights remaining"})
-    ds.attrs.update(results.provenance({"experiment": "sparse_instability", **instability._config_dict(config),
+    ds.attrs.update(results.provenance({"experiment": "sparse_instability", **config.as_dict(),
                                         **({"levels": levels, "fraction": imp.FRACTION} if one_shot is None
                                            else {"one_shot_density": one_shot}),
                                         "random_prune": {n: RANDOM_PRUNE[n] for n in subnetworks if n in RANDOM_PRUNE},
@@ -155,16 +149,16 @@ def sparse_curve(config: instability.InstabilityConfig, levels: int | None, rewi
     Returns ``sparse_instability``'s variables stacked along ``rewind_step`` (iterations;
     ``rewind_label`` keeps the step strings).
     """
-    configs, iterations = instability._rewind_configs(config, rewind_steps)
+    configs, iterations = instability.rewind_configs(config, rewind_steps)
     levels, one_shot = pruning(config, levels, density)
     if not one_shot:
         _imp_in_lockstep(configs, levels, device, progress, **speed)
     parts = [sparse_instability(c, levels, subnetworks, device, progress, density=one_shot, **speed)
              for c in configs]
-    ds = instability._stacked(parts, "rewind_step", {"rewind_step": iterations,
-                                                     "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
-                              "sparse_curve", {**({"levels": levels} if density is None else {"density": density}),
-                                               "rewind_steps": [str(k) for k in rewind_steps]})
+    ds = instability.stacked(parts, "rewind_step", {"rewind_step": iterations,
+                                                    "rewind_label": ("rewind_step", [str(k) for k in rewind_steps])},
+                             "sparse_curve", {**({"levels": levels} if density is None else {"density": density}),
+                                              "rewind_steps": [str(k) for k in rewind_steps]})
     return ds.sortby("rewind_step")
 
 
@@ -181,14 +175,14 @@ def sparsity_grid(config: instability.InstabilityConfig, levels, rewind_steps, s
                           f"e.g. [3, 7, 11, 15]")
     levels = sorted(levels)
     if pruning(config, levels[0])[0] and pruning(config, levels[-1])[0]:  # every level valid
-        _imp_in_lockstep(instability._rewind_configs(config, rewind_steps)[0], levels[-1], device, progress, **speed)
+        _imp_in_lockstep(instability.rewind_configs(config, rewind_steps)[0], levels[-1], device, progress, **speed)
     parts = [sparse_curve(config, level, rewind_steps, subnetworks, device, progress, **speed)
              for level in levels]
     measured = xr.concat([p.density for p in parts], dim="level")
     parts = [p.drop_vars("density") for p in parts]
-    ds = instability._stacked(parts, "level", {"level": levels,
-                                               "nominal_density": ("level", [imp.density_after(n) for n in levels])},
-                              "sparsity_grid", {"levels": levels, "rewind_steps": [str(k) for k in rewind_steps]})
+    ds = instability.stacked(parts, "level", {"level": levels,
+                                              "nominal_density": ("level", [imp.density_after(n) for n in levels])},
+                             "sparsity_grid", {"levels": levels, "rewind_steps": [str(k) for k in rewind_steps]})
     ds["density"] = measured.assign_coords(level=levels)
     ds.density.attrs["long_name"] = "fraction of prunable weights remaining"
     return ds

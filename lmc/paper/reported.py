@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.errors import ConfigError
-from ..core.hparams import Hparams, parse_step, to_steps, train_size
+from ..core.hparams import Hparams, parse_step, total_steps
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def rewind_share(config: dict, steps) -> str:
         return ""
     total = config["training_iterations"]
     theirs = SETTINGS[key].hparams
-    paper_total = to_steps(theirs.training_steps, theirs, train_size(theirs))
+    paper_total = total_steps(theirs)
     parts = []
     for k in steps:
         k = int(k)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..core import processes
+from ..core import paths, processes
 from ..core.errors import ConfigError, LMCError
 from ..paper import presets
 
@@ -201,7 +201,7 @@ EXPECTED_MINUTES: dict[tuple[str, str], tuple[float | str | None, float | str | 
     ("02_instability_during_training", "paper"): (DAYS, None),
     ("03_training_time_or_schedule", "paper"): (DAYS, None),
 }
-TIMINGS = "timings.json"  # <results_dir>/<preset>/timings.json: measured execution times
+TIMINGS = paths.TIMINGS  # <results_dir>/<preset>/timings.json: measured execution times (lmc.core.paths)
 
 
 def _duration(minutes: float | str | None) -> str:
@@ -220,7 +220,7 @@ def record_time(results_dir: Path, preset: str, chapter: str, seconds: float, de
     (``jobs``: how many chapters were executing at once, sharing the cores)."""
     from ..core import store
 
-    path = Path(results_dir) / preset / TIMINGS
+    path = paths.timings(results_dir, preset)
     times = json.loads(path.read_text()) if path.exists() else {}
     times.setdefault(chapter, {})[device] = {
         "seconds": round(seconds, 1), "cpus": os.cpu_count(),
@@ -236,7 +236,7 @@ def expected_times(chapter: str, preset: str, results_dir: Path | None = None) -
     time recorded in ``timings.json`` if there is one, else :data:`EXPECTED_MINUTES`."""
     cpu, gpu = EXPECTED_MINUTES.get((chapter, preset), (None, None))
     text = {"cpu": _duration(cpu), "gpu": _duration(gpu)}
-    path = Path(results_dir or ROOT / "results") / preset / TIMINGS
+    path = paths.timings(results_dir or ROOT / paths.RESULTS, preset)
     recorded = json.loads(path.read_text()).get(chapter, {}) if path.exists() else {}
     for device, entry in recorded.items():  # a measured time says when and how; runs found in
         kind = "gpu" if device.startswith("cuda") else "cpu"  # the cache made it shorter, if any

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import paths
 from ..paper import reported
 
 
@@ -94,10 +95,7 @@ def result_files(results_dir: Path, preset: str, chapter: str) -> list[Path]:
     ``<name>.<hash>.nc``)."""
     from ..core.results import is_kept
 
-    base = Path(results_dir) / preset
-    found = [p for p in [base / f"{chapter}.nc"] if p.exists()] + list((base / chapter).glob("*.nc")) \
-        + list((base / chapter).glob("*/*.nc"))
-    return sorted(p for p in found if not is_kept(p))
+    return sorted(p for p in paths.chapter_results(results_dir, preset, chapter) if not is_kept(p))
 
 
 # ---- the paper's value and ours, like with like: the paper's LeNet-300-100 beside our LeNet-300-100

@@ -142,7 +142,7 @@ def lr_sweep(config, lrs, density: float, ps=PS, device: str = "cpu", progress: 
                                        for r, m in zip(dense, masks, strict=True)]),
                     {"long_name": "random reinitialization test accuracy", "units": "%"})},
         coords={"lr": lrs, "p": list(ps)})
-    ds.attrs.update(results.provenance({"experiment": "weight_correlation", **instability._config_dict(config),
+    ds.attrs.update(results.provenance({"experiment": "weight_correlation", **config.as_dict(),
                                         "hparams": hp.as_dict(), "lrs": lrs, "density": float(density),
                                         "ps": list(ps), "runs": [r.hash for r in dense]}, device))
     return ds

@@ -67,16 +67,6 @@ def pretrained_run(trunk: store.Run, rewind_step: int, mask: str | None, task: s
 
 # --- telemetry --------------------------------------------------------------------------------
 
-def origin_state(run: store.Run, device="cpu") -> dict:
-    """The weights the run's lineage started from (the root run's first state), masked like the run."""
-    root = run
-    while "parent" in root.config["start"]:
-        root = store.get(root.config["start"]["parent"])
-    state = dict(train.state_at(root, train.start_step(root), device, progress=False)["model"])
-    mask = train.mask_of(run, device)
-    return prune.apply({k: v.clone() for k, v in state.items()}, mask) if mask is not None else state
-
-
 TELEMETRY = {  # variable -> (long name, units)
     "accuracy": ("test accuracy", "%"),
     "loss": ("test loss", "nats"),
@@ -103,14 +93,13 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
     """Telemetry of the early phase (Frankle et al. 2020, Figure 3) at each of ``steps``.
 
     Weights are the kept conv and linear weights; "initial" is the weights the run's lineage
-    started from (``origin_state``, masked), "final" its weights at T. The gradient norm is
+    started from (``train.origin_state``, masked), "final" its weights at T. The gradient norm is
     that of the training loss on the first ``grad_examples`` training examples (pruned
     entries excluded). Returns the variables of ``TELEMETRY`` over ``step`` (iterations).
     """
     hp = train.hparams_of(run)
-    size = hparams.train_size(hp)
-    total = hparams.to_steps(hp.training_steps, hp, size)
-    steps = sorted({hparams.to_steps(s, hp, size) for s in steps})
+    total = hparams.total_steps(hp)
+    steps = sorted({hparams.iterations(hp, s) for s in steps})
     first = train.start_step(run)
     if not steps or steps[0] < first or steps[-1] > total:
         raise ConfigError(f"telemetry steps {steps} must lie within the run's steps {first}..{total}")
@@ -118,7 +107,7 @@ def telemetry(run: store.Run, steps, device="cpu", test_subset: int | None = Non
     model = models.build(hp.model).to(device)
     names = models.prunable_layer_names(model)
     mask = train.mask_of(run, device)
-    w0 = _flat(origin_state(run, device), names, mask)
+    w0 = _flat(train.origin_state(run, device), names, mask)
     wt = _flat(train.state_at(run, total, device, progress)["model"], names, mask)
     x, y = dataset.train_x[:grad_examples], dataset.train_y[:grad_examples]
     rows = {k: [] for k in TELEMETRY}
@@ -259,12 +248,11 @@ def early_phase_config(model: str = "lenet_300_100", variant: str = "standard", 
     config = EarlyPhaseConfig(model, variant, preset, int(init_seed), levels, str(mask_rewind_step), rewind,
                               (), specs, tasks, instability)
     hp = config.hparams  # validates the mask's rewind step against T
-    n = hparams.train_size(hp)
-    k, total = hparams.to_steps(rewind, hp, n), hparams.to_steps(hp.training_steps, hp, n)
+    k, total = hparams.iterations(hp, rewind), hparams.total_steps(hp)
     if k >= total:
         raise ConfigError(f"rewind step k={rewind} ({k} iterations) must be before the end of training "
                           f"({total} iterations); choose a smaller k")
-    iterations = tuple(sorted({hparams.to_steps(s, hp, n) for s in steps}))
+    iterations = tuple(sorted({hparams.iterations(hp, s) for s in steps}))
     if telemetry_steps is None:  # the preset's steps, cut at this network's T
         iterations = tuple(s for s in iterations if s <= total)
     if iterations[-1] > total:
@@ -295,9 +283,8 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     device = instability.resolve_device(device)
     inst = _instability_config(config)
     hp, preset = inst.hparams, presets.get(config.preset)
-    n = hparams.train_size(hp)
-    k, total = hparams.to_steps(config.rewind_step, hp, n), hparams.to_steps(hp.training_steps, hp, n)
-    mask_k = hparams.to_steps(config.mask_rewind_step, hp, n)
+    k, total = hparams.iterations(hp, config.rewind_step), hparams.total_steps(hp)
+    mask_k = hparams.iterations(hp, config.mask_rewind_step)
     evaluation = data.load(hp.dataset, device, hp.train_subset, preset.test_subset, hparams.image_size(hp))
     trunk = store.open_run(train.run_config(hp, instability.data_seed(config.init_seed),
                                             init_seed=config.init_seed))
@@ -350,10 +337,10 @@ def perturbation_study(config: EarlyPhaseConfig, device: str = "auto", progress:
     ds = ds.merge(tele)
     if pairs:
         speed = loop.accel_for(device, bf16=False)
-        paths, _ = instability._paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
-                                      train.population_default(device), speed)
-        path = instability._path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
-                                         {"perturbation": list(runs)}, inst.n_alpha)
+        paths, _ = instability.pair_paths(hp, pairs, total, preset, inst.n_alpha, device, progress,
+                                          train.population_default(device), speed)
+        path = instability.path_dataset([paths[label] for label in runs], (len(runs),), ("perturbation",),
+                                        {"perturbation": list(runs)}, inst.n_alpha)
         ds["instability"] = path.instability
         ds["path_error"] = path.error.rename("path_error")
     record = asdict(config)

@@ -55,7 +55,7 @@ def path(copies, config: instability.InstabilityConfig, device: str = "cpu", pro
     """
     hp, preset = hp or config.hparams, presets.get(config.preset)
     total = hparams.total_steps(hp)
-    evaluation = instability._evaluation_data(hp, preset, device)
+    evaluation = instability.evaluation_data(hp, preset, device)
     model = models.build(hp.model).to(device)
     recompute = batch_norm is not None and interpolate.has_batch_norm(model)
     batched = False if recompute else interpolate.batch_alphas(model, device)
@@ -66,12 +66,9 @@ def path(copies, config: instability.InstabilityConfig, device: str = "cpu", pro
                                           batch_norm=batch_norm if recompute else None)
         return {"error": ds.error.values.tolist(), "loss": ds.loss.values.tolist()}
 
-    key = {"kind": "interpolate", "runs": [c.hash for c in copies], "step": total, "n_alpha": config.n_alpha,
-           "train_subset": preset.eval_train_subset(hp.model), "test_subset": preset.test_subset,
-           **({"evaluation": "batched"} if batched else {})}
-    if recompute:
-        key["batch_norm"] = {"recompute": batch_norm.as_dict()}
-    return store.cached(key, compute)
+    return store.cached(interpolate.path_key([c.hash for c in copies], total, config.n_alpha,
+                                             preset.eval_train_subset(hp.model), preset.test_subset, batched,
+                                             batch_norm if recompute else None), compute)
 
 
 def bn_instability(config: instability.InstabilityConfig, batch_norm: interpolate.BatchNormRecompute,
@@ -86,13 +83,13 @@ def bn_instability(config: instability.InstabilityConfig, batch_norm: interpolat
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, spec)
              for spec in (None, batch_norm) for copies in tqdm(pairs.values(), disable=not progress)]
-    ds = instability._path_dataset(paths, (2, len(config.init_seeds), config.pairs),
-                                   ("batch_norm", "init_seed", "pair"),
-                                   {"batch_norm": list(BATCH_NORM), "init_seed": list(config.init_seeds),
-                                    "pair": list(range(config.pairs))}, config.n_alpha)
+    ds = instability.path_dataset(paths, (2, len(config.init_seeds), config.pairs),
+                                  ("batch_norm", "init_seed", "pair"),
+                                  {"batch_norm": list(BATCH_NORM), "init_seed": list(config.init_seeds),
+                                   "pair": list(range(config.pairs))}, config.n_alpha)
     model = models.build(hp.model)
     ds.attrs.update(results.provenance({
-        "experiment": "bn_instability", **instability._config_dict(config), "hparams": hp.as_dict(),
+        "experiment": "bn_instability", **config.as_dict(), "hparams": hp.as_dict(),
         "training_iterations": total, "batch_norm_recompute": batch_norm.as_dict(),
         "has_batch_norm": interpolate.has_batch_norm(model)}, device))
     return ds
@@ -106,7 +103,7 @@ def optimizer_instability(config: instability.InstabilityConfig, device: str = "
     """Instability at ``config``'s k > 0 with the copies' optimizer state new ("fresh", open_lth's
     rule and ours) and continued from the trunk ("inherit"), for the same trunk and data orders;
     over (``optimizer_at_k``, ``init_seed``, ``pair``, ``split``[, ``alpha``])."""
-    if hparams.to_steps(config.rewind_step, config.hparams, hparams.train_size(config.hparams)) == 0:
+    if config.rewind_iterations == 0:
         raise ConfigError("at k = 0 the trunk has no optimizer state yet, so both rules are the same run; "
                           "choose a rewind step k > 0")
     parts = [instability.instability_analysis(dataclasses.replace(config, optimizer_at_k=rule), device, progress)
@@ -165,7 +162,7 @@ def stability_sweep(config: instability.InstabilityConfig, rewind_steps, changes
     for name, value in changes:
         change = _one_change(name, value)
         recipes[f"{name} = {value:g}"] = config.hparams.replace(**change)
-    steps = [hparams.to_steps(k, config.hparams, hparams.train_size(config.hparams)) for k in rewind_steps]
+    steps = [hparams.iterations(config.hparams, k) for k in rewind_steps]
     if len(set(steps)) != len(steps):
         raise ConfigError(f"rewind_steps {list(rewind_steps)} name a step twice; give each once")
     paths = []
@@ -177,13 +174,13 @@ def stability_sweep(config: instability.InstabilityConfig, rewind_steps, changes
             pairs = dense_pairs(c, device, hp)
             train.train_runs([x for copies in pairs.values() for x in copies], total, device, progress)
             paths += [path(copies, c, device, progress, hp=hp) for copies in pairs.values()]
-    ds = instability._path_dataset(paths, (len(recipes), len(steps), len(config.init_seeds), config.pairs),
-                                   ("recipe", "rewind_step", "init_seed", "pair"),
-                                   {"recipe": list(recipes), "rewind_step": steps,
-                                    "init_seed": list(config.init_seeds), "pair": list(range(config.pairs))},
-                                   config.n_alpha)
+    ds = instability.path_dataset(paths, (len(recipes), len(steps), len(config.init_seeds), config.pairs),
+                                  ("recipe", "rewind_step", "init_seed", "pair"),
+                                  {"recipe": list(recipes), "rewind_step": steps,
+                                   "init_seed": list(config.init_seeds), "pair": list(range(config.pairs))},
+                                  config.n_alpha)
     ds.attrs.update(results.provenance({
-        "experiment": "stability_sweep", **instability._config_dict(config),
+        "experiment": "stability_sweep", **config.as_dict(),
         "rewind_steps": [str(k) for k in rewind_steps], "changes": [list(c) for c in changes],
         "recipes": {name: hp.as_dict() for name, hp in recipes.items()}}, device))
     return ds
@@ -254,7 +251,7 @@ def noise_instability(preset: str, hp: hparams.Hparams = CIFAR_STAND_IN, init_se
     total = hparams.total_steps(hp)
     train.train_runs([c for copies in pairs.values() for c in copies], total, device, progress)
     paths = [path(copies, config, device, progress, hp=hp) for copies in pairs.values()]
-    ds = instability._path_dataset(paths, (len(NOISE),), ("noise",), {"noise": list(NOISE)}, n_alpha)
+    ds = instability.path_dataset(paths, (len(NOISE),), ("noise",), {"noise": list(NOISE)}, n_alpha)
     ds.attrs.update(results.provenance({"experiment": "noise_instability", "preset": preset, "hparams": hp.as_dict(),
                                         "init_seed": init_seed, "n_alpha": n_alpha}, device))
     return ds

@@ -242,7 +242,7 @@ def sanity_checks(config: instability.InstabilityConfig, levels: int, pretrain_l
                                           "units": "%"})},
         coords={"pruning": list(METHODS), "pretrain_lr": pretrain_lrs, "ticket_lr": ticket_lrs})
     ds.attrs.update(results.provenance({
-        "experiment": "sanity_checks", **instability._config_dict(config), "levels": levels,
+        "experiment": "sanity_checks", **config.as_dict(), "levels": levels,
         "density": density, "hparams": hp.as_dict(), "finetune_lr": float(finetune_lr),
         "finetune_steps": finetune_steps, "small_dense_model": train.hparams_of(small).model,
         "small_dense_weights": weight_count(models.build(train.hparams_of(small).model)),

@@ -51,7 +51,7 @@ from pathlib import Path
 import pandas as pd
 import xarray as xr
 
-from ..core import data, hparams, interpolate, models, processes, results, store
+from ..core import data, hparams, interpolate, models, paths, processes, results, store
 from ..core.errors import ConfigError, choose
 from ..experiments import imp, instability, sparse, tables
 from ..paper import presets, reported
@@ -65,7 +65,7 @@ REWIND_SHARES = (0.0, 0.02, 0.05, 0.1)  # the default k grid, as shares of T
 RESCUE_BY = 0.1        # criterion 2: rewinding to some k ≤ 10% of T rescues IMP
 NATIVE_SIDE = 28       # MNIST and Fashion-MNIST images (image_size 28 = unpooled)
 SCREEN = ("dense", "imp")  # stage 1's subnetworks; stage 2 adds Table 2's random baselines
-FOLDER = "standin_search"  # shards: <results_dir>/standin_search/<candidate id>.nc
+FOLDER = paths.STANDIN_SEARCH  # shards: <results_dir>/standin_search/<candidate id>.nc (lmc.core.paths)
 
 # The search's sizes: each candidate's recipe as it is (no preset T or subset), test accuracy on
 # the whole test set, paths of 11 α, train error on 5,000 examples (no criterion uses it).
@@ -307,7 +307,7 @@ def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
 
 def shard_path(candidate: Candidate, results_dir="results") -> Path:
     """Where ``candidate``'s result is saved: ``<results_dir>/standin_search/<candidate.id>.nc``."""
-    return Path(results_dir) / FOLDER / f"{candidate.id}.nc"
+    return paths.standin_shard(results_dir, candidate.id)
 
 
 def missing(candidates, results_dir="results") -> list[Candidate]:
@@ -330,7 +330,7 @@ def run(candidates, results_dir="results", device: str = "auto", progress: bool 
 
 def load(results_dir="results") -> dict[str, xr.Dataset]:
     """Every shard under ``<results_dir>/standin_search/`` (not those ``results.save`` kept aside), by id."""
-    folder = Path(results_dir) / FOLDER
+    folder = paths.standin_folder(results_dir)
     return {p.stem: results.load(p) for p in sorted(folder.glob("*.nc")) if not results.is_kept(p)}
 
 
@@ -349,9 +349,9 @@ def estimated_seconds(candidate: Candidate) -> float:
     iterations = c.n_init * c.steps
     for k in c.rewind_steps:
         iterations += c.n_init * (c.steps - k) * (max(c.levels) - 1 + 2 * c.pairs * (1 + sparse * len(c.levels)))
-    paths = c.n_init * c.pairs * len(c.rewind_steps) * (1 + sparse * len(c.levels))
+    n_paths = c.n_init * c.pairs * len(c.rewind_steps) * (1 + sparse * len(c.levels))
     test_size = data.entry(c.dataset)["splits"]["test"]["size"]
-    iterations += paths * SEARCH.n_alpha * (test_size + SEARCH.eval_train_size) * EVAL_COST / c.batch_size
+    iterations += n_paths * SEARCH.n_alpha * (test_size + SEARCH.eval_train_size) * EVAL_COST / c.batch_size
     return iterations * SECONDS_PER_ITERATION * relative
 
 
