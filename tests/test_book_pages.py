@@ -45,6 +45,7 @@ def results(tmp_path):
     for name in ("quick/01_instability_at_init.nc", "quick/04_lottery_tickets_at_init/lenet_300_100_standard.nc",
                  "quick/04_lottery_tickets_at_init/fmnist_resnet_20_4_standard.nc",
                  "paper/04_lottery_tickets_at_init/lenet_300_100_standard/init0.nc",
+                 "quick/04_lottery_tickets_at_init/lenet_300_100_standard.0123abcd.nc",  # kept: not offered
                  "quick/04_lottery_tickets_at_init_other.nc", "standin_search/r20w4-a.nc", "quick/timings.json"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(name.encode())

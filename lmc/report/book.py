@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..core import paths, processes
+from ..core import paths, processes, results
 from ..core.errors import ConfigError, LMCError
 from ..paper import presets
 
@@ -336,23 +336,23 @@ def rerun_box(chapter: str, preset: str = presets.DEFAULT, parameters: dict | No
     return "\n".join(lines)
 
 
-# Results a chapter reads besides its own <preset>/<chapter>[.nc|/]: the stand-in search's shards.
-EXTRA_RESULTS = {"a_s_choosing_the_stand_in": ("standin_search/*.nc",)}
+# Results a chapter reads besides its own (lmc.core.paths): the stand-in search's shards.
+EXTRA_RESULTS = {"a_s_choosing_the_stand_in": lambda results_dir: sorted(paths.standin_folder(results_dir).glob("*.nc"))}
 RESULT_COPIES = "results"  # beside the executed chapters: book/chapters/results/<preset>/...
 
 
 def result_files(chapter: str, preset: str, results_dir: Path) -> list[str]:
     """The result files a chapter page offers for download, relative to ``results_dir``: what
     it wrote with ``preset``, the paper-protocol archive's shards of it (when the page is not
-    itself built with ``paper``) and the results it reads besides (``EXTRA_RESULTS``)."""
+    itself built with ``paper``) and the results it reads besides (``EXTRA_RESULTS``); not
+    the earlier results that ``results.save`` kept beside newer ones."""
     results_dir = Path(results_dir)
-    patterns = [f"{preset}/{chapter}.nc", f"{preset}/{chapter}/**/*.nc"]
+    found = sorted(paths.chapter_results(results_dir, preset, chapter))
     if preset != "paper":
-        patterns += [f"paper/{chapter}.nc", f"paper/{chapter}/**/*.nc"]
-    patterns += EXTRA_RESULTS.get(chapter, ())
-    found = dict.fromkeys(path.relative_to(results_dir).as_posix()
-                          for pattern in patterns for path in sorted(results_dir.glob(pattern)) if path.is_file())
-    return list(found)
+        found += sorted(paths.chapter_results(results_dir, "paper", chapter))
+    found += EXTRA_RESULTS.get(chapter, lambda _: [])(results_dir)
+    return list(dict.fromkeys(path.relative_to(results_dir).as_posix() for path in found
+                              if path.is_file() and not results.is_kept(path)))
 
 
 def copy_results(chapter: str, preset: str, results_dir: Path, folder: Path) -> list[str]:
