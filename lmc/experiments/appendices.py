@@ -265,7 +265,7 @@ def distances(config: instability.InstabilityConfig, dense_steps, sparse_steps=(
     ds = ds.assign_coords(rewind_label=("rewind_step", [str(int(k)) for k in ds.rewind_step.values]))
     config_dict = results.config_of(parts[0])
     config_dict.update(experiment="distances", sparse_steps=[str(k) for k in sparse_steps], level=level,
-                       subnetworks=["dense", *sparse])
+                       subnetworks=["dense", *pruned])
     ds.attrs.update(results.provenance(config_dict, attrs["device"]))
     return ds
 
