@@ -4,6 +4,7 @@ what is missing, the `lmc status` / `lmc archive compute` commands, and chapter 
 import json
 import shutil
 import subprocess
+import warnings
 
 import pytest
 import xarray as xr
@@ -313,3 +314,29 @@ def test_chapter_01s_verdict_reads_the_mean_and_counts_the_pairs_over_the_bound(
         "1 of 3 pairs reach the bound or exceed it.")
     assert archive._bound_verdict(draws + 0.5, 1.0).startswith("Contradicted on the mean: 1.37 pp")
     assert archive._bound_verdict(draws, None).startswith("Not testable")
+
+
+def test_combine_keeps_a_k_that_lacks_an_initialization_as_nan(tmp_path):
+    """A partly computed curve chapter (k = 0 for two initializations, k = 25 for one) combines
+    into one result with NaN where a shard is missing, not an error and not a dropped k."""
+    import numpy as np
+
+    chapter = archive.CHAPTERS["02"]
+    for k, seeds in (("0", (0, 1)), ("25", (0,))):
+        for seed in seeds:
+            value = float(seed) + int(k)  # each shard's own number, to find it again
+            ds = xr.Dataset({"instability": (("rewind_step", "init_seed", "pair", "split"), np.full((1, 1, 2, 2), value))},
+                            coords={"rewind_step": [int(k)], "rewind_label": ("rewind_step", [k]),
+                                    "init_seed": [seed], "pair": [0, 1], "split": ["train", "test"]})
+            ds.attrs.update(results.provenance({"model": "lenet_300_100", "preset": "paper", "rewind_steps": [k],
+                                                "init_seeds": [seed]}, "cpu"))
+            results.save(ds, archive.Shard(chapter, "lenet_300_100", init_seed=seed, rewind_step=k,
+                                           results_dir=str(tmp_path)).path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # xarray's join default is about to change
+        combined = archive.load("02", results_dir=tmp_path)
+    test = combined.instability.sel(split="test", pair=0)
+    assert combined.rewind_label.values.tolist() == ["0", "25"] and combined.init_seed.values.tolist() == [0, 1]
+    assert test.sel(rewind_step=0).values.tolist() == [0.0, 1.0]
+    assert test.sel(rewind_step=25, init_seed=0).item() == 25.0 and np.isnan(test.sel(rewind_step=25, init_seed=1).item())
+    assert combined.attrs["config_hash"] and json.loads(combined.attrs["config"])["init_seeds"] == [0, 1]

@@ -231,7 +231,9 @@ def combine(shards: list[Shard]) -> xr.Dataset:
         groups.setdefault(shard.rewind_step, []).append(ds.drop_attrs())
     parts = [xr.concat(g, dim="init_seed") if len(g) > 1 else g[0] for g in groups.values()]
     curve = "rewind_step" in parts[0].dims
-    ds = (xr.concat(parts, dim="rewind_step").sortby("rewind_step") if curve and len(parts) > 1 else parts[0])
+    # join="outer": a k that lacks an initialization another k has is NaN there (xarray's default until
+    # it changes to "exact", which would refuse the partly computed archive)
+    ds = (xr.concat(parts, dim="rewind_step", join="outer").sortby("rewind_step") if curve and len(parts) > 1 else parts[0])
     config = dict(first)
     config["init_seeds"] = sorted({int(s) for s in ds.init_seed.values})
     if curve:
