@@ -109,6 +109,16 @@ STAND_INS: dict[tuple[str, str], Setting] = {
         "17K", (float("nan"), float("nan")), 41.0, "iterative"),
 }
 SETTINGS = {**TABLE1, **STAND_INS}
+STAND_IN = "fmnist_resnet_20_4"  # the stand-in the CPU presets show
+
+# The roles the chapters' prose gives the networks the CPU presets show: glue keys name the role
+# (``ours_standin``), not the network, so the prose stays when the stand-in changes.
+ROLES = {"lenet": "lenet_300_100", "standin": STAND_IN}
+
+
+def role(model: str) -> str:
+    """The role the chapters' prose gives ``model`` ("lenet", "standin"), or else its own name."""
+    return next((r for r, m in ROLES.items() if m == model), model)
 
 
 def setting(model: str, variant: str = "standard") -> Setting:

@@ -103,7 +103,7 @@ def result_files(results_dir: Path, preset: str, chapter: str) -> list[Path]:
 # labelled, with no paper value. Each reader gets one network's result file and returns text.
 
 LENET = "lenet_300_100"
-STAND_IN = "fmnist_resnet_20_4"
+STAND_IN = reported.STAND_IN
 
 
 def _network_file(files: list[Path], model: str) -> Path | None:

@@ -1,0 +1,105 @@
+"""The appendix chapters' three calls (lmc.experiments.chapters): plan, compute, summary.
+
+The plans are checked against the archived ``quick`` results (their configuration records what
+the old notebooks planned), and the summaries are run on those results, so a drift in either
+fails here without training anything.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import lmc.core.results
+import lmc.experiments.chapters as chapters
+from lmc.core.errors import ConfigError
+from lmc.paper import reported
+
+QUICK = Path(__file__).resolve().parents[1] / "results" / "quick"
+
+# chapter -> (the chapter's parameter, the field of the archived result's configuration)
+RECORDED = {
+    "a_b_sparsity_levels": {"levels": "levels", "rewind_steps": "rewind_steps", "reinit_levels": "reinit_levels"},
+    "a_c_distances": {"dense_steps": "rewind_steps", "sparse_steps": "sparse_steps", "level": "level"},
+    "a_d_instability_through_training": {"dense_steps": "rewind_steps", "imp_steps": "imp_steps", "level": "level",
+                                         "every": "every", "eval_train_subset": "eval_train_subset"},
+    "a_g_train_instability": {"level": "levels", "rewind_steps": "rewind_steps"},
+    "a_h_other_distances": {"dense_steps": "rewind_steps", "sparse_steps": "sparse_steps", "level": "level"},
+}
+
+
+def _archived(chapter: str, model: str):
+    return lmc.core.results.load(QUICK / chapter / f"{model}_standard.nc")
+
+
+def test_every_appendix_chapter_has_an_entry():
+    assert set(RECORDED) == set(chapters.CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", sorted(RECORDED))
+def test_quick_plan_is_what_the_archived_results_were_computed_with(chapter):
+    plan = chapters.plan(chapter, "quick")
+    assert sorted(plan.configs) == sorted(reported.ROLES.values())
+    for model, config in plan.configs.items():
+        recorded = json.loads(_archived(chapter, model).attrs["config"])
+        for parameter, key in RECORDED[chapter].items():
+            value = plan.values[model][parameter]
+            value = [str(v) for v in value] if key.endswith("steps") else value
+            assert value == recorded[key], (chapter, model, parameter)
+        assert [list(config.init_seeds), config.pairs, config.n_alpha] == \
+            [recorded["init_seeds"], recorded["pairs"], recorded["n_alpha"]]
+        if "weights" in recorded:
+            assert plan.options["weights"] == recorded["weights"]
+
+
+def test_a_parameter_replaces_the_default_and_none_keeps_it():
+    default = chapters.plan("a_b_sparsity_levels", "quick", "lenet_300_100")
+    assert default.values["lenet_300_100"]["levels"] == [3, 7, 15]
+    chosen = chapters.plan("a_b_sparsity_levels", "quick", "lenet_300_100", levels=[3, 7], rewind_steps=None)
+    assert chosen.values["lenet_300_100"]["levels"] == [3, 7]
+    assert chosen.values["lenet_300_100"]["rewind_steps"] == default.values["lenet_300_100"]["rewind_steps"]
+    # reinit levels follow the chosen grid unless given
+    assert chosen.values["lenet_300_100"]["reinit_levels"] == [3, 7]
+    assert chapters.plan("a_c_distances", "quick", "lenet_300_100", weights="prunable").options["weights"] == "prunable"
+    seeds = chapters.plan("a_g_train_instability", "quick", "lenet_300_100", init_seeds=[0, 1], pairs=3)
+    assert list(seeds.configs["lenet_300_100"].init_seeds) == [0, 1] and seeds.configs["lenet_300_100"].pairs == 3
+
+
+def test_plan_table_has_a_row_per_network_with_its_parameters():
+    table = chapters.plan("a_b_sparsity_levels", "quick").table()
+    assert list(table.index) == [reported.setting(m).network for m in ("lenet_300_100", "fmnist_resnet_20_4")]
+    assert table.loc[reported.setting("lenet_300_100").network, "levels"] == "3, 7, 15"
+    assert table.loc[reported.setting("lenet_300_100").network, "densities (%)"] == "51.2, 21.0, 3.5"
+
+
+def test_bad_parameters_and_chapters_say_what_exists():
+    with pytest.raises(ConfigError, match="no parameter lvls.*levels, rewind_steps"):
+        chapters.plan("a_b_sparsity_levels", "quick", lvls=[3])
+    with pytest.raises(ConfigError, match="no chapter 'a_z'.*a_b_sparsity_levels"):
+        chapters.plan("a_z", "quick")
+
+
+def test_smoke_shows_only_its_networks_with_an_imp_level():
+    assert list(chapters.plan("a_g_train_instability", "smoke").configs) == ["lenet_300_100"]
+
+
+@pytest.mark.parametrize("chapter", ["a_b_sparsity_levels", "a_d_instability_through_training",
+                                     "a_g_train_instability"])
+def test_summary_quotes_every_role_and_says_which_were_not_computed(chapter):
+    plan = chapters.plan(chapter, "quick")
+    both = chapters.Found({m: _archived(chapter, m) for m in plan.configs})
+    quoted, table = chapters.summary(plan, both)
+    lenet_only, _ = chapters.summary(plan, chapters.Found({"lenet_300_100": both.datasets["lenet_300_100"]}))
+    standin_keys = [k for k in quoted if k.endswith("_standin")]
+    assert standin_keys and all(k[: -len("standin")] + "lenet" in quoted for k in standin_keys)
+    assert not any(chapters.NOT_COMPUTED in quoted[k] for k in quoted)
+    assert all(lenet_only[k] == chapters.NOT_COMPUTED for k in standin_keys)
+    assert all(lenet_only[k] == quoted[k] for k in quoted if k.endswith("_lenet"))
+    assert set(table["network"]) == {plan.network(m) for m in plan.configs}
+    assert chapters.summary(plan, chapters.Found({}))[1] is None
+
+
+def test_roles_name_the_two_cpu_networks_and_leave_others_as_they_are():
+    assert reported.role("lenet_300_100") == "lenet"
+    assert reported.role(reported.STAND_IN) == "standin"
+    assert reported.role("cifar_resnet_20") == "cifar_resnet_20"
