@@ -1,4 +1,4 @@
-"""The appendix chapters' three calls (lmc.experiments.chapters): plan, compute, summary.
+"""The chapters' three calls (lmc.experiments.chapters): plan, compute, summary.
 
 The plans are checked against the archived ``quick`` results (their configuration records what
 the old notebooks planned), and the summaries are run on those results, so a drift in either
@@ -19,6 +19,8 @@ QUICK = Path(__file__).resolve().parents[1] / "results" / "quick"
 
 # chapter -> (the chapter's parameter, the field of the archived result's configuration)
 RECORDED = {
+    "02_instability_during_training": {"rewind_steps": "rewind_steps"},
+    "03_training_time_or_schedule": {"rewind_steps": "rewind_steps"},
     "a_b_sparsity_levels": {"levels": "levels", "rewind_steps": "rewind_steps", "reinit_levels": "reinit_levels"},
     "a_c_distances": {"dense_steps": "rewind_steps", "sparse_steps": "sparse_steps", "level": "level"},
     "a_d_instability_through_training": {"dense_steps": "rewind_steps", "imp_steps": "imp_steps", "level": "level",
@@ -32,7 +34,7 @@ def _archived(chapter: str, model: str):
     return lmc.core.results.load(QUICK / chapter / f"{model}_standard.nc")
 
 
-def test_every_appendix_chapter_has_an_entry():
+def test_every_chapter_entry_is_checked_here():
     assert set(RECORDED) == set(chapters.CHAPTERS)
 
 
@@ -83,8 +85,8 @@ def test_smoke_shows_only_its_networks_with_an_imp_level():
     assert list(chapters.plan("a_g_train_instability", "smoke").configs) == ["lenet_300_100"]
 
 
-@pytest.mark.parametrize("chapter", ["a_b_sparsity_levels", "a_d_instability_through_training",
-                                     "a_g_train_instability"])
+@pytest.mark.parametrize("chapter", ["02_instability_during_training", "a_b_sparsity_levels",
+                                     "a_d_instability_through_training", "a_g_train_instability"])
 def test_summary_quotes_every_role_and_says_which_were_not_computed(chapter):
     plan = chapters.plan(chapter, "quick")
     both = chapters.Found({m: _archived(chapter, m) for m in plan.configs})
@@ -97,6 +99,15 @@ def test_summary_quotes_every_role_and_says_which_were_not_computed(chapter):
     assert all(lenet_only[k] == quoted[k] for k in quoted if k.endswith("_lenet"))
     assert set(table["network"]) == {plan.network(m) for m in plan.configs}
     assert chapters.summary(plan, chapters.Found({}))[1] is None
+
+
+def test_schedule_chapter_quotes_the_largest_gap_of_its_networks():
+    plan = chapters.plan("03_training_time_or_schedule", "quick")
+    quoted, table = chapters.summary(plan, chapters.Found({m: _archived(plan.chapter, m) for m in plan.configs}))
+    # the quoted value is printed with 2 decimals: rounding moves it by at most 0.005
+    assert float(quoted["largest_gap"]) == pytest.approx(table["largest |difference| (pp)"].max(), abs=0.005)
+    assert set(table["network"]) == {plan.network(m) for m in plan.configs}
+    assert chapters.summary(plan, chapters.Found({})) == ({"largest_gap": chapters.NOT_COMPUTED}, None)
 
 
 def test_roles_name_the_two_cpu_networks_and_leave_others_as_they_are():

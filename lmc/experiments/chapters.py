@@ -1,4 +1,4 @@
-"""What an appendix chapter computes, in three calls: ``plan``, ``compute``, ``summary``.
+"""What a chapter computes, in three calls: ``plan``, ``compute``, ``summary``.
 
 A chapter notebook keeps its papermill parameters, its figures and its prose; what it computes
 and the values its prose quotes are named here, one entry of ``CHAPTERS`` per chapter::
@@ -8,9 +8,11 @@ and the values its prose quotes are named here, one entry of ``CHAPTERS`` per ch
     found = chapters.compute(plan, results_dir, device)      # {model: xr.Dataset}, saved as netCDF
     quoted, table = chapters.summary(plan, found)            # the glue values and the chapter's table
 
-An entry says which networks the chapter shows by default, each parameter's default (from
-``appendices.sizes``: the runs chapters 02 and 04-06 train, so that the appendices measure the
-same cached runs), which function computes a network's result and which one reads it. A
+Chapters 02 and 03 (the rewind curves) and the appendices B, C, D, G and H have an entry so far.
+An entry says which networks the chapter shows by default, each parameter's default (the
+preset's k grid; for the appendices ``appendices.sizes``: the runs chapters 02 and 04-06 train, so
+that the appendices measure the same cached runs), which function computes a network's result
+and which one reads it. A
 parameter left at None takes the default; a parameter the chapter does not have is an error
 that lists the ones it has.
 
@@ -30,7 +32,7 @@ import xarray as xr
 from ..core import paths, results
 from ..core.errors import ConfigError, DataError
 from ..paper import presets, reported
-from . import appendices, imp, instability, sparse
+from . import appendices, imp, instability, sparse, tables
 
 NOT_COMPUTED = "not computed with this preset"
 
@@ -92,6 +94,7 @@ class Chapter:
     options: dict = field(default_factory=dict)  # chapter-wide parameters and their defaults
     stable_steps: bool = False  # read the stability steps of chapters 02 and 05 (Appendices C, H)
     sizes: Callable[[str, str, str], dict] = appendices.sizes  # seeds and α points of the configs
+    command: Callable[[instability.InstabilityConfig, dict], str] | None = None  # the CLI that computes it
 
 
 def _density(level: int) -> float:
@@ -129,7 +132,27 @@ def _train_defaults(preset: str, model: str, variant: str) -> dict:  # Appendix 
     return {"level": s["level"], "rewind_steps": s["sparse_steps"]}
 
 
+def _curve_sizes(preset: str, model: str, variant: str) -> dict:  # chapters 02 and 03
+    return presets.get(preset).curve(model)
+
+
+def _curve_defaults(preset: str, model: str, variant: str) -> dict:
+    return {"rewind_steps": _curve_sizes(preset, model, variant)["rewind_steps"]}
+
+
 # --- each chapter's computation of one network -------------------------------------------------
+
+def _curve_compute(config, values, options, device):
+    return instability.instability_curve(config, values["rewind_steps"], device=device)
+
+
+def _schedule_compute(config, values, options, device):
+    return instability.schedule_comparison(config, values["rewind_steps"], device=device)
+
+
+def _curve_command(config, values) -> str:
+    return instability.cli_command(config, values["rewind_steps"])
+
 
 def _levels_compute(config, values, options, device):
     return appendices.sparsity_accuracy(config, values["levels"], values["rewind_steps"],
@@ -164,6 +187,37 @@ def _stacked(plan: Plan, tables: dict[str, pd.DataFrame]) -> pd.DataFrame | None
     """The networks' tables one under the other, each row labelled with its network."""
     shown = [t.assign(network=plan.network(m))[["network", *t.columns]] for m, t in tables.items()]
     return pd.concat(shown, ignore_index=True) if shown else None
+
+
+def _curve_summary(plan: Plan, found: Found):
+    """Chapter 02: per network the step from which it is stable (also as a share of training), its
+    instability at k = 0, its schedule and the rewind steps as shares of training; the paper's
+    stability steps of ResNet-20 and VGG-16."""
+    curves = {(m, plan.variant): ds for m, ds in found.items()}
+    table = tables.stability_table(curves)
+    quoted = _keys(("stable", "k0", "stable_pct", "schedule", "shares"))
+    for _, row in table.iterrows():
+        role, ds = reported.role(row["model"]), curves[(row["model"], plan.variant)]
+        config, stable = results.config_of(ds), row["stable from k (ours)"]
+        quoted[f"stable_{role}"] = stable
+        quoted[f"k0_{role}"] = row["test instability at k=0 (pp)"]
+        quoted[f"schedule_{role}"] = reported.schedule_note(config)
+        quoted[f"shares_{role}"] = reported.rewind_share(config, ds.rewind_step.values)
+        quoted[f"stable_pct_{role}"] = f"{100 * int(stable) / row['T (iterations)']:.1f}%" if stable.isdigit() else "never"
+    for m in ("cifar_resnet_20", "cifar_vgg_16"):  # the paper's readings
+        s = reported.setting(m)
+        k = instability.rewind_iterations(s, s.stable_from)
+        T = instability.rewind_iterations(s, s.hparams.training_steps)
+        quoted[f"paper_stable_{m}"] = f"{k:,} of {T:,} iterations ({100 * k / T:.1f}% of training)"
+    return quoted, table.drop(columns="model") if len(table) else None
+
+
+def _schedule_summary(plan: Plan, found: Found):
+    """Chapter 03: the largest difference between the two schedules' instability, and the table."""
+    if not found.datasets:
+        return {"largest_gap": NOT_COMPUTED}, None
+    table = tables.schedule_table({(m, plan.variant): ds for m, ds in found.items()})
+    return {"largest_gap": f"{table['largest |difference| (pp)'].max():.2f}"}, table
 
 
 def _levels_summary(plan: Plan, found: Found):
@@ -271,6 +325,10 @@ def _train_summary(plan: Plan, found: Found):
 
 DISTANCES = ("dense_steps", "sparse_steps", "level")
 CHAPTERS: dict[str, Chapter] = {
+    "02_instability_during_training": Chapter(_preset_networks, _curve_defaults, _curve_compute, _curve_summary,
+                                              ("rewind_steps",), sizes=_curve_sizes, command=_curve_command),
+    "03_training_time_or_schedule": Chapter(_preset_networks, _curve_defaults, _schedule_compute, _schedule_summary,
+                                            ("rewind_steps",), sizes=_curve_sizes, command=_curve_command),
     "a_b_sparsity_levels": Chapter(_preset_networks, _levels_defaults, _levels_compute, _levels_summary,
                                    ("levels", "rewind_steps", "reinit_levels"), needs_level=True),
     "a_c_distances": Chapter(_preset_networks, _distance_defaults, _distance_compute(("dense", "imp")),
@@ -346,7 +404,8 @@ def compute(plan: Plan, results_dir="results", device: str = "auto") -> Found:
     for m, config in plan.configs.items():
         path = paths.network_file(results_dir, plan.preset, plan.chapter, m, plan.variant)
         ds, note = results.computed_or_archived(
-            lambda: spec.compute(config, plan.values[m], plan.options, device), path, m)
+            lambda: spec.compute(config, plan.values[m], plan.options, device), path, m,
+            spec.command(config, plan.values[m]) if spec.command else None)
         if note:
             print(note)
         if ds is None:
