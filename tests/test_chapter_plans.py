@@ -21,6 +21,9 @@ QUICK = Path(__file__).resolve().parents[1] / "results" / "quick"
 RECORDED = {
     "02_instability_during_training": {"rewind_steps": "rewind_steps"},
     "03_training_time_or_schedule": {"rewind_steps": "rewind_steps"},
+    "04_lottery_tickets_at_init": {"level": "levels"},
+    "05_rewinding": {"level": "levels", "rewind_steps": "rewind_steps"},
+    "06_sparsity_ranges": {"levels": "levels", "rewind_steps": "rewind_steps"},
     "a_b_sparsity_levels": {"levels": "levels", "rewind_steps": "rewind_steps", "reinit_levels": "reinit_levels"},
     "a_c_distances": {"dense_steps": "rewind_steps", "sparse_steps": "sparse_steps", "level": "level"},
     "a_d_instability_through_training": {"dense_steps": "rewind_steps", "imp_steps": "imp_steps", "level": "level",
@@ -28,6 +31,10 @@ RECORDED = {
     "a_g_train_instability": {"level": "levels", "rewind_steps": "rewind_steps"},
     "a_h_other_distances": {"dense_steps": "rewind_steps", "sparse_steps": "sparse_steps", "level": "level"},
 }
+
+
+# what a chapter's notebook passes beyond its parameters (chapter 04: its one rewind step, k = 0)
+NOTEBOOK_ARGUMENTS = {"04_lottery_tickets_at_init": {"rewind_steps": ["0"]}}
 
 
 def _archived(chapter: str, model: str):
@@ -40,7 +47,7 @@ def test_every_chapter_entry_is_checked_here():
 
 @pytest.mark.parametrize("chapter", sorted(RECORDED))
 def test_quick_plan_is_what_the_archived_results_were_computed_with(chapter):
-    plan = chapters.plan(chapter, "quick")
+    plan = chapters.plan(chapter, "quick", **NOTEBOOK_ARGUMENTS.get(chapter, {}))
     assert sorted(plan.configs) == sorted(reported.ROLES.values())
     for model, config in plan.configs.items():
         recorded = json.loads(_archived(chapter, model).attrs["config"])
@@ -50,6 +57,8 @@ def test_quick_plan_is_what_the_archived_results_were_computed_with(chapter):
             assert value == recorded[key], (chapter, model, parameter)
         assert [list(config.init_seeds), config.pairs, config.n_alpha] == \
             [recorded["init_seeds"], recorded["pairs"], recorded["n_alpha"]]
+        if recorded.get("rewind_step") is not None:
+            assert config.rewind_step == recorded["rewind_step"]
         if "weights" in recorded:
             assert plan.options["weights"] == recorded["weights"]
 
@@ -81,14 +90,21 @@ def test_bad_parameters_and_chapters_say_what_exists():
         chapters.plan("a_z", "quick")
 
 
+def test_a_density_sets_the_imp_level_of_the_sparse_chapters():
+    plan = chapters.plan("05_rewinding", "quick", "lenet_300_100", density=0.2)
+    assert plan.values["lenet_300_100"]["level"] == 7  # the level nearest 20% on a log scale: 0.8^7 = 21.0%
+    assert plan.table().iloc[0]["density (%)"] == 21.0
+
+
 def test_smoke_shows_only_its_networks_with_an_imp_level():
     assert list(chapters.plan("a_g_train_instability", "smoke").configs) == ["lenet_300_100"]
 
 
-@pytest.mark.parametrize("chapter", ["02_instability_during_training", "a_b_sparsity_levels",
+@pytest.mark.parametrize("chapter", ["02_instability_during_training", "04_lottery_tickets_at_init", "05_rewinding",
+                                     "06_sparsity_ranges", "a_b_sparsity_levels",
                                      "a_d_instability_through_training", "a_g_train_instability"])
 def test_summary_quotes_every_role_and_says_which_were_not_computed(chapter):
-    plan = chapters.plan(chapter, "quick")
+    plan = chapters.plan(chapter, "quick", **NOTEBOOK_ARGUMENTS.get(chapter, {}))
     both = chapters.Found({m: _archived(chapter, m) for m in plan.configs})
     quoted, table = chapters.summary(plan, both)
     lenet_only, _ = chapters.summary(plan, chapters.Found({"lenet_300_100": both.datasets["lenet_300_100"]}))

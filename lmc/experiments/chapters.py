@@ -8,7 +8,7 @@ and the values its prose quotes are named here, one entry of ``CHAPTERS`` per ch
     found = chapters.compute(plan, results_dir, device)      # {model: xr.Dataset}, saved as netCDF
     quoted, table = chapters.summary(plan, found)            # the glue values and the chapter's table
 
-Chapters 02 and 03 (the rewind curves) and the appendices B, C, D, G and H have an entry so far.
+Chapters 02-06 and the appendices B, C, D, G and H have an entry.
 An entry says which networks the chapter shows by default, each parameter's default (the
 preset's k grid; for the appendices ``appendices.sizes``: the runs chapters 02 and 04-06 train, so
 that the appendices measure the same cached runs), which function computes a network's result
@@ -86,7 +86,7 @@ class Chapter:
     summarised (``summary(plan, found) -> (quoted, table)``)."""
 
     networks: Callable[[str], list[str]]
-    defaults: Callable[[str, str, str], dict]
+    defaults: Callable[[str, str, str], dict] | None  # None: ``build`` gives the values
     compute: Callable[[instability.InstabilityConfig, dict, dict, str], xr.Dataset]
     summary: Callable[[Plan, Found], tuple[dict, pd.DataFrame | None]]
     parameters: tuple[str, ...]  # the keys ``defaults`` returns: the chapter's per-network parameters
@@ -95,6 +95,8 @@ class Chapter:
     stable_steps: bool = False  # read the stability steps of chapters 02 and 05 (Appendices C, H)
     sizes: Callable[[str, str, str], dict] = appendices.sizes  # seeds and α points of the configs
     command: Callable[[instability.InstabilityConfig, dict], str] | None = None  # the CLI that computes it
+    # chapters 04-06: (config, values) of a network from ``sparse.sparse_plan``, whose density sets the level
+    build: Callable[..., tuple[instability.InstabilityConfig, dict]] | None = None
 
 
 def _density(level: int) -> float:
@@ -140,6 +142,18 @@ def _curve_defaults(preset: str, model: str, variant: str) -> dict:
     return {"rewind_steps": _curve_sizes(preset, model, variant)["rewind_steps"]}
 
 
+def _sparse_build(grid: bool):
+    """Chapters 04-05 (``grid`` False: one IMP level, from ``density``, default Table 1's) and 06
+    (``grid`` True: chapter 06's density grid ``levels``): ``sparse.sparse_plan``'s configuration,
+    whose rewind step is the grid's first, and the chapter's values."""
+    def build(preset, model, variant, init_seeds, pairs, n_alpha, overrides):
+        p = sparse.sparse_plan(preset, model, variant, overrides.get("density"), overrides.get("rewind_steps"),
+                               init_seeds, pairs, n_alpha, overrides.get("levels"))[model]
+        values = {"levels": p["grid_levels"]} if grid else {"level": p["levels"]}
+        return p["config"], {**values, "rewind_steps": p["rewind_steps"]}
+    return build
+
+
 # --- each chapter's computation of one network -------------------------------------------------
 
 def _curve_compute(config, values, options, device):
@@ -152,6 +166,22 @@ def _schedule_compute(config, values, options, device):
 
 def _curve_command(config, values) -> str:
     return instability.cli_command(config, values["rewind_steps"])
+
+
+def _table2_compute(config, values, options, device):
+    return sparse.sparse_instability(config, values["level"], sparse.KNOWN_SUBNETWORKS, device=device)
+
+
+def _rewind_compute(config, values, options, device):
+    return sparse.sparse_curve(config, values["level"], values["rewind_steps"], device=device)
+
+
+def _grid_compute(config, values, options, device):
+    return sparse.sparsity_grid(config, values["levels"], values["rewind_steps"], device=device)
+
+
+def _sparse_command(config, values) -> str:
+    return sparse.sparse_command(config, values["rewind_steps"], values.get("levels", values.get("level")))
 
 
 def _levels_compute(config, values, options, device):
@@ -218,6 +248,94 @@ def _schedule_summary(plan: Plan, found: Found):
         return {"largest_gap": NOT_COMPUTED}, None
     table = tables.schedule_table({(m, plan.variant): ds for m, ds in found.items()})
     return {"largest_gap": f"{table['largest |difference| (pp)'].max():.2f}"}, table
+
+
+TABLE2_KEYS = ("density", "full", "imp", "random_prune", "random_reinit", "delta", "matching", "inst_imp",
+               "inst_prune", "inst_reinit", "paper_row", "random_prune_global", "inst_prune_global", "schedule",
+               "verdict", "paper_verdict")
+
+
+def _table2_summary(plan: Plan, found: Found):
+    """Chapter 04: Table 2's row of each network (ours, and the paper's where it has one) and the
+    verdict on the paper's claim for it."""
+    quoted, tables_ = _keys(TABLE2_KEYS), {}
+    for m, ds in found.items():
+        role, table = reported.role(m), tables.table2(ds)
+        ours = table.loc["ours"]
+        quoted.update({f"density_{role}": f"{ours['density (%)']:.1f}", f"full_{role}": ours["dense (%)"],
+                       f"imp_{role}": ours["imp (%)"], f"random_prune_{role}": ours["random_prune (%)"],
+                       f"random_reinit_{role}": ours["random_reinit (%)"], f"delta_{role}": f"{ours['Δ IMP (pp)']:.2f}",
+                       f"matching_{role}": "matching" if ours["matching (1 std)"] else "not matching",
+                       f"inst_imp_{role}": f"{ours['instability imp (pp)']:.2f}",
+                       f"inst_prune_{role}": f"{ours['instability random_prune (pp)']:.2f}",
+                       f"inst_reinit_{role}": f"{ours['instability random_reinit (pp)']:.2f}",
+                       f"random_prune_global_{role}": ours.get("random_prune_global (%)", "not computed"),
+                       f"inst_prune_global_{role}": f"{ours.get('instability random_prune_global (pp)', float('nan')):.2f}",
+                       f"schedule_{role}": reported.schedule_note(results.config_of(ds)),
+                       f"verdict_{role}": tables.table2_verdict(ds)})
+        theirs = reported.TABLE2.get((m, plan.variant))
+        quoted[f"paper_row_{role}"] = ("not in the paper" if theirs is None else
+                                       f"{theirs.full:g} / {theirs.imp:g} / {theirs.random_prune:g} / {theirs.random_reinit:g}")
+        quoted[f"paper_verdict_{role}"] = ("not in the paper" if theirs is None else
+                                           "matching" if theirs.matching else "not matching")
+        tables_[m] = table.rename_axis("row").reset_index()
+    return quoted, _stacked(plan, tables_)
+
+
+def _rewind_summary(plan: Plan, found: Found):
+    """Chapter 05: per network the first k from which its IMP subnetwork is stable, the k at which
+    it matches, whether a random baseline ever matches; the paper's k; the schedule and draws."""
+    quoted, tables_ = _keys(("stable", "matching", "baselines", "paper", "schedule", "shares", "draws")), {}
+    for m, ds in found.items():
+        role, table = reported.role(m), tables.rewind_table(ds)
+        imp_rows = table[table.subnetwork == "imp"].set_index("k")
+        stable = tables.first_step(ds.instability.sel(split="test", subnetwork="imp").mean(("init_seed", "pair")) < 2)
+        quoted[f"stable_{role}"] = "never in our grid" if stable is None else f"k = {stable}"
+        quoted[f"matching_{role}"] = ", ".join(f"k = {k}" for k in imp_rows.index[imp_rows.matching]) or "no k in our grid"
+        others = table[table.subnetwork.isin(["random_prune", "random_reinit"])]
+        quoted[f"baselines_{role}"] = "matching at some k" if others.matching.any() else "matching at no k"
+        theirs = reported.IMP_STABLE_FROM.get((m, plan.variant))
+        quoted[f"paper_{role}"] = "not in the paper" if theirs is None else theirs
+        config = results.config_of(ds)
+        quoted[f"schedule_{role}"] = reported.schedule_note(config)
+        quoted[f"shares_{role}"] = reported.rewind_share(config, ds.rewind_step.values)
+        quoted[f"draws_{role}"] = f"{ds.sizes['init_seed']} initialization(s) × {ds.sizes['pair']} pair(s)"
+        tables_[m] = table
+    return quoted, _stacked(plan, tables_)
+
+
+def _range_text(part: pd.Series) -> str:
+    if part.empty:
+        return "no density of our grid"
+    return f"{part.max():.1f}%" if len(part) == 1 else f"{part.max():.1f}% to {part.min():.1f}%"
+
+
+def _grid_summary(plan: Plan, found: Found):
+    """Chapter 06: per network and density, where it is stable and matching (the paper's matching
+    rule with its 0.2 pp margin); the densities of the three sparsity ranges, and the densities
+    at which it is not stable from the first rewind step."""
+    quoted, tables_ = _keys(("stable", "rangeI", "rangeII", "rangeIII")), {}
+    for m, ds in found.items():
+        role = reported.role(m)
+        table = tables.stability_and_matching(ds, margin=reported.MATCHING_MARGIN)
+        ranges = tables.sparsity_ranges(table)
+        for name in ("I", "II", "III"):
+            quoted[f"range{name}_{role}"] = _range_text(ranges[ranges["range"] == name]["density (%)"])
+        first = min(int(k) for k in ds.rewind_step.values)
+        late = table[table["stable from k"].isna() | (table["stable from k"] > first)]
+        quoted[f"stable_{role}"] = ("stable from the first rewind step at every density of our grid" if late.empty else
+                                    "not stable from the first rewind step at " + ", ".join(
+                                        f"{d:.1f}% ({s})" for d, s in zip(late["density (%)"], late["subnetwork"])))
+        tables_[m] = table
+    return quoted, _stacked(plan, tables_)
+
+
+def ranges_paper() -> pd.DataFrame:
+    """The paper's sparsity ranges (Section 4.4), a row per network."""
+    return pd.DataFrame([{"network": reported.setting(*key).network, "range I (% remaining)": f"> {r.random_matching:g}",
+                          "range II": f"{r.random_matching:g} to {r.imp_matching:g}", "range III": f"< {r.imp_matching:g}",
+                          "matching and stable at about the same k": f"{r.coincide[0]:g} to {r.coincide[1]:g}"}
+                         for key, r in reported.RANGES.items()])
 
 
 def _levels_summary(plan: Plan, found: Found):
@@ -329,6 +447,13 @@ CHAPTERS: dict[str, Chapter] = {
                                               ("rewind_steps",), sizes=_curve_sizes, command=_curve_command),
     "03_training_time_or_schedule": Chapter(_preset_networks, _curve_defaults, _schedule_compute, _schedule_summary,
                                             ("rewind_steps",), sizes=_curve_sizes, command=_curve_command),
+    "04_lottery_tickets_at_init": Chapter(_preset_networks, None, _table2_compute, _table2_summary,
+                                          ("density", "rewind_steps"), command=_sparse_command,
+                                          build=_sparse_build(grid=False)),
+    "05_rewinding": Chapter(_preset_networks, None, _rewind_compute, _rewind_summary, ("density", "rewind_steps"),
+                            command=_sparse_command, build=_sparse_build(grid=False)),
+    "06_sparsity_ranges": Chapter(_preset_networks, None, _grid_compute, _grid_summary, ("levels", "rewind_steps"),
+                                  command=_sparse_command, build=_sparse_build(grid=True)),
     "a_b_sparsity_levels": Chapter(_preset_networks, _levels_defaults, _levels_compute, _levels_summary,
                                    ("levels", "rewind_steps", "reinit_levels"), needs_level=True),
     "a_c_distances": Chapter(_preset_networks, _distance_defaults, _distance_compute(("dense", "imp")),
@@ -363,6 +488,9 @@ def plan(chapter: str, preset: str, models=None, variant: str = "standard", init
     names = [models] if isinstance(models, str) else models
     configs, values = {}, {}
     for m in (spec.networks(preset) if names is None else list(names)):
+        if spec.build is not None:
+            configs[m], values[m] = spec.build(preset, m, variant, init_seeds, pairs, n_alpha, overrides)
+            continue
         size = spec.sizes(preset, m, variant)
         if names is None and spec.needs_level and size["level"] is None:
             continue  # no IMP level for this network under this preset
