@@ -168,7 +168,7 @@ def test_the_summary_judges_a_low_shard_at_its_standard_recipes_level_and_conclu
     assert table.loc["low", "density (%)"] == round(100 * 0.8 ** 4, 1)
     text = search.conclusion(shards, [], tmp_path)
     assert text.startswith("The whole pattern holds for") and "(with low)" in text
-    assert search.conclusion({}, search.stage_1(), tmp_path).startswith("Nothing is computed yet. 7 of the 7 settings")
+    assert search.conclusion({}, search.stage_1(), tmp_path).startswith("Nothing is computed yet. 9 of the 9 settings")
     frame = search.curves(shards)
     assert len(frame) == 2 * len(STEPS) * 3 * 2 and set(frame.columns) == {"candidate", "k (% of T)", "instability", "gap"}
 
@@ -207,15 +207,20 @@ def test_stage_2_needs_stage_1(tmp_path):
         search.stage(2, tmp_path)
 
 
-def test_stage_1_is_a_screen_of_seven_settings_with_costs():
-    grid = search.stage_1()
-    assert len(grid) == 7 and len({c.id for c in grid}) == len(grid)
+def test_stage_1_is_a_screen_of_nine_settings_with_costs():
+    everything = search.stage_1()
+    grid, (longer_k, low) = everything[:7], everything[7:]
+    assert len(everything) == 9 and len({c.id for c in everything}) == len(everything)
     assert {c.lr for c in grid} == {0.1, 0.2, 0.4} and {c.steps for c in grid} == {600, 1800}
     assert all(c.rewind_steps == (0, round(0.05 * c.steps)) for c in grid)  # k at 0 and 5% of T
     assert all(c.variant == "standard" and (c.n_init, c.pairs) == (1, 1) and c.subnetworks == ("dense", "imp")
                for c in grid)
-    hours = [search.estimated_seconds(c) / 3600 for c in grid]
-    assert all(0 < h < 1.5 for h in hours) and 3 < sum(hours) < 6
+    # the follow-ups of the longer run: the same recipe on k = 0, 5, 10, 20% of T, and its low variant at k = 0
+    assert longer_k == dataclasses.replace(grid[6], rewind_steps=(0, 90, 180, 360))
+    assert low == dataclasses.replace(grid[6], variant="low", rewind_steps=(0,))
+    assert low.hparams().lr == pytest.approx(0.04)  # Table 1's low: a tenth of the rate (float product)
+    hours = [search.estimated_seconds(c) / 3600 for c in everything]
+    assert all(0 < h < 2.5 for h in hours) and 6 < sum(hours) < 9  # from an empty run cache
     assert search.Candidate(steps=1200).rewind_steps[-1] == 120  # k ≤ 10% of T
     table = search.grid_table(grid[:2], "nowhere")
     assert list(table["computed"]) == [False, False]
@@ -228,7 +233,7 @@ def test_the_command_line_lists_what_is_missing(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "missing: r20w4-fmnist14-T600-lr0p4-standard-1x1-" in out
     assert "lmc search-standin --stage 1 --candidate r20w4-fmnist14-T600" in out
-    assert "stage 1: 7 of 7 shards missing" in out and "lmc search-standin --stage 1 --jobs 2" in out
+    assert "stage 1: 9 of 9 shards missing" in out and "lmc search-standin --stage 1 --jobs 2" in out
     assert cli.main(["search-standin", "--stage", "2", "--results-dir", str(tmp_path)]) == 2
     assert "compute stage 1 first" in capsys.readouterr().err
 
@@ -274,7 +279,7 @@ def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
 
     text, glued, images = execute("empty")
     assert "No setting is computed yet" in text and not images
-    assert glued["conclusion"].startswith("'Nothing is computed yet. 7 of the 7 settings of stage 1 are still to compute")
+    assert glued["conclusion"].startswith("'Nothing is computed yet. 9 of the 9 settings of stage 1 are still to compute")
     shard = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
     results.save(shard, tmp_path / "one" / "standin_search" / f"{search.candidate_of(shard).id}.nc")
     text, glued, images = execute("one")
