@@ -6,6 +6,7 @@
     <results>/<preset>/<chapter>.nc                                   a chapter with one result (01, b1, b2)
     <results>/<preset>/<chapter>/<model>_<variant>.nc                 one network's result of a chapter
     <results>/<preset>/<chapter>/<model>_<variant>/<shard>.nc         the paper-protocol archive's shards
+    <results>/<preset>/<chapter>/<question>_<model>.nc                one question's result of a chapter (b4)
     <results>/<preset>/timings.json                                   measured chapter execution times
     <results>/standin_search/<candidate id>.nc                        the stand-in search's shards
     <results>/<preset>/instability_<model>_<variant>_k<ks>.nc         ``lmc run instability`` (default --out)
@@ -43,6 +44,12 @@ def chapter_folder(results_dir, preset: str, chapter: str) -> Path:
 def network_file(results_dir, preset: str, chapter: str, model: str, variant: str) -> Path:
     """``<results>/<preset>/<chapter>/<model>_<variant>.nc``: one network's result of a chapter."""
     return chapter_folder(results_dir, preset, chapter) / f"{model}_{variant}.nc"
+
+
+def question_file(results_dir, preset: str, chapter: str, question: str, model: str) -> Path:
+    """``<results>/<preset>/<chapter>/<question>_<model>.nc``: one question's result of a chapter
+    that asks several (chapter b4: ``bn``, ``stability``, ``noise``, ``optimizer``)."""
+    return chapter_folder(results_dir, preset, chapter) / f"{question}_{model}.nc"
 
 
 def shard_folder(results_dir, preset: str, chapter: str, model: str, variant: str) -> Path:

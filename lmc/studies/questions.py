@@ -96,6 +96,15 @@ def bn_instability(config: instability.InstabilityConfig, batch_norm: interpolat
 
 
 OPTIMIZER_RULES = hparams.OPTIMIZER_AT_K  # coordinate values of the optimizer_at_k dimension
+# Question 4's default k per network: near each one's stability step under the preset (LeNet's
+# chapter 02 grid point 500, the stand-in's 25; smoke: LeNet at 100).
+OPTIMIZER_STEPS = {"smoke": {reported.ROLES["lenet"]: "100"},
+                   None: {reported.ROLES["lenet"]: "500", reported.ROLES["standin"]: "25"}}
+
+
+def optimizer_steps(preset: str) -> dict[str, str]:
+    """Question 4's rewind step k per network under ``preset`` (a copy the caller may change)."""
+    return dict(OPTIMIZER_STEPS.get(preset, OPTIMIZER_STEPS[None]))
 
 
 def optimizer_instability(config: instability.InstabilityConfig, device: str = "auto",
@@ -210,7 +219,7 @@ NOISE = ("data order", "augmentation", "both")  # which seeded source differs be
 # corruption in the backward pass of the first convolution (3 → 4 channels); width 8 trains.
 # The stand-in's optimizer and lr schedule shape at its earlier length (1,200 iterations, drops at
 # 51% and 76%), on CIFAR-10's own 32×32 images (not the stand-in's 14×14 pooling).
-CIFAR_STAND_IN = reported.STAND_INS[("fmnist_resnet_20_4", "standard")].hparams.replace(
+CIFAR_STAND_IN = reported.STAND_INS[(reported.STAND_IN, "standard")].hparams.replace(
     model="cifar_resnet_20_8", dataset="cifar10", image_size=None, training_steps="1200it",
     lr_drops=("610it", "915it"))
 
