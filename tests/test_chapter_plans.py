@@ -130,3 +130,26 @@ def test_roles_name_the_two_cpu_networks_and_leave_others_as_they_are():
     assert reported.role("lenet_300_100") == "lenet"
     assert reported.role(reported.STAND_IN) == "standin"
     assert reported.role("cifar_resnet_20") == "cifar_resnet_20"
+
+
+@pytest.mark.parametrize("chapter", sorted(RECORDED))
+def test_every_value_the_prose_quotes_is_one_the_chapter_computes(chapter):
+    """A glue key of the chapter's prose comes from ``summary`` or, for chapters 02-04, from the
+    paper-protocol archive beside the build (``archive.beside``), read off the archived results."""
+    import re
+
+    import nbformat
+
+    from lmc.experiments import archive
+
+    plan = chapters.plan(chapter, "quick", **NOTEBOOK_ARGUMENTS.get(chapter, {}))
+    found = chapters.Found({m: _archived(chapter, m) for m in plan.configs})
+    quoted = set(chapters.summary(plan, found)[0])
+    if chapter[:2] in archive.BESIDE:
+        root = QUICK.parents[1]
+        quoted |= set(archive.beside(chapter[:2], reported.ROLES["lenet"], "standard", root / "results", "paper",
+                                     ours=found.datasets[reported.ROLES["lenet"]])[1])
+    nb = nbformat.read(QUICK.parents[1] / "chapters" / f"{chapter}.ipynb", 4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    keys = set(re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", prose))
+    assert keys <= quoted, sorted(keys - quoted)

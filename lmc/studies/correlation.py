@@ -165,3 +165,27 @@ def correlation_table(ds: xr.Dataset) -> pd.DataFrame:
                     f"winning (ticket − reinit > {sanity.ADVANTAGE} pp)": t - r > sanity.ADVANTAGE})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+SUMMARY_KEYS = ("p_ref", "lr", "low", "high", "r_lr", "r_low", "r_high", "gap_low", "gap_lr", "gap_high",
+                "dense_low", "dense_high", "order", "density")
+
+
+def summary(ds: xr.Dataset, p_ref: float = 0.2) -> dict[str, str]:
+    """The values chapter b3 quotes for one network's ``lr_sweep`` (key -> text; the chapter adds
+    the network's role): R_p at ``p_ref`` (or the sweep's first p) at the lowest, the recipe's and
+    the highest learning rate, whether it falls as the rate grows, the ticket's lead over its
+    random reinitialization at each, the dense networks' accuracy and the ticket's density."""
+    config = results.config_of(ds)
+    lr, lrs = config["hparams"]["lr"], sorted(float(x) for x in ds.lr.values)
+    p_ref = p_ref if p_ref in ds.p.values else float(ds.p.values[0])
+    low, high = lrs[0], lrs[-1]
+    r = {x: float(ds.overlap.sel(lr=x, p=p_ref)) for x in lrs}
+    gap = {x: float(ds.ticket.sel(lr=x) - ds.reinit.sel(lr=x)) for x in lrs}
+    return {"p_ref": f"{p_ref:g}", "lr": f"{lr:g}", "low": f"{low:g}", "high": f"{high:g}",
+            "r_lr": f"{r[lr]:.3f}" if lr in r else "not measured", "r_low": f"{r[low]:.3f}", "r_high": f"{r[high]:.3f}",
+            "gap_low": f"{gap[low]:+.2f}", "gap_lr": f"{gap[lr]:+.2f}" if lr in gap else "not measured",
+            "gap_high": f"{gap[high]:+.2f}",
+            "dense_low": f"{float(ds.dense.sel(lr=low)):.2f}", "dense_high": f"{float(ds.dense.sel(lr=high)):.2f}",
+            "order": "falls" if all(r[a] > r[b] for a, b in zip(lrs, lrs[1:])) else "does not fall monotonically",
+            "density": f"{100 * config['density']:.1f}"}

@@ -469,3 +469,21 @@ def claims_table(ds: xr.Dataset, margin: float = reported.MATCHING_MARGIN):
              True)
     data_row("blur", "An early phase on 4x-blurred images helps (also needs longer: 40 vs 1.25 epochs)", True)
     return pd.DataFrame(rows, columns=["claim (Frankle, Schwab & Morcos 2020)", "ours", "verdict"])
+
+
+def summary(ds: xr.Dataset) -> dict[str, str]:
+    """The values chapter b1 quotes (glue key -> text): the perturbation step k, the density, the
+    accuracy of the unperturbed, dense and rewound copies, the share of signs changed by k (beside
+    the paper's), the perturbation that hurts most and by how much, the size-accuracy correlation
+    (beside Figure 8's) and the verdict on rewinding."""
+    k = results.config_of(ds)["rewind_iterations"]
+    delta = changes(ds)
+    sign = ds.sign_changed.sel(network="dense")
+    return {"k": str(k), "density": f"{100 * float(ds.density):.1f}",
+            "none": f"{float(ds.trained_accuracy[0]):.2f}", "dense": f"{float(ds.dense_accuracy):.2f}",
+            "rewind": f"{float(ds.rewind_accuracy):.2f}",
+            "sign_k": f"{float(sign.sel(step=k)):.1f}" if k in sign.step.values else "not measured",
+            "paper_sign": f"{PAPER_SIGN_CHANGE:g}",
+            "worst": min(delta, key=delta.get), "worst_change": f"{min(delta.values()):+.2f}",
+            "r": f"{size_correlation(ds):.2f}", "paper_r": ", ".join(f"{v:g}" for v in PAPER_R.values()),
+            "rewinding": rewinding_verdict(ds)}

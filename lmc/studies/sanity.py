@@ -279,3 +279,34 @@ def ablation_table(ds: xr.Dataset) -> pd.DataFrame:
                               dropna=False).reset_index()
     table["dense at pre-training lr"] = [float(ds.dense.sel(pretrain_lr=p)) for p in table.pretrain_lr]
     return table.rename(columns={"imp": "IMP (%)", "omp": "OMP (%)"})
+
+
+def _verdict(row) -> str:
+    return "jackpot" if row["jackpot"] else "secondary prize" if row["secondary prize"] else "neither"
+
+
+def summary(ds: xr.Dataset) -> dict[str, str]:
+    """The values chapter b2 quotes (glue key -> text): the density and weight counts, the IMP
+    ticket's verdict and the conditions it fails, IMP against one-shot pruning (OMP) at the
+    recipe's learning rate, random reinitialization, the dense and small dense networks,
+    fine-tuning, and the learning rates; then the pre-training and ticket rates at which OMP
+    does best (``best_*``)."""
+    config = results.config_of(ds)
+    lr, low = config["hparams"]["lr"], float(ds.pretrain_lr.min())
+    imp_row = condition_table(ds).query("pruning == 'imp'").iloc[0]
+    at = lambda var, **sel: float(ds[var].sel(**sel))  # noqa: E731
+    imp, omp = at("ticket", pruning="imp", pretrain_lr=lr, ticket_lr=lr), at("ticket", pruning="omp", pretrain_lr=lr, ticket_lr=lr)
+    ablation = ablation_table(ds)
+    best = ablation.loc[ablation["OMP (%)"].idxmax()]
+    return {
+        "density": f"{100 * config['density']:.1f}",
+        "small_model": config["small_dense_model"], "small_weights": f"{config['small_dense_weights']:,}",
+        "ticket_weights": f"{config['ticket_weights']:,}",
+        "imp_verdict": _verdict(imp_row),
+        "imp_failed": "; ".join(c for c in CONDITIONS if not imp_row[c]) or "none",
+        "imp_acc": f"{imp:.2f}", "omp_acc": f"{omp:.2f}", "imp_minus_omp": f"{imp - omp:+.2f}",
+        "imp_reinit": f"{at('reinit', pruning='imp', pretrain_lr=lr, ticket_lr=lr):.2f}",
+        "dense_acc": f"{at('dense', pretrain_lr=lr):.2f}", "small_acc": f"{float(ds.small_dense):.2f}",
+        "ft_imp": f"{at('finetune', pruning='imp'):.2f}", "ft_omp": f"{at('finetune', pruning='omp'):.2f}",
+        "lr": f"{lr:g}", "low_lr": f"{low:g}",
+        "best_pretrain": f"{best.pretrain_lr:g}", "best_ticket": f"{best.ticket_lr:g}", "best_omp": f"{best['OMP (%)']:.2f}"}
