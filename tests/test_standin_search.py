@@ -195,11 +195,37 @@ def test_a_saved_shard_is_not_recomputed(tmp_path, monkeypatch):
     assert sorted(shards) == sorted(c.id for c in candidates)
     assert len(search.best(shards)) == 2 and search.best(shards, n=1)[0][1] == 4  # (candidate, its level)
     picked = search.stage(2, tmp_path)
-    assert len(picked) == 6 and {c.variant for c in picked} == {"standard", "low", "warmup"}
-    assert all(c.n_init == 3 and c.pairs == 2 and c.subnetworks == ALL for c in picked)
+    # 2 picks × 3 recipes × one shard per initialization
+    assert len(picked) == 18 and {c.variant for c in picked} == {"standard", "low", "warmup"}
+    assert all(c.n_init == 1 and c.pairs == 2 and c.subnetworks == ALL for c in picked)
+    assert [c.first_seed for c in picked[:3]] == [0, 1, 2] and len({c.id for c in picked}) == 18
     assert all(c.rewind_steps == (0,) for c in picked if c.variant != "standard")
     assert picked[0].levels == (2, 4, 6)  # the synthetic pick, level 4, and its neighbours in the grid
     assert search.stage(2, tmp_path, picks=[candidates[1].id])[0].steps == 1200
+
+
+def test_one_shard_per_initialization_joins_into_one_result_over_them(tmp_path):
+    shards = {}
+    for seed in (0, 1, 2):
+        ds = synthetic(*pattern(), n_init=1, pairs=2)
+        candidate = dataclasses.replace(search.candidate_of(ds), first_seed=seed)
+        ds = ds.assign_coords(init_seed=[seed])
+        ds.attrs["config"] = json.dumps({"candidate": candidate.as_dict(), "candidate_id": candidate.id})
+        shards[candidate.id] = ds
+        results.save(ds, tmp_path / "standin_search" / f"{candidate.id}.nc")
+    assert "-init1-" in sorted(shards)[1] and len(set(shards)) == 3
+    joined = search.load(tmp_path)
+    (key, ds), = joined.items()
+    whole = search.candidate_of(ds)
+    assert (whole.n_init, whole.first_seed, whole.pairs) == (3, 0, 2) and key == whole.id
+    assert ds.init_seed.values.tolist() == [0, 1, 2]
+    assert search.verdict(ds)["draws"] == "3 × 2" and search.verdict(ds)["enough_draws"]
+    assert search.verdict(shards[sorted(shards)[0]])["draws"] == "1 × 2"
+    # a stage-1 shard (1 × 1) stays as it is beside them, and a repeated initialization is refused
+    assert "first_seed" not in search.Candidate().as_dict()  # ids from before first_seed existed stay
+    again = next(iter(shards.values()))
+    with pytest.raises(ConfigError, match="repeat an initialization"):
+        search.join({"a": again, "b": again.copy()})
 
 
 def test_stage_2_needs_stage_1(tmp_path):

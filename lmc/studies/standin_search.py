@@ -112,12 +112,13 @@ class Candidate:
     levels: tuple[int, ...] = (2, 4, 6, 8)  # IMP levels evaluated (density 0.8^level)
     rewind_steps: tuple[int, ...] = ()  # rewind steps k in iterations; () -> rewind_grid(steps)
     subnetworks: tuple[str, ...] = SCREEN  # "dense", "imp" and optionally Table 2's random baselines
-    n_init: int = 1                     # initializations (seeds 0 .. n_init - 1)
+    n_init: int = 1                     # initializations (seeds first_seed .. first_seed + n_init - 1)
     pairs: int = 1                      # data-order pairs per initialization
     momentum: float = 0.9               # SGD momentum (Table 1)
     weight_decay: float = 1e-4          # open_lth's CIFAR value
     batch_size: int = 128               # Table 1
     train_subset: int | None = None     # train on the first N examples only (tests)
+    first_seed: int = 0                 # the first initialization (stage 2: one shard per initialization)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -139,8 +140,14 @@ class Candidate:
         if not {"dense", "imp"} <= set(self.subnetworks) or not set(self.subnetworks) <= set(sparse.SUBNETWORKS):
             raise ConfigError(f"subnetworks must include dense and imp, among {sparse.SUBNETWORKS}; "
                               f"got {self.subnetworks}")
-        if self.n_init < 1 or self.pairs < 1:
-            raise ConfigError(f"n_init and pairs must be ≥ 1, got {self.n_init} and {self.pairs}")
+        if self.n_init < 1 or self.pairs < 1 or self.first_seed < 0:
+            raise ConfigError(f"n_init and pairs must be ≥ 1 and first_seed ≥ 0, got {self.n_init}, {self.pairs} "
+                              f"and {self.first_seed}")
+
+    @property
+    def init_seeds(self) -> list[int]:
+        """The initializations this candidate (or shard of one) trains."""
+        return list(range(self.first_seed, self.first_seed + self.n_init))
 
     @property
     def name(self) -> str:
@@ -154,10 +161,16 @@ class Candidate:
     @property
     def id(self) -> str:
         """The shard's name: readable name, variant, draws and the hash of every field."""
-        return f"{self.name}-{self.variant}-{self.n_init}x{self.pairs}-{store.config_hash(self.as_dict())[:8]}"
+        seed = f"-init{self.first_seed}" if self.first_seed else ""
+        return f"{self.name}-{self.variant}-{self.n_init}x{self.pairs}{seed}-{store.config_hash(self.as_dict())[:8]}"
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        """The fields, lists for tuples; ``first_seed`` only where it is not 0, so that the shards
+        computed before it existed keep their ids."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        if not d["first_seed"]:
+            del d["first_seed"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Candidate":
@@ -199,7 +212,7 @@ def config(candidate: Candidate, init_seeds=None, pairs: int | None = None) -> i
     """The validated instability configuration of ``candidate`` at k = 0 (registered first)."""
     return instability.instability_config(
         model=register(candidate), variant=candidate.variant, rewind_step=0, preset=SEARCH.name,
-        init_seeds=list(range(candidate.n_init)) if init_seeds is None else init_seeds,
+        init_seeds=candidate.init_seeds if init_seeds is None else init_seeds,
         pairs=candidate.pairs if pairs is None else pairs)
 
 
@@ -330,9 +343,37 @@ def run(candidates, results_dir="results", device: str = "auto", progress: bool 
 
 
 def load(results_dir="results") -> dict[str, xr.Dataset]:
-    """Every shard under ``<results_dir>/standin_search/`` (not those ``results.save`` kept aside), by id."""
+    """Every result under ``<results_dir>/standin_search/`` (not those ``results.save`` kept aside),
+    by candidate id; the one-initialization shards of one setting (stage 2) joined into one result
+    over their initializations (``join``)."""
     folder = paths.standin_folder(results_dir)
-    return {p.stem: results.load(p) for p in sorted(folder.glob("*.nc")) if not results.is_kept(p)}
+    return join({p.stem: results.load(p) for p in sorted(folder.glob("*.nc")) if not results.is_kept(p)})
+
+
+def join(shards: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
+    """The shards that differ only in their initializations, concatenated along ``init_seed`` into
+    one result whose candidate counts them all (its id names the seeds it covers); others as they are."""
+    groups: dict[str, list[xr.Dataset]] = {}
+    for ds in shards.values():
+        c = candidate_of(ds)
+        groups.setdefault(dataclasses.replace(c, n_init=1, first_seed=0).id, []).append(ds)
+    out = {}
+    for parts in groups.values():
+        if len(parts) == 1:
+            c = candidate_of(parts[0])
+            out[c.id] = parts[0]
+            continue
+        parts = sorted(parts, key=lambda ds: candidate_of(ds).first_seed)
+        seeds = [s for ds in parts for s in candidate_of(ds).init_seeds]
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"shards {[candidate_of(ds).id for ds in parts]} repeat an initialization")
+        c = dataclasses.replace(candidate_of(parts[0]), n_init=len(seeds), first_seed=seeds[0])
+        ds = xr.concat(parts, dim="init_seed", join="outer", combine_attrs="drop_conflicts")
+        config = {**results.config_of(parts[0]), "candidate": c.as_dict(), "candidate_id": c.id, "init_seeds": seeds,
+                  "shards": [candidate_of(p).id for p in parts]}
+        ds.attrs.update(config=json.dumps(config, sort_keys=True), config_hash=store.config_hash(config))
+        out[c.id] = ds
+    return out
 
 
 def candidate_of(ds: xr.Dataset) -> Candidate:
@@ -405,16 +446,20 @@ def _neighbours(candidate: Candidate, level: int | None) -> tuple[int, ...]:
     return tuple(n for n in (level - step, level, level + step) if n >= 1)
 
 
+STAGE_2_INITS = 3  # initializations of stage 2, one shard each (× 2 pairs)
+
+
 def stage_2(picks) -> list[Candidate]:
     """For each stage-1 (candidate, Appendix B level) in ``picks``: 3 initializations × 2 pairs with
     all four subnetworks at that level and its neighbours; the standard recipe over its k grid,
-    ``low`` and ``warmup`` at k = 0 (Table 2)."""
+    ``low`` and ``warmup`` at k = 0 (Table 2). One shard per initialization (``first_seed``), so
+    that each is complete on its own within a session on one core; ``load`` joins them."""
     out = []
     for candidate, level in picks:
-        base = dataclasses.replace(candidate, levels=_neighbours(candidate, level), n_init=3, pairs=2,
+        base = dataclasses.replace(candidate, levels=_neighbours(candidate, level), n_init=1, pairs=2,
                                    subnetworks=sparse.SUBNETWORKS)
-        out.append(base)
-        out += [dataclasses.replace(base, variant=v, rewind_steps=(0,)) for v in ("low", "warmup")]
+        for recipe in [base] + [dataclasses.replace(base, variant=v, rewind_steps=(0,)) for v in ("low", "warmup")]:
+            out += [dataclasses.replace(recipe, first_seed=i) for i in range(STAGE_2_INITS)]
     return out
 
 
@@ -424,7 +469,7 @@ def best(shards: dict, n: int = 3) -> list[tuple[Candidate, int | None]]:
     scored = []
     for ds in shards.values():
         candidate = candidate_of(ds)
-        if candidate.variant != "standard" or candidate.n_init != 1:
+        if candidate.variant != "standard" or (candidate.n_init, candidate.pairs) != (1, 1):
             continue
         v = verdict(ds)
         met = v["imp_fails_at_0"] + v["imp_rescued"] + v["dense_unstable_at_0_stable_later"]
