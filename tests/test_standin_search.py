@@ -158,6 +158,25 @@ def test_one_draw_or_no_baselines_is_not_enough():
     assert nowhere["appendix_b_level"] is None and not nowhere["imp_rescued"]
 
 
+def test_short_of_the_pattern_the_conclusion_names_the_nearest_setting_with_its_numbers(tmp_path):
+    accuracy, instability = pattern()
+    # one draw: the screen passes, the pattern cannot (too few draws); its low recipe works at k = 0
+    standard = synthetic(accuracy, instability, n_init=1, pairs=1, subnetworks=("dense", "imp"))
+    low = synthetic({**accuracy, (4, "imp"): [90] * 5}, {**instability, (4, "imp"): [1] * 5}, n_init=1, pairs=1,
+                    subnetworks=("dense", "imp"), variant="low")
+    text = search.conclusion({"s": standard, "l": low}, [], tmp_path)
+    assert text.startswith("No setting shows the whole pattern yet: of the 2 computed, 1 pass")
+    nearest = text.split("Nearest: ")[1]
+    assert nearest.startswith(search.candidate_of(standard).id + " at 41.0% density (1 × 1 draws)")
+    assert "85.00 ± 0.71% against the full network's 90.00 ± 0.71% (not matching) with test instability 8.00 pp" \
+        in nearest  # the synthetic copies sit at mean ± 0.5: sample std 0.71
+    assert "rewinding to k = 12 (2% of T) makes it matching and stable" in nearest
+    assert "dense network's test instability is 10.00 pp (one pair) at k = 0 and below 2 pp from k = 30" in nearest
+    assert "with the low recipe IMP at k = 0 is 90.00 ± 0.71% against 90.00 ± 0.71%" in nearest
+    assert "(matching and stable)" in nearest
+    assert search.closest({}) == ""
+
+
 def test_the_summary_judges_a_low_shard_at_its_standard_recipes_level_and_concludes(tmp_path):
     accuracy, instability = pattern()
     low_acc = {**accuracy, (4, "imp"): [90] * 5}

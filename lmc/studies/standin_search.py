@@ -305,6 +305,7 @@ def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
         "dense_unstable_at_0_stable_later": dense_unstable_0 and dense_from is not None,
         "dense_stable_from": dense_from,
         "imp_works_at_0": matching("imp", at, 0) and stable("imp", at, 0),
+        "imp_matching_at_0": matching("imp", at, 0),
         "full_at_0": results.mean_std(dense.sel(rewind_step=0), unit="copy"),
         "imp_at_0": results.mean_std(accuracy("imp", at, 0), unit="copy"),
         "imp_gap_at_0": float(full.sel(rewind_step=0)) - float(accuracy("imp", at, 0).mean()),
@@ -578,7 +579,44 @@ def conclusion(shards: dict, candidates, results_dir="results", number: int = 1)
     screened = int(table["screen"].sum())
     return (f"No setting shows the whole pattern yet: of the {len(table)} computed, {screened} pass the "
             f"screen (IMP at k = 0 neither matching nor stable, rescued by rewinding to k ≤ 10% of T, "
-            f"the dense network unstable at k = 0 and stable later)." + left)
+            f"the dense network unstable at k = 0 and stable later)." + closest(shards) + left)
+
+
+def _pp(text: str) -> str:
+    """"0.35 (one pair)" -> "0.35 pp (one pair)"; "1.2 ± 0.3" -> "1.2 ± 0.3 pp"."""
+    value, one, rest = text.partition(" (")
+    return f"{value} pp" + (f" ({rest}" if one else "")
+
+
+def closest(shards: dict) -> str:
+    """A sentence on the standard-recipe setting nearest the pattern (``best``), with its numbers
+    against each screening criterion, and on its ``low`` and ``warmup`` recipes where computed
+    (judged at its level); "" when no standard setting is computed."""
+    picked = best(shards, n=1)
+    if not picked:
+        return ""
+    candidate, _ = picked[0]
+    ds = next(d for d in shards.values() if candidate_of(d).id == candidate.id)
+    v = verdict(ds)
+    k_max = max(int(k) for k in ds.rewind_step.values)
+    parts = [f"IMP at k = 0 is {v['imp_at_0']}% against the full network's {v['full_at_0']}% "
+             f"({'' if v['imp_matching_at_0'] else 'not '}matching) with test instability "
+             f"{_pp(v['imp_instability_at_0'])}",
+             (f"rewinding to k = {v['rescued_from']} ({100 * v['rescued_from'] / candidate.steps:.0f}% of T) makes it "
+              f"matching and stable" if v["imp_rescued"] else "no rewind step up to 10% of T makes it matching and stable"),
+             (f"the dense network's test instability is {_pp(v['dense_instability_at_0'])} at k = 0 and "
+              + (f"below 2 pp from k = {v['dense_stable_from']}" if v["dense_stable_from"] is not None
+                 else f"still at least 2 pp at k = {k_max}, the largest k measured"))]
+    for ds_other in shards.values():
+        other = candidate_of(ds_other)
+        if other.variant != "standard" and (other.name, other.n_init, other.pairs) == (candidate.name, candidate.n_init,
+                                                                                       candidate.pairs):
+            w = verdict(ds_other, v["level"] if v["level"] in other.levels else None)
+            parts.append(f"with the {other.variant} recipe IMP at k = 0 is {w['imp_at_0']}% against "
+                         f"{w['full_at_0']}% with test instability {_pp(w['imp_instability_at_0'])} "
+                         f"({'matching and stable' if w['imp_works_at_0'] else 'not both matching and stable'})")
+    return (f" Nearest: {candidate.id} at {v['density']:.1f}% density ({v['draws']} draws): "
+            + "; ".join(parts) + ".")
 
 
 # --- running in the background: one process per core ---------------------------------------------
