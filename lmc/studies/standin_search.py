@@ -23,18 +23,23 @@ and where the ``low`` or ``warmup`` variant's IMP at k = 0 is matching and stabl
 continues where it stopped, on any machine that has the files; the appendix chapter
 "Choosing the CPU stand-in" shows every shard, negative results included.
 
-**Stage 1** (``stage_1``, screening): 7 standard-recipe settings at 1 initialization × 1 pair,
-the dense network and IMP only (the random baselines are checked in stage 2, at the density
-stage 1 finds), IMP levels 4, 6, 8 (41% to 17% of the weights), k at 0 and 5% of T; width 4 and
-8, learning rate 0.1, 0.2 and 0.4 at T = 600, and width 4 at 0.4 for T = 1,800. Estimated 4.3
-CPU-hours in all (``estimated_seconds``: 0.4 to 1.1 CPU-hours a setting; ``grid_table`` lists
-them).
+**Stage 1** (``stage_1``, screening): 9 settings at 1 initialization × 1 pair, the dense
+network and IMP only (the random baselines are checked in stage 2, at the density stage 1
+finds), IMP levels 4, 6, 8 (41% to 17% of the weights), k at 0 and 5% of T; width 4 and 8,
+learning rate 0.1, 0.2 and 0.4 at T = 600, width 4 at 0.4 for T = 1,800, and two follow-ups of
+that longer run (``follow_ups``: its k grid extended to 10% and 20% of T, and its ``low`` recipe
+at k = 0). Estimated 6.7 CPU-hours in all from an empty run cache (``estimated_seconds``: 0.4 to
+2.0 CPU-hours a setting; ``grid_table`` lists them).
 
-**Stage 2** (``stage_2``): the best stage-1 settings (``best``; 3 by default) at 3
-initializations × 2 pairs with all four subnetworks, at the stage-1 pick and the levels either
-side of it: the standard recipe over its k grid, ``low`` and ``warmup`` at k = 0 (what Table 2
-tests). Estimated 15-35 CPU-hours per setting for ResNet-20 of width 4 or 8 at 14 px (600 or
-1,200 iterations), 70-90 for width 16; so 50-100 for three of the smaller ones.
+**Stage 2** (``stage_2``): the best stage-1 settings (``best``; 3 by default, or the ``--pick``
+ids) at 3 initializations × 2 pairs with all four subnetworks, at the stage-1 pick and the levels
+either side of it: the standard recipe over its k grid, ``low`` and ``warmup`` at k = 0 (what
+Table 2 tests). One shard per initialization (``Candidate.first_seed``), each complete on its
+own; ``load`` joins a setting's shards. For width 4 at T = 1,800 the estimates are 3.6
+CPU-hours a standard shard and 1.8 a ``low`` or ``warmup`` one (22 for the setting); stage 1's
+runs of that recipe took about 0.65 of their estimate on this 2-core AMD EPYC (41 min of 65, and
+23 of 34), so a standard shard is about 2.3 hours on one core: it fits a 3-hour session when
+started at its beginning.
 
 Costs assume one process per core (``OMP_NUM_THREADS=1``): about 40 s per 600 iterations of the
 current stand-in on one core, scaled by step times measured for each network
