@@ -264,3 +264,72 @@ def noise_instability(preset: str, hp: hparams.Hparams = CIFAR_STAND_IN, init_se
     ds.attrs.update(results.provenance({"experiment": "noise_instability", "preset": preset, "hparams": hp.as_dict(),
                                         "init_seed": init_seed, "n_alpha": n_alpha}, device))
     return ds
+
+
+# --- chapter b4: its questions' settings and the values it quotes ------------------------------
+
+SWEEP_STEPS = {"smoke": ["0", "100"], None: ["0", "500"]}  # question 2's default k grid
+
+
+def sweep_steps(preset: str) -> list[str]:
+    """Question 2's default k grid under ``preset``."""
+    return list(SWEEP_STEPS.get(preset, SWEEP_STEPS[None]))
+
+
+def recipe_changes(hp: hparams.Hparams, changes) -> list[tuple[str, float | int]]:
+    """Question 2's recipe changes, each ``[field, multiple of the recipe's value]`` ("lr" or
+    "batch_size"), as (field, new value): a learning rate to 6 significant digits, a batch size
+    rounded and at least 1."""
+    if not isinstance(changes, (list, tuple)) or any(
+            not isinstance(c, (list, tuple)) or len(c) != 2 or c[0] not in ("lr", "batch_size")
+            or isinstance(c[1], bool) or not isinstance(c[1], (int, float)) or c[1] <= 0 for c in changes):
+        raise ConfigError(f"sweep_changes must be a list of [field, positive multiple] with field 'lr' or "
+                          f"'batch_size', got {changes!r}")
+    return [(f, float(f"{m * hp.lr:.6g}") if f == "lr" else max(1, round(m * hp.batch_size))) for f, m in changes]
+
+
+def optimizer_configs(preset: str, steps: dict | None = None) -> dict[str, instability.InstabilityConfig]:
+    """Question 4's configuration per network: ``steps`` maps a network to its k > 0 (None: the
+    preset's, ``optimizer_steps``); one initialization, 2 pairs (smoke: 1), the preset's α."""
+    steps = optimizer_steps(preset) if steps is None else steps
+    if not isinstance(steps, dict) or not steps:
+        raise ConfigError(f"opt_steps must map network names to a rewind step k > 0, got {steps!r}; "
+                          f"e.g. {{'lenet_300_100': '500'}}")
+    size = presets.get(preset)
+    return {m: instability.instability_config(model=m, rewind_step=k, preset=preset, init_seeds=[0],
+                                              pairs=1 if preset == "smoke" else 2, n_alpha=size.curve(m)["n_alpha"])
+            for m, k in steps.items()}
+
+
+def bn_summary(ds: xr.Dataset) -> dict[str, str]:
+    """Question 1's quoted values: mean test instability (pp) with the running statistics
+    interpolated and recomputed, and the share of it that recomputing removes (%)."""
+    inst = ds.instability.sel(split="test").mean(("init_seed", "pair"))
+    interpolated, recomputed = float(inst.sel(batch_norm="interpolated")), float(inst.sel(batch_norm="recomputed"))
+    return {"bn_interp": f"{interpolated:.2f}", "bn_recomp": f"{recomputed:.2f}",
+            "bn_share": f"{100 * (1 - recomputed / max(interpolated, 1e-9)):.0f}"}
+
+
+def sweep_summary(ds: xr.Dataset) -> dict[str, str]:
+    """Question 2's quoted value: each recipe's first stable rewind step."""
+    steps = stability_steps(ds)
+    return {"sweep_rows": "; ".join(f"{r['recipe']}: stable from k = {r['stable from k']}" for _, r in steps.iterrows())}
+
+
+def noise_summary(ds: xr.Dataset) -> dict[str, str]:
+    """Question 3's quoted value: test instability (pp) per source of noise."""
+    return {"noise_text": "; ".join(f"{n}: {float(ds.instability.sel(noise=n, split='test')):.2f} pp"
+                                    for n in ds.noise.values)}
+
+
+def optimizer_summary(found: dict[str, xr.Dataset]) -> dict[str, str]:
+    """Question 4's quoted value: per network, test instability (mean ± std over pairs) with a new
+    optimizer at k and with the trunk's continued."""
+    parts = []
+    for ds in found.values():
+        config = results.config_of(ds)
+        inst = ds.instability.sel(split="test")
+        parts.append(f"{reported.setting(config['model'], config['variant']).network} at k = {config['rewind_step']}: "
+                     f"test instability {results.mean_std(inst.sel(optimizer_at_k='fresh'))} pp with a new optimizer, "
+                     f"{results.mean_std(inst.sel(optimizer_at_k='inherit'))} pp continuing the trunk's")
+    return {"opt_text": "; ".join(parts)}
