@@ -153,3 +153,16 @@ def test_every_value_the_prose_quotes_is_one_the_chapter_computes(chapter):
     prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     keys = set(re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", prose))
     assert keys <= quoted, sorted(keys - quoted)
+
+
+def test_a_chapters_outline_names_the_functions_behind_its_plan():
+    from lmc.report import status
+
+    assert chapters.functions("05_rewinding")[:3] == ["lmc.experiments.sparse.sparse_plan",
+                                                      "lmc.experiments.sparse.sparse_curve",
+                                                      "lmc.experiments.tables.rewind_table"]
+    assert "lmc.experiments.instability.sel" not in chapters.functions("05_rewinding")  # ds.instability.sel(...)
+    assert "lmc.experiments.instability.instability_curve" in chapters.functions("a_c_distances")  # its stable steps
+    outline = status.chapter_outline(QUICK.parents[1] / "chapters" / "a_b_sparsity_levels.ipynb")
+    assert "lmc.experiments.chapters.plan" in outline["computes"]
+    assert "lmc.experiments.appendices.sparsity_accuracy" in outline["computes"]

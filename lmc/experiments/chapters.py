@@ -23,6 +23,8 @@ does not compute reads "not computed with this preset".
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -466,6 +468,19 @@ CHAPTERS: dict[str, Chapter] = {
     "a_h_other_distances": Chapter(_preset_networks, _distance_defaults, _distance_compute(sparse.SUBNETWORKS),
                                    _other_distance_summary, DISTANCES, options={"weights": "all"}, stable_steps=True),
 }
+
+
+def functions(chapter: str) -> list[str]:
+    """The public ``lmc.experiments`` functions that compute and summarise ``chapter``'s results,
+    read from its entry's code (``lmc.report.status`` lists them in each chapter's outline, so
+    a reader finds a figure's computation in two hops: chapter, then this entry)."""
+    spec = _chapter(chapter)
+    parts = (spec.build, spec.compute, _stable_steps if spec.stable_steps else None, spec.summary)
+    code = "\n".join(inspect.getsource(f) for f in parts if f is not None)
+    modules = {"appendices": appendices, "imp": imp, "instability": instability, "sparse": sparse, "tables": tables}
+    found = [(m, name) for m, name in re.findall(r"\b(appendices|imp|instability|sparse|tables)\.([a-z]\w*)\(", code)
+             if inspect.isfunction(getattr(modules[m], name, None))]  # not ``ds.instability.sel(``
+    return list(dict.fromkeys(f"lmc.experiments.{module}.{name}" for module, name in found))
 
 
 def _chapter(chapter: str) -> Chapter:

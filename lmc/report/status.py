@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import paths
+from ..experiments import chapters
 from ..paper import reported
 
 
@@ -278,6 +279,8 @@ def chapter_outline(notebook: Path) -> dict:
     parameters = [re.match(r"\s*(\w+)\s*=", line).group(1) for source, tags in code if "parameters" in tags
                   for line in source.splitlines() if re.match(r"\s*\w+\s*=", line)]
     called = list(dict.fromkeys(re.findall(r"\b(lmc(?:\.\w+){2,})\s*\(", "\n".join(s for s, _ in code))))
+    if Path(notebook).stem in chapters.CHAPTERS:  # what its plan / compute / summary entry calls
+        called += [f for f in chapters.functions(Path(notebook).stem) if f not in called]
     return {"parameters": parameters, "figures": [c for c in called if c.startswith("lmc.report.plots.")],
             "computes": [c for c in called if not c.startswith("lmc.report.plots.")]}
 
