@@ -142,3 +142,20 @@ def test_each_claim_gets_its_verdict_from_the_results(tmp_path, instability, ver
     larger = [r for r in status.claim_rows(tmp_path) if r["claim"].judge is None]
     assert larger and all(r["verdict"] == "not testable here" for r in larger)
     assert f"| **{verdict}** |" in status.claims_markdown(tmp_path)
+
+
+def test_a_partly_archived_chapter_says_how_much_of_it_the_value_rests_on(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from lmc.report import status as status_module
+
+    root = Path(__file__).resolve().parents[1]
+    shard = root / "results/paper/03_training_time_or_schedule/lenet_300_100_standard/k0_init2.nc"
+    target = tmp_path / "paper/03_training_time_or_schedule/lenet_300_100_standard"
+    target.mkdir(parents=True)
+    shutil.copy(shard, target)
+    rows = status_module.status(tmp_path, [root / "chapters/03_training_time_or_schedule.ipynb"])
+    lenet = next(r for r in rows if r["item"].name == "Figure 4" and not r["stand_in"])
+    assert lenet["paper"] and "(`paper`:" in lenet["ours"]
+    assert lenet["ours"].endswith("; 1 of 24 shards so far)")  # 3 initializations × 8 rewind steps

@@ -201,6 +201,18 @@ VALUES = {
 }
 
 
+def _archived_share(folder: Path) -> str:
+    """For a partly computed archive folder ``<results>/<preset>/<chapter>/<model>_<variant>/``:
+    "; 1 of 24 shards so far" (a value read off a few shards is not the chapter's); "" when complete."""
+    from ..experiments import archive
+
+    preset, chapter = folder.parent.parent.name, folder.parent.name
+    model, _, variant = folder.name.rpartition("_")
+    planned = archive.plan(chapter, model, preset, variant, folder.parent.parent.parent)
+    done = sum(archive.readable(s) for s in planned)
+    return "" if done == len(planned) else f"; {done} of {len(planned)} shards so far"
+
+
 def _ours(item: Item, found: dict, model: str) -> str:
     """Our value for network ``model`` from the ``paper`` results if there are any, else ``quick``'s,
     with the preset and the schedule it trained with."""
@@ -212,7 +224,7 @@ def _ours(item: Item, found: dict, model: str) -> str:
             continue
         try:
             ds = _read(path)
-            note = _note(ds)
+            note = _note(ds) + (_archived_share(Path(path)) if Path(path).is_dir() else "")
             return f"{VALUES[item.name][1](ds)} (`{preset}`{': ' + note if note else ''})"
         except Exception as e:  # a chapter changed its result format: say so, do not hide it
             return f"cannot read {path.name}: {type(e).__name__}: {e}"
