@@ -187,7 +187,7 @@ def test_status_table_reads_the_archived_shards(smoke_shards, tmp_path):
     shutil.copytree(smoke_shards["root"] / "smoke", tmp_path / "paper")
     rows = {row["item"].name: row for row in status.status(tmp_path, book.chapters()) if not row["stand_in"]}
     assert rows["Figure 2"]["paper"] and not rows["Figure 3"]["paper"]
-    assert "(`paper`: 300 of Table 1's 24,000 iterations, 2 initializations × 1 pair, 5 α)" in rows["Figure 2"]["ours"]
+    assert "(`paper`: 300 of Table 1's 24,000 iterations, 2 initializations × 1 pair, 5 α; 2 of 3 shards so far)" in rows["Figure 2"]["ours"]
     claim = status.claim_rows(tmp_path)[0]
     assert claim["preset"] == "paper" and "2 initializations" in claim["evidence"]
 

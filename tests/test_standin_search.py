@@ -329,4 +329,6 @@ def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
     results.save(shard, tmp_path / "one" / "standin_search" / f"{search.candidate_of(shard).id}.nc")
     text, glued, images = execute("one")
     assert "1 settings computed" in text and len(images) == 1
-    assert glued["conclusion"].startswith("'No setting shows the whole pattern yet: of the 1 computed, 1 pass")
+    # the glued text is the string's repr: double-quoted once the text holds an apostrophe ("network's")
+    assert glued["conclusion"].strip("'\"").startswith("No setting shows the whole pattern yet: of the 1 computed, 1 pass")
+    assert "Nearest: " in glued["conclusion"]
