@@ -214,11 +214,17 @@ def test_a_saved_shard_is_not_recomputed(tmp_path, monkeypatch):
     assert sorted(shards) == sorted(c.id for c in candidates)
     assert len(search.best(shards)) == 2 and search.best(shards, n=1)[0][1] == 4  # (candidate, its level)
     picked = search.stage(2, tmp_path)
-    # 2 picks × 3 recipes × one shard per initialization
-    assert len(picked) == 18 and {c.variant for c in picked} == {"standard", "low", "warmup"}
+    # 2 picks × (standard: one shard per initialization and k of the default 4-step grid; low and
+    # warmup: one per initialization at k = 0)
+    assert len(picked) == 2 * (3 * 4 + 2 * 3) and {c.variant for c in picked} == {"standard", "low", "warmup"}
     assert all(c.n_init == 1 and c.pairs == 2 and c.subnetworks == ALL for c in picked)
-    assert [c.first_seed for c in picked[:3]] == [0, 1, 2] and len({c.id for c in picked}) == 18
-    assert all(c.rewind_steps == (0,) for c in picked if c.variant != "standard")
+    assert len({c.id for c in picked}) == len(picked)
+    standard = [c for c in picked[:18] if c.variant == "standard"]
+    grid = standard[0].rewind_steps
+    assert len(grid) == 4 and [(c.first_seed, c.shard_step) for c in standard] == [(i, k) for i in (0, 1, 2) for k in grid]
+    assert all(c.rewind_steps == (0,) and c.shard_step is None for c in picked if c.variant != "standard")
+    assert search.estimated_seconds(standard[0]) < search.estimated_seconds(
+        dataclasses.replace(standard[0], shard_step=None)) / 3  # a shard trains one k of four
     assert picked[0].levels == (2, 4, 6)  # the synthetic pick, level 4, and its neighbours in the grid
     assert search.stage(2, tmp_path, picks=[candidates[1].id])[0].steps == 1200
 
@@ -245,6 +251,37 @@ def test_one_shard_per_initialization_joins_into_one_result_over_them(tmp_path):
     again = next(iter(shards.values()))
     with pytest.raises(ConfigError, match="repeat an initialization"):
         search.join({"a": again, "b": again.copy()})
+
+
+def _one_k(ds, seed, k):
+    """The part of ``ds`` (one initialization) a stage-2 shard of seed ``seed`` and rewind step ``k`` holds."""
+    candidate = dataclasses.replace(search.candidate_of(ds), first_seed=seed, shard_step=k)
+    part = ds.sel(rewind_step=[k]).assign_coords(init_seed=[seed])
+    part.attrs["config"] = json.dumps({"candidate": candidate.as_dict(), "candidate_id": candidate.id})
+    return candidate, part
+
+
+def test_shards_per_initialization_and_rewind_step_join_once_an_initialization_has_every_k(tmp_path):
+    whole = synthetic(*pattern(), n_init=1, pairs=2)
+    folder = tmp_path / "standin_search"
+    for seed in (0, 1, 2):
+        for k in STEPS[:-1] if seed == 2 else STEPS:  # initialization 2 is still missing its last k
+            candidate, part = _one_k(whole, seed, k)
+            assert f"-k{k}-" in candidate.id and candidate.computed_steps == (k,)
+            results.save(part, folder / f"{candidate.id}.nc")
+    (key, ds), = search.load(tmp_path).items()
+    joined = search.candidate_of(ds)
+    assert (joined.n_init, joined.first_seed, joined.shard_step) == (2, 0, None) and key == joined.id
+    assert ds.init_seed.values.tolist() == [0, 1] and ds.rewind_step.values.tolist() == list(STEPS)
+    # the parts put back together are the whole (each initialization the same synthetic draws)
+    xr.testing.assert_equal(ds.test_accuracy.sel(init_seed=0, drop=True), whole.test_accuracy.isel(init_seed=0, drop=True))
+    assert search.verdict(ds)["draws"] == "2 × 2" and not search.verdict(ds)["enough_draws"]
+    candidate, part = _one_k(whole, 2, STEPS[-1])
+    results.save(part, folder / f"{candidate.id}.nc")
+    (ds,) = search.load(tmp_path).values()
+    assert ds.init_seed.values.tolist() == [0, 1, 2] and search.verdict(ds)["shows_pattern"]
+    with pytest.raises(ConfigError, match="must be one of rewind_steps"):
+        dataclasses.replace(candidate, shard_step=7)
 
 
 def test_stage_2_needs_stage_1(tmp_path):

@@ -34,12 +34,12 @@ at k = 0). Estimated 6.7 CPU-hours in all from an empty run cache (``estimated_s
 **Stage 2** (``stage_2``): the best stage-1 settings (``best``; 3 by default, or the ``--pick``
 ids) at 3 initializations × 2 pairs with all four subnetworks, at the stage-1 pick and the levels
 either side of it: the standard recipe over its k grid, ``low`` and ``warmup`` at k = 0 (what
-Table 2 tests). One shard per initialization (``Candidate.first_seed``), each complete on its
-own; ``load`` joins a setting's shards. For width 4 at T = 1,800 the estimates are 3.6
-CPU-hours a standard shard and 1.8 a ``low`` or ``warmup`` one (22 for the setting); stage 1's
-runs of that recipe took about 0.65 of their estimate on this 2-core AMD EPYC (41 min of 65, and
-23 of 34), so a standard shard is about 2.3 hours on one core: it fits a 3-hour session when
-started at its beginning.
+Table 2 tests). One shard per initialization (``Candidate.first_seed``) and, for the standard
+recipe, per rewind step (``Candidate.shard_step``), each complete on its own; ``load`` joins a
+setting's shards once an initialization has every k. For width 4 at T = 1,800 (levels 6, 8, 10;
+k = 0, 90, 180, 360) the estimates are 1.5 to 1.8 CPU-hours a shard (31 for the setting, 20 of
+them without ``warmup``); stage 1's runs of that recipe took about 0.65 of their estimate on this
+2-core AMD EPYC (41 min of 65, and 23 of 34), so a shard is about 1.1 hours on one core.
 
 Costs assume one process per core (``OMP_NUM_THREADS=1``): about 40 s per 600 iterations of the
 current stand-in on one core, scaled by step times measured for each network
@@ -124,6 +124,7 @@ class Candidate:
     batch_size: int = 128               # Table 1
     train_subset: int | None = None     # train on the first N examples only (tests)
     first_seed: int = 0                 # the first initialization (stage 2: one shard per initialization)
+    shard_step: int | None = None       # stage 2: this shard computes only this k of rewind_steps (None: all)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -145,6 +146,9 @@ class Candidate:
         if not {"dense", "imp"} <= set(self.subnetworks) or not set(self.subnetworks) <= set(sparse.SUBNETWORKS):
             raise ConfigError(f"subnetworks must include dense and imp, among {sparse.SUBNETWORKS}; "
                               f"got {self.subnetworks}")
+        if self.shard_step is not None and self.shard_step not in ks:
+            raise ConfigError(f"shard_step must be one of rewind_steps {ks} (or None: all of them), "
+                              f"got {self.shard_step}")
         if self.n_init < 1 or self.pairs < 1 or self.first_seed < 0:
             raise ConfigError(f"n_init and pairs must be ≥ 1 and first_seed ≥ 0, got {self.n_init}, {self.pairs} "
                               f"and {self.first_seed}")
@@ -153,6 +157,11 @@ class Candidate:
     def init_seeds(self) -> list[int]:
         """The initializations this candidate (or shard of one) trains."""
         return list(range(self.first_seed, self.first_seed + self.n_init))
+
+    @property
+    def computed_steps(self) -> tuple[int, ...]:
+        """The rewind steps k this candidate's shard trains: ``shard_step`` alone, or the whole grid."""
+        return self.rewind_steps if self.shard_step is None else (self.shard_step,)
 
     @property
     def name(self) -> str:
@@ -167,14 +176,18 @@ class Candidate:
     def id(self) -> str:
         """The shard's name: readable name, variant, draws and the hash of every field."""
         seed = f"-init{self.first_seed}" if self.first_seed else ""
-        return f"{self.name}-{self.variant}-{self.n_init}x{self.pairs}{seed}-{store.config_hash(self.as_dict())[:8]}"
+        step = f"-k{self.shard_step}" if self.shard_step is not None else ""
+        return (f"{self.name}-{self.variant}-{self.n_init}x{self.pairs}{seed}{step}-"
+                f"{store.config_hash(self.as_dict())[:8]}")
 
     def as_dict(self) -> dict:
-        """The fields, lists for tuples; ``first_seed`` only where it is not 0, so that the shards
-        computed before it existed keep their ids."""
+        """The fields, lists for tuples; ``first_seed`` only where it is not 0 and ``shard_step``
+        only where it is set, so that the shards computed before they existed keep their ids."""
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
         if not d["first_seed"]:
             del d["first_seed"]
+        if d["shard_step"] is None:
+            del d["shard_step"]
         return d
 
     @classmethod
@@ -231,7 +244,7 @@ def evaluate(candidate: Candidate, init_seeds=None, pairs: int | None = None, de
     error and loss along every path; ``verdict`` reads it.
     """
     cfg = config(candidate, init_seeds, pairs)
-    grid = sparse.sparsity_grid(cfg, list(candidate.levels), [str(k) for k in candidate.rewind_steps],
+    grid = sparse.sparsity_grid(cfg, list(candidate.levels), [str(k) for k in candidate.computed_steps],
                                 candidate.subnetworks, device, progress)
     accuracy = tables.test_accuracy(grid).drop_vars("split")
     ds = grid.assign(
@@ -357,26 +370,43 @@ def load(results_dir="results") -> dict[str, xr.Dataset]:
 
 
 def join(shards: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
-    """The shards that differ only in their initializations, concatenated along ``init_seed`` into
-    one result whose candidate counts them all (its id names the seeds it covers); others as they are."""
+    """The shards of one setting that differ only in their initialization (``first_seed``) and the
+    rewind step they compute (``shard_step``), joined into one result whose candidate counts them
+    all (its id names the seeds it covers): each initialization's shards along ``rewind_step``, then
+    the initializations that have every k of the grid along ``init_seed``. An initialization still
+    missing a k is left out until it has them all (``missing`` lists its shards); other shards stay
+    as they are."""
     groups: dict[str, list[xr.Dataset]] = {}
     for ds in shards.values():
         c = candidate_of(ds)
-        groups.setdefault(dataclasses.replace(c, n_init=1, first_seed=0).id, []).append(ds)
+        groups.setdefault(dataclasses.replace(c, n_init=1, first_seed=0, shard_step=None).id, []).append(ds)
     out = {}
     for parts in groups.values():
-        if len(parts) == 1:
-            c = candidate_of(parts[0])
-            out[c.id] = parts[0]
+        if len(parts) == 1 and candidate_of(parts[0]).shard_step is None:
+            out[candidate_of(parts[0]).id] = parts[0]
             continue
-        parts = sorted(parts, key=lambda ds: candidate_of(ds).first_seed)
-        seeds = [s for ds in parts for s in candidate_of(ds).init_seeds]
-        if len(set(seeds)) != len(seeds):
-            raise ConfigError(f"shards {[candidate_of(ds).id for ds in parts]} repeat an initialization")
-        c = dataclasses.replace(candidate_of(parts[0]), n_init=len(seeds), first_seed=seeds[0])
-        ds = xr.concat(parts, dim="init_seed", join="outer", combine_attrs="drop_conflicts")
+        by_seeds: dict[tuple, list[xr.Dataset]] = {}
+        for ds in parts:
+            by_seeds.setdefault(tuple(candidate_of(ds).init_seeds), []).append(ds)
+        seeds = [s for key in by_seeds for s in key]
+        steps = {key: [k for ds in group for k in candidate_of(ds).computed_steps] for key, group in by_seeds.items()}
+        if len(set(seeds)) != len(seeds) or any(len(set(ks)) != len(ks) for ks in steps.values()):
+            raise ConfigError(f"shards {[candidate_of(ds).id for ds in parts]} repeat an initialization "
+                              f"(and rewind step)")
+        grid = candidate_of(parts[0]).rewind_steps
+        whole = [(key, sorted(group, key=lambda ds: candidate_of(ds).computed_steps))
+                 for key, group in sorted(by_seeds.items()) if sorted(steps[key]) == list(grid)]
+        if not whole:
+            continue
+        per_seed = [group[0] if len(group) == 1 else
+                    xr.concat(group, dim="rewind_step", join="outer", combine_attrs="drop_conflicts")
+                    for _, group in whole]
+        seeds = [s for key, _ in whole for s in key]
+        c = dataclasses.replace(candidate_of(whole[0][1][0]), n_init=len(seeds), first_seed=seeds[0], shard_step=None)
+        ds = (per_seed[0] if len(per_seed) == 1 else
+              xr.concat(per_seed, dim="init_seed", join="outer", combine_attrs="drop_conflicts"))
         config = {**results.config_of(parts[0]), "candidate": c.as_dict(), "candidate_id": c.id, "init_seeds": seeds,
-                  "shards": [candidate_of(p).id for p in parts]}
+                  "shards": [candidate_of(p).id for _, group in whole for p in group]}
         ds.attrs.update(config=json.dumps(config, sort_keys=True), config_hash=store.config_hash(config))
         out[c.id] = ds
     return out
@@ -395,9 +425,9 @@ def estimated_seconds(candidate: Candidate) -> float:
     relative = RELATIVE_STEP_COST.get((c.model, c.image_size), float("nan"))
     sparse = len(c.subnetworks) - 1
     iterations = c.n_init * c.steps
-    for k in c.rewind_steps:
+    for k in c.computed_steps:
         iterations += c.n_init * (c.steps - k) * (max(c.levels) - 1 + 2 * c.pairs * (1 + sparse * len(c.levels)))
-    n_paths = c.n_init * c.pairs * len(c.rewind_steps) * (1 + sparse * len(c.levels))
+    n_paths = c.n_init * c.pairs * len(c.computed_steps) * (1 + sparse * len(c.levels))
     test_size = data.entry(c.dataset)["splits"]["test"]["size"]
     iterations += n_paths * SEARCH.n_alpha * (test_size + SEARCH.eval_train_size) * EVAL_COST / c.batch_size
     return iterations * SECONDS_PER_ITERATION * relative
@@ -464,8 +494,11 @@ def stage_2(picks) -> list[Candidate]:
     for candidate, level in picks:
         base = dataclasses.replace(candidate, levels=_neighbours(candidate, level), n_init=1, pairs=2,
                                    subnetworks=sparse.SUBNETWORKS)
-        for recipe in [base] + [dataclasses.replace(base, variant=v, rewind_steps=(0,)) for v in ("low", "warmup")]:
-            out += [dataclasses.replace(recipe, first_seed=i) for i in range(STAGE_2_INITS)]
+        out += [dataclasses.replace(base, first_seed=i, shard_step=k)
+                for i in range(STAGE_2_INITS) for k in base.rewind_steps]
+        for variant in ("low", "warmup"):
+            out += [dataclasses.replace(base, variant=variant, rewind_steps=(0,), first_seed=i)
+                    for i in range(STAGE_2_INITS)]
     return out
 
 
@@ -645,7 +678,7 @@ def grid_table(candidates, results_dir="results") -> pd.DataFrame:
     return pd.DataFrame([{
         "candidate": c.id, "network": _short(c.model), "params": models.count_parameters(models.build(c.model)),
         "data": f"{c.dataset} {c.image_size}px", "T": c.steps, "variant": c.variant, "lr": c.hparams().lr,
-        "levels": ", ".join(map(str, c.levels)), "k": ", ".join(map(str, c.rewind_steps)),
+        "levels": ", ".join(map(str, c.levels)), "k": ", ".join(map(str, c.computed_steps)),
         "draws": f"{c.n_init} × {c.pairs}", "CPU-hours (est.)": round(estimated_seconds(c) / 3600, 1),
         "computed": shard_path(c, results_dir).exists()} for c in candidates])
 
