@@ -369,3 +369,23 @@ def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
     # the glued text is the string's repr: double-quoted once the text holds an apostrophe ("network's")
     assert glued["conclusion"].strip("'\"").startswith("No setting shows the whole pattern yet: of the 1 computed, 1 pass")
     assert "Nearest: " in glued["conclusion"]
+
+
+def test_table_2_has_the_papers_layout_for_the_setting_with_its_variants():
+    standard = synthetic(*pattern())
+    accuracy, instability = copy.deepcopy(pattern())
+    accuracy[4, "imp"], instability[4, "imp"] = [90] * 5, [1] * 5  # low: IMP works at k = 0
+    low = synthetic(accuracy, instability, variant="low")
+    shards = {search.candidate_of(ds).id: ds for ds in (standard, low, synthetic(*pattern(), n_init=1, pairs=1))}
+    table = search.table_2(shards).set_index(["setting", "variant"])
+    name = search.candidate_of(standard).name
+    ours, theirs = table.loc[name], table.loc["paper: ResNet-20 (CIFAR-10)"]
+    assert list(ours.index) == ["standard", "low"] and list(theirs.index) == ["standard", "low", "warmup"]
+    assert (ours["draws"] == "3 × 2").all()  # the 3 × 2 shard, not the 1 × 1 one of the same setting
+    assert ours.loc["standard", "density (%)"] == pytest.approx(100 * 0.8 ** 4, abs=0.05)  # Appendix B's level
+    assert ours.loc["standard", ["IMP matching", "random pruning matching", "random reinit matching"]].tolist() == ["N"] * 3
+    assert ours.loc["low", "IMP matching"] == "Y" and ours.loc["standard", "IMP instability (pp)"] == "8.00 ± 0.00"
+    assert ours.loc["standard", "full (%)"].startswith("90.00 ± ")
+    # the paper's own Y/N, from its printed numbers: IMP fails with the standard recipe, works with low and warmup
+    assert theirs["IMP matching"].tolist() == ["N", "Y", "Y"] and set(theirs["random pruning matching"]) == {"N"}
+    assert search.table_2({}).empty

@@ -517,14 +517,23 @@ def best(shards: dict, n: int = 3) -> list[tuple[Candidate, int | None]]:
     return [(c, level) for _, _, c, level in scored[:n]]
 
 
+# Stage 2's pick (2026-12-04): the one stage-1 setting that passed the screen (width 4, T = 1,800,
+# lr 0.4: IMP at 16.8% fails at k = 0 and is rescued at k = 90; the dense network is stable from
+# k = 180), with its ``low`` recipe working at k = 0. ``stage(2)`` uses it where its stage-1 shard
+# is present (``--pick`` chooses others).
+STAGE_2_PICKS = ("r20w4-fmnist14-T1800-lr0p4-standard-1x1-f3fe5d06",)
+
+
 def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
-    """Stage ``number``'s candidates; stage 2 from ``picks`` (stage-1 candidate ids, or None: the
-    ``best`` stage-1 shards found under ``results_dir``)."""
+    """Stage ``number``'s candidates; stage 2 from ``picks`` (stage-1 candidate ids, or None:
+    ``STAGE_2_PICKS`` where their shards are under ``results_dir``, else the ``best`` stage-1 shards)."""
     if number == 1:
         return stage_1()
     if number != 2:
         raise ConfigError(f"stage must be 1 or 2, got {number!r}")
     shards = load(results_dir)
+    if not picks and all(p in shards for p in STAGE_2_PICKS):
+        picks = STAGE_2_PICKS
     if picks:
         by_id = {candidate_of(ds).id: ds for ds in shards.values()}
         unknown = [p for p in picks if p not in by_id]
@@ -567,6 +576,69 @@ def summary(shards: dict) -> pd.DataFrame:
             "dense k=0 instability (pp)": v["dense_instability_at_0"],
             "dense unstable, then stable": v["dense_unstable_at_0_stable_later"],
             "IMP works at k=0": v["imp_works_at_0"], "screen": v["screen"], "shows pattern": v["shows_pattern"]})
+    return pd.DataFrame(rows)
+
+
+TABLE_2_VARIANTS = ("standard", "low", "warmup")
+
+
+def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
+    """Table 2's layout for one setting (``name``, a ``Candidate.name``; default: the standard
+    setting ``best`` ranks first): one row per variant, each from its shard with the most draws, at
+    k = 0 and the standard recipe's density (its verdict's level): the test accuracy of the full
+    network, IMP, random pruning and random reinitialization (mean ± std over initializations ×
+    pairs × copies), whether each subnetwork is matching (Y/N, within one std of the full
+    network), IMP's test instability at k = 0, and the draws; then the paper's ResNet-20 rows
+    (``reported.TABLE2``) beside. A subnetwork the shard did not train is "—"."""
+    if name is None:
+        picked = best(shards, n=1)
+        if not picked:
+            return pd.DataFrame()
+        name = picked[0][0].name
+    chosen: dict[str, xr.Dataset] = {}
+    for ds in shards.values():
+        c = candidate_of(ds)
+        if c.name == name and 0 in c.rewind_steps:
+            held = chosen.get(c.variant)
+            if held is None or c.n_init * c.pairs > candidate_of(held).n_init * candidate_of(held).pairs:
+                chosen[c.variant] = ds
+    if "standard" not in chosen:
+        return pd.DataFrame()
+    level = verdict(chosen["standard"])["level"]
+    rows = []
+    for variant in (v for v in TABLE_2_VARIANTS if v in chosen):
+        ds = chosen[variant]
+        acc = ds.test_accuracy.sel(rewind_step=0)
+        at = level if level in ds.level.values else int(ds.level.values[0])
+        dense = _draws(acc.sel(subnetwork="dense").isel(level=0))
+        full, full_std = float(dense.mean()), float(dense.std(ddof=1)) if dense.size > 1 else 0.0
+        row = {"setting": name, "variant": variant, "density (%)": round(100 * imp.density_after(at), 1),
+               "draws": f"{ds.sizes['init_seed']} × {ds.sizes['pair']}",
+               "full (%)": results.mean_std(dense, unit="copy")}
+        for sub, label in (("imp", "IMP"), ("random_prune", "random pruning"), ("random_reinit", "random reinit")):
+            if sub not in ds.subnetwork.values:
+                row[f"{label} (%)"], row[f"{label} matching"] = "—", "—"
+                continue
+            values = acc.sel(subnetwork=sub, level=at)
+            row[f"{label} (%)"] = results.mean_std(values, unit="copy")
+            row[f"{label} matching"] = "Y" if imp.matching(float(values.mean()), full, full_std) else "N"
+        row["IMP instability (pp)"] = results.mean_std(
+            ds.test_instability.sel(rewind_step=0, subnetwork="imp", level=at))
+        rows.append(row)
+    for variant in TABLE_2_VARIANTS:
+        theirs = reported.TABLE2[("cifar_resnet_20", variant)]
+        setting = reported.setting("cifar_resnet_20", variant)
+
+        def printed(value: float) -> str:  # the paper's Y/N rule on its printed, rounded numbers
+            return "Y" if imp.matching(value, theirs.full, setting.accuracy[1], resolution=0.1) else "N"
+
+        rows.append({"setting": "paper: ResNet-20 (CIFAR-10)", "variant": variant,
+                     "density (%)": setting.pruning_density, "draws": "3 × 3",
+                     "full (%)": f"{theirs.full:g}", "IMP (%)": f"{theirs.imp:g}", "IMP matching": printed(theirs.imp),
+                     "random pruning (%)": f"{theirs.random_prune:g}",
+                     "random pruning matching": printed(theirs.random_prune),
+                     "random reinit (%)": f"{theirs.random_reinit:g}",
+                     "random reinit matching": printed(theirs.random_reinit), "IMP instability (pp)": "—"})
     return pd.DataFrame(rows)
 
 
