@@ -187,7 +187,7 @@ def test_the_summary_judges_a_low_shard_at_its_standard_recipes_level_and_conclu
     assert table.loc["low", "density (%)"] == round(100 * 0.8 ** 4, 1)
     text = search.conclusion(shards, [], tmp_path)
     assert text.startswith("The whole pattern holds for") and "(with low)" in text
-    assert search.conclusion({}, search.stage_1(), tmp_path).startswith("Nothing is computed yet. 9 of the 9 settings")
+    assert search.conclusion({}, search.stage_1(), tmp_path).startswith("Nothing is computed yet. 9 of the 9 shards")
     frame = search.curves(shards)
     assert len(frame) == 2 * len(STEPS) * 3 * 2 and set(frame.columns) == {"candidate", "k (% of T)", "instability", "gap"}
 
@@ -361,7 +361,7 @@ def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
 
     text, glued, images = execute("empty")
     assert "No setting is computed yet" in text and not images
-    assert glued["conclusion"].startswith("'Nothing is computed yet. 9 of the 9 settings of stage 1 are still to compute")
+    assert glued["conclusion"].startswith("'Nothing is computed yet. 9 of the 9 shards of stage 1 are still to compute")
     shard = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
     results.save(shard, tmp_path / "one" / "standin_search" / f"{search.candidate_of(shard).id}.nc")
     text, glued, images = execute("one")
@@ -389,3 +389,17 @@ def test_table_2_has_the_papers_layout_for_the_setting_with_its_variants():
     # the paper's own Y/N, from its printed numbers: IMP fails with the standard recipe, works with low and warmup
     assert theirs["IMP matching"].tolist() == ["N", "Y", "Y"] and set(theirs["random pruning matching"]) == {"N"}
     assert search.table_2({}).empty
+
+
+def test_the_finding_the_chapters_cite_says_supported_only_on_the_whole_pattern(tmp_path):
+    word, text = search.finding(tmp_path)
+    assert word == "not testable yet" and text.startswith("Nothing is computed yet. 9 of the 9 shards of stage 1")
+    accuracy, instability = copy.deepcopy(pattern())
+    accuracy[4, "imp"], instability[4, "imp"] = [90] * 5, [1] * 5
+    shards = [synthetic(*pattern()), synthetic(accuracy, instability, variant="low")]
+    for ds in shards[:1]:
+        results.save(ds, tmp_path / "standin_search" / f"{search.candidate_of(ds).id}.nc")
+    assert search.finding(tmp_path)[0] == "not testable yet"  # no low or warmup recipe yet
+    results.save(shards[1], tmp_path / "standin_search" / f"{search.candidate_of(shards[1]).id}.nc")
+    word, text = search.finding(tmp_path)
+    assert word == "supported" and text.startswith(f"The whole pattern holds for {search.candidate_of(shards[0]).id} (with low)")

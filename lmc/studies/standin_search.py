@@ -672,9 +672,9 @@ def conclusion(shards: dict, candidates, results_dir="results", number: int = 1)
     ``warmup``), or that none does yet, and how many of stage ``number``'s shards are missing."""
     table = summary(shards)
     todo = missing(candidates, results_dir)
-    left = (f" {len(todo)} of the {len(candidates)} settings of stage {number} are still to compute "
+    left = (f" {len(todo)} of the {len(candidates)} shards of stage {number} are still to compute "
             f"(about {sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours; `{command(number)}` computes them)."
-            if todo else f" Every setting of stage {number} is computed." if candidates else "")
+            if todo else f" Every shard of stage {number} is computed." if candidates else "")
     if table.empty:
         return "Nothing is computed yet." + left
     found = []
@@ -690,6 +690,23 @@ def conclusion(shards: dict, candidates, results_dir="results", number: int = 1)
     return (f"No setting shows the whole pattern yet: of the {len(table)} computed, {screened} pass the "
             f"screen (IMP at k = 0 neither matching nor stable, rescued by rewinding to k ≤ 10% of T, "
             f"the dense network unstable at k = 0 and stable later)." + closest(shards) + left)
+
+
+def finding(results_dir="results") -> tuple[str, str]:
+    """What the search shows so far, for the chapters that cite it: ("supported", sentence) where a
+    setting shows the whole pattern (the four criteria on ≥ 3 × 2 draws, with its ``low`` or
+    ``warmup`` recipe matching and stable at k = 0), ("contradicted", ...) where stage 2 is
+    computed and none does, else ("not testable yet", ...); the sentence is ``conclusion``'s, for
+    stage 2 once stage 1 has a shard."""
+    shards = load(results_dir)
+    number = 2 if shards else 1
+    candidates = stage(number, results_dir)
+    text = conclusion(shards, candidates, results_dir, number)
+    if text.startswith("The whole pattern holds"):
+        return "supported", text
+    if number == 2 and candidates and not missing(candidates, results_dir):
+        return "contradicted", text
+    return "not testable yet", text
 
 
 def _pp(text: str) -> str:
