@@ -322,7 +322,7 @@ class Claim:
     text: str
     where: str
     chapter: str
-    judge: object = None
+    judge: object = None  # (model, function of its result), a function of the results folder, or None
 
 
 def _load(results_dir: Path, chapter: str, model: str):
@@ -386,6 +386,13 @@ def _rewinding(ds) -> tuple[str, str]:
                   f"random baselines matching at {'some' if baselines['matching'].any() else 'no'} k")
 
 
+def _search(results_dir: Path) -> tuple[str, str]:
+    """The stand-in search's finding so far (``lmc.studies.standin_search.finding``)."""
+    from ..studies import standin_search
+
+    return standin_search.finding(results_dir)
+
+
 NOT_HERE = "the CIFAR-10 and ImageNet networks need a GPU; no `paper` result of them is archived"
 
 CLAIMS = (
@@ -405,6 +412,9 @@ CLAIMS = (
           "04_lottery_tickets_at_init", (STAND_IN, _table2)),
     Claim("↳ with rewinding on the CPU stand-in (not a network of the paper)", "chapter 05",
           "05_rewinding", (STAND_IN, _rewinding)),
+    Claim("↳ the whole pattern, with the `low` or `warmup` recipe working at k = 0, on a CPU network "
+          "searched for it (not a network of the paper; archived)", "appendix: choosing the CPU stand-in",
+          "a_s_choosing_the_stand_in", _search),
 )
 
 
@@ -415,6 +425,10 @@ def claim_rows(results_dir: Path) -> list[dict]:
     for claim in CLAIMS:
         if claim.judge is None:
             rows.append({"claim": claim, "verdict": "not testable here", "evidence": NOT_HERE, "preset": ""})
+            continue
+        if callable(claim.judge):  # a finding read from results_dir as a whole
+            verdict, evidence = claim.judge(Path(results_dir))
+            rows.append({"claim": claim, "verdict": verdict, "preset": "search", "evidence": evidence})
             continue
         model, judge = claim.judge
         ds, preset = _load(Path(results_dir), claim.chapter, model)
