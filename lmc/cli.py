@@ -161,6 +161,10 @@ def _status(args) -> None:
 
     print(archive.status_text(args.results_dir, args.preset, args.chapters, args.model or archive.MODELS,
                               args.variant))
+    if not args.chapters:  # the other archived computation: the stand-in search's shards
+        from .studies import standin_search
+
+        print("\n" + standin_search.status_text(args.results_dir))
 
 
 def _archive_compute(args) -> None:

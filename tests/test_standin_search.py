@@ -403,3 +403,16 @@ def test_the_finding_the_chapters_cite_says_supported_only_on_the_whole_pattern(
     results.save(shards[1], tmp_path / "standin_search" / f"{search.candidate_of(shards[1]).id}.nc")
     word, text = search.finding(tmp_path)
     assert word == "supported" and text.startswith(f"The whole pattern holds for {search.candidate_of(shards[0]).id} (with low)")
+
+
+def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path):
+    text = search.status_text(tmp_path)
+    assert "stage 1: 0 of 9 shards" in text and "stage 2: stage 2 picks the best stage-1 shards" in text
+    first = search.stage_1()[0]
+    assert f"missing  {first.id}  lmc search-standin --stage 1 --candidate {first.id}" in text
+    ds = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
+    results.save(ds, tmp_path / "standin_search" / f"{search.candidate_of(ds).id}.nc")
+    text = search.status_text(tmp_path)
+    assert "stage 1: 0 of 9 shards" in text  # a shard that is not one of stage 1's settings
+    n = 3 * len(STEPS) + 2 * 3  # standard: 3 initializations × its k; low and warmup: 3 at k = 0
+    assert f"stage 2: 0 of {n} shards" in text and text.count("--stage 2 --candidate") == n

@@ -762,6 +762,24 @@ def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str =
         yield c, seconds, None if returncode == 0 else f"exit {returncode}; see {log}"
 
 
+def status_text(results_dir="results") -> str:
+    """For ``lmc status``: per stage, how many of its shards exist under ``results_dir`` and the
+    command for each missing one (stage 2 once stage 1 has a shard)."""
+    lines = [f"stand-in search in {paths.standin_folder(results_dir)} (appendix: choosing the CPU stand-in)"]
+    for number in (1, 2):
+        try:
+            candidates = stage(number, results_dir)
+        except ConfigError as error:  # stage 2 before any stage-1 shard
+            lines.append(f"  stage 2: {error}")
+            continue
+        todo = missing(candidates, results_dir)
+        lines.append(f"  stage {number}: {len(candidates) - len(todo)} of {len(candidates)} shards"
+                     + (f"; the missing ones about {sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours "
+                        f"(estimates run high: about 0.65 of them measured)" if todo else ""))
+        lines += [f"    missing  {c.id}  lmc search-standin --stage {number} --candidate {c.id}" for c in todo]
+    return "\n".join(lines)
+
+
 def grid_table(candidates, results_dir="results") -> pd.DataFrame:
     """The candidates of a stage: what each varies, its estimated CPU time and whether its shard exists."""
     return pd.DataFrame([{
