@@ -416,3 +416,19 @@ def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path):
     assert "stage 1: 0 of 9 shards" in text  # a shard that is not one of stage 1's settings
     n = 3 * len(STEPS) + 2 * 3  # standard: 3 initializations × its k; low and warmup: 3 at k = 0
     assert f"stage 2: 0 of {n} shards" in text and text.count("--stage 2 --candidate") == n
+
+
+def test_the_finding_is_contradicted_once_the_standard_recipe_fails_on_enough_draws(tmp_path):
+    screen = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
+    results.save(screen, tmp_path / "standin_search" / f"{search.candidate_of(screen).id}.nc")
+    assert search.finding(tmp_path)[0] == "not testable yet"  # stage 2 not computed
+    accuracy, instability = copy.deepcopy(pattern())
+    accuracy[4, "imp"], instability[4, "imp"] = [90] * 5, [1] * 5  # IMP works at k = 0: no failure to rescue
+    whole = synthetic(accuracy, instability, n_init=1, pairs=2)
+    for seed in (0, 1, 2):
+        for k in STEPS:
+            candidate, part = _one_k(whole, seed, k)
+            results.save(part, tmp_path / "standin_search" / f"{candidate.id}.nc")
+    assert search.stage(2, tmp_path)[0].name == search.candidate_of(screen).name
+    word, text = search.finding(tmp_path)  # its low and warmup shards are still missing
+    assert word == "contradicted" and "No setting shows the whole pattern yet" in text

@@ -704,7 +704,12 @@ def finding(results_dir="results") -> tuple[str, str]:
     text = conclusion(shards, candidates, results_dir, number)
     if text.startswith("The whole pattern holds"):
         return "supported", text
-    if number == 2 and candidates and not missing(candidates, results_dir):
+    # a setting's standard recipe on ≥ 3 × 2 draws without the pattern decides it, whatever its
+    # low and warmup shards still to compute would show
+    failed = {candidate_of(ds).name for ds in shards.values() if candidate_of(ds).variant == "standard"
+              and verdict(ds)["enough_draws"] and not verdict(ds)["shows_pattern"]}
+    if number == 2 and candidates and (not missing(candidates, results_dir)
+                                       or {c.name for c in candidates} <= failed):
         return "contradicted", text
     return "not testable yet", text
 
