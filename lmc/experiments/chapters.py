@@ -524,7 +524,9 @@ def plan(chapter: str, preset: str, models=None, variant: str = "standard", init
 
 def _stable_steps(plan: Plan, model: str, device: str) -> dict:
     """The steps from which the full network (chapter 02's curve) and its IMP subnetwork (chapter
-    05's) are stable, read from those chapters' runs in the store; {} where their data is missing."""
+    05's) are stable, from those chapters' runs at this plan's configuration: found in the run
+    cache when the chapters ran first (as in the book's order), trained otherwise; {} where their
+    data set is missing."""
     config, values = plan.configs[model], plan.values[model]
     try:
         curve = instability.instability_curve(config, values["dense_steps"], device=device, progress=False)
