@@ -432,3 +432,34 @@ def test_the_finding_is_contradicted_once_the_standard_recipe_fails_on_enough_dr
     assert search.stage(2, tmp_path)[0].name == search.candidate_of(screen).name
     word, text = search.finding(tmp_path)  # its low and warmup shards are still missing
     assert word == "contradicted" and "No setting shows the whole pattern yet" in text
+
+
+def test_the_rewind_curve_is_the_nearest_settings_standard_shard_at_its_level():
+    assert search.rewind_curve({}) == (None, "")
+    one = synthetic(*pattern(), n_init=1, pairs=1)
+    three = synthetic(*pattern())
+    shards = {"a": one, "b": three, "c": synthetic(*pattern(), variant="low")}
+    curve, title = search.rewind_curve(shards)
+    assert "level" not in curve.dims and curve.sizes["init_seed"] == 3  # the shard with the most draws
+    assert title.endswith(f"({100 * 0.8 ** 4:.1f}% of weights, 3 × 2 draws)")  # Appendix B's level 4
+    xr.testing.assert_equal(curve.test_instability, three.test_instability.sel(level=4))
+
+
+def test_chapter_05s_figures_draw_from_the_archived_search(tmp_path):
+    """The cell of chapter 05 on the archived shards of results/standin_search (committed)."""
+    import shutil
+    from pathlib import Path
+
+    import matplotlib
+
+    from lmc.experiments import tables
+    from lmc.report import plots
+
+    matplotlib.use("Agg")
+    archived = Path(__file__).resolve().parents[1] / "results" / "standin_search"
+    shutil.copytree(archived, tmp_path / "standin_search")
+    curve, title = search.rewind_curve(search.load(tmp_path))
+    assert curve is not None and {"dense", "imp"} <= set(curve.subnetwork.values) and "% of weights" in title
+    figures = [plots.instability_vs_rewind(curve.sel(split="test"), hue="subnetwork", title=title),
+               plots.error_vs_rewind(curve, tables.full_accuracy(curve), title=title)]
+    assert all(f.axes[0].get_title() == title and f.axes[0].lines for f in figures)

@@ -590,20 +590,12 @@ def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
     pairs × copies), whether each subnetwork is matching (Y/N, within one std of the full
     network), IMP's test instability at k = 0, and the draws; then the paper's ResNet-20 rows
     (``reported.TABLE2``) beside. A subnetwork the shard did not train is "—"."""
-    if name is None:
-        picked = best(shards, n=1)
-        if not picked:
-            return pd.DataFrame()
-        name = picked[0][0].name
-    chosen: dict[str, xr.Dataset] = {}
-    for ds in shards.values():
-        c = candidate_of(ds)
-        if c.name == name and 0 in c.rewind_steps:
-            held = chosen.get(c.variant)
-            if held is None or c.n_init * c.pairs > candidate_of(held).n_init * candidate_of(held).pairs:
-                chosen[c.variant] = ds
-    if "standard" not in chosen:
+    standard = _nearest(shards, "standard", name)
+    if standard is None:
         return pd.DataFrame()
+    name = candidate_of(standard).name
+    chosen = {v: _nearest(shards, v, name) for v in TABLE_2_VARIANTS}
+    chosen = {v: ds for v, ds in chosen.items() if ds is not None and 0 in ds.rewind_step.values}
     level = verdict(chosen["standard"])["level"]
     rows = []
     for variant in (v for v in TABLE_2_VARIANTS if v in chosen):
@@ -640,6 +632,33 @@ def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
                      "random reinit (%)": f"{theirs.random_reinit:g}",
                      "random reinit matching": printed(theirs.random_reinit), "IMP instability (pp)": "—"})
     return pd.DataFrame(rows)
+
+
+def _nearest(shards: dict, variant: str = "standard", name: str | None = None) -> xr.Dataset | None:
+    """The ``variant`` shard of setting ``name`` (default: the standard setting ``best`` ranks first)
+    with the most draws, or None."""
+    if name is None:
+        picked = best(shards, n=1)
+        if not picked:
+            return None
+        name = picked[0][0].name
+    found = [ds for ds in shards.values() if (candidate_of(ds).name, candidate_of(ds).variant) == (name, variant)]
+    return max(found, key=lambda ds: ds.sizes["init_seed"] * ds.sizes["pair"], default=None)
+
+
+def rewind_curve(shards: dict, name: str | None = None) -> tuple[xr.Dataset | None, str]:
+    """Figures 6 and 7 for the setting nearest the pattern (or ``name``): its standard recipe's
+    shard with the most draws at its verdict's level, as a ``sparse_curve``-like result (``error``
+    and ``instability`` over rewind_step, subnetwork, init_seed, pair, ...) for
+    ``plots.instability_vs_rewind`` and ``plots.error_vs_rewind``, with a title that names the
+    setting, its density and draws; (None, "") when no standard setting is computed."""
+    ds = _nearest(shards, "standard", name)
+    if ds is None:
+        return None, ""
+    c, at = candidate_of(ds), verdict(ds)["level"]
+    title = (f"{c.name} ({100 * imp.density_after(at):.1f}% of weights, "
+             f"{ds.sizes['init_seed']} × {ds.sizes['pair']} draws)")
+    return ds.sel(level=at), title
 
 
 def curves(shards: dict) -> pd.DataFrame:
