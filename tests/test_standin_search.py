@@ -463,3 +463,33 @@ def test_chapter_05s_figures_draw_from_the_archived_search(tmp_path):
     figures = [plots.instability_vs_rewind(curve.sel(split="test"), hue="subnetwork", title=title),
                plots.error_vs_rewind(curve, tables.full_accuracy(curve), title=title)]
     assert all(f.axes[0].get_title() == title and f.axes[0].lines for f in figures)
+    # chapter 06's Figure 8 from the same setting, at every level of its shard
+    grid, title = search.sparsity_grid(search.load(tmp_path))
+    table, sentence = search.figure_8(grid)
+    assert sorted(table.level) == sorted(int(n) for n in grid.level.values) and set(table.subnetwork) >= {"imp"}
+    assert sentence.count("stable from") == len(table[table.subnetwork == "imp"])
+    plots.stability_matching_by_density(table, grid.rewind_step.values, title=title)
+
+
+def test_figure_8s_sentence_counts_densities_where_imp_is_matching_when_it_becomes_stable():
+    accuracy, instability = copy.deepcopy(pattern())
+    table, sentence = search.figure_8(None)
+    assert table.empty and sentence.startswith("not testable yet")
+    shard = synthetic(accuracy, instability)
+    # stability_and_matching reads the paths' end errors (one copy at each end) and instability by split
+    acc = shard.test_accuracy
+    error = xr.concat([100 - acc.isel(copy=0), 100 - acc.isel(copy=1)], dim="alpha").assign_coords(alpha=[0.0, 1.0])
+    grid = xr.Dataset({"error": error.expand_dims(split=["test"]),
+                       "instability": shard.test_instability.expand_dims(split=["test"]),
+                       "density": 0.8 ** shard.level * xr.ones_like(shard.subnetwork, dtype=float)})
+    table, sentence = search.figure_8(grid)
+    # level 2: stable and matching from k = 0; level 4: stable from k = 12, matching from 12
+    assert sentence.startswith("supported: IMP becomes matching at the rewind step at which it becomes stable at "
+                               "2 of 2 densities")
+    assert "41.0%: stable from k = 12, matching from k = 12" in sentence and "3 × 2 draws" in sentence
+    accuracy[4, "imp"] = [85, 85, 90, 90, 90]  # matching only from k = 30: one density of two
+    acc = synthetic(accuracy, instability).test_accuracy
+    grid["error"] = xr.concat([100 - acc.isel(copy=0), 100 - acc.isel(copy=1)],
+                              dim="alpha").assign_coords(alpha=[0.0, 1.0]).expand_dims(split=["test"])
+    assert search.figure_8(grid)[1].startswith("partly supported: IMP becomes matching at the rewind step at which "
+                                               "it becomes stable at 1 of 2 densities")

@@ -661,6 +661,42 @@ def rewind_curve(shards: dict, name: str | None = None) -> tuple[xr.Dataset | No
     return ds.sel(level=at), title
 
 
+def sparsity_grid(shards: dict, name: str | None = None) -> tuple[xr.Dataset | None, str]:
+    """Figure 8 for the setting nearest the pattern (or ``name``): its standard recipe's shard with
+    the most draws at every level it has, as a ``sparse.sparsity_grid``-like result for
+    ``tables.stability_and_matching``, with a title that names the setting and its draws; (None, "")
+    when no standard setting is computed. Stage 1's shards hold the dense network and IMP only."""
+    ds = _nearest(shards, "standard", name)
+    if ds is None:
+        return None, ""
+    return ds, f"{candidate_of(ds).name} ({ds.sizes['init_seed']} × {ds.sizes['pair']} draws)"
+
+
+def figure_8(grid: xr.Dataset | None) -> tuple[pd.DataFrame, str]:
+    """Figure 8 for a search result (``sparsity_grid``'s): per density and subnetwork the first k
+    from which it is stable and matching (``tables.stability_and_matching`` with Figure 8's
+    margin), and a sentence for the chapter: at how many densities IMP becomes matching at the
+    k of the grid at which it becomes stable (Section 4.4: "at about the same" step), with the
+    draws; (empty table, "not testable yet: ...") for None."""
+    if grid is None:
+        return pd.DataFrame(), "not testable yet: no setting of the stand-in search is computed"
+    table = tables.stability_and_matching(grid, margin=reported.MATCHING_MARGIN)
+    rows = table[table.subnetwork == "imp"]
+    same = rows[(rows["stable from k"] == rows["matching from k"]).fillna(False)]
+
+    def k(value) -> str:
+        return "never" if pd.isna(value) else f"k = {value}"
+
+    each = "; ".join(f"{r['density (%)']:.1f}%: stable from {k(r['stable from k'])}, matching from "
+                     f"{k(r['matching from k'])}" for _, r in rows.iterrows())
+    n = grid.sizes["init_seed"] * grid.sizes["pair"]
+    word = ("not testable yet (one draw; a verdict needs at least two)" if n < 2 else
+            "supported" if len(same) == len(rows) else "contradicted" if same.empty else "partly supported")
+    return table, (f"{word}: IMP becomes matching at the rewind step at which it becomes stable at "
+                   f"{len(same)} of {len(rows)} densities ({each}; {grid.sizes['init_seed']} × "
+                   f"{grid.sizes['pair']} draws, k = {', '.join(str(int(k)) for k in grid.rewind_step.values)})")
+
+
 def curves(shards: dict) -> pd.DataFrame:
     """For the figure: per shard, IMP at its verdict's level against k as % of T: test instability
     and test accuracy minus the full network's at the same k (pp), per initialization and pair."""
