@@ -208,6 +208,9 @@ def test_a_saved_shard_is_not_recomputed(tmp_path, monkeypatch):
     assert search.missing(candidates, tmp_path) == candidates  # cheapest first
     written = search.run(candidates, tmp_path, progress=False)
     assert [p.name for p in written] == [f"{c.id}.nc" for c in candidates]
+    attrs = results.load(written[0]).attrs  # what it took, and how to compute it again
+    assert attrs["wall_seconds"] >= 0 and attrs["cpu_seconds"] >= 0
+    assert attrs["shard_command"] == f"lmc search-standin --stage 1 --candidate {candidates[0].id}"
     assert search.run(candidates, tmp_path, progress=False) == [] and len(calls) == 2
     assert search.missing(candidates + [search.Candidate(steps=2400)], tmp_path) == [search.Candidate(steps=2400)]
     shards = search.load(tmp_path)

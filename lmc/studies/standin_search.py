@@ -350,12 +350,17 @@ def missing(candidates, results_dir="results") -> list[Candidate]:
 
 def run(candidates, results_dir="results", device: str = "auto", progress: bool = True) -> list[Path]:
     """Compute every missing shard of ``candidates`` (cheapest first), saving each as soon as it is
-    done (``results.save``); returns the paths written. A shard already there is not recomputed."""
+    done (``results.save``) with the seconds it took (``wall_seconds``, ``cpu_seconds``) and the
+    command that recomputes it; returns the paths written. A shard already there is not recomputed."""
     written = []
     for candidate in missing(candidates, results_dir):
-        start = time.time()
-        written.append(results.save(evaluate(candidate, device=device, progress=progress),
-                                    shard_path(candidate, results_dir)))
+        start, cpu = time.time(), time.process_time()
+        ds = evaluate(candidate, device=device, progress=progress)
+        # what it took, as the paper archive's shards record it (lmc.experiments.archive.compute)
+        ds.attrs.update(wall_seconds=round(time.time() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3),
+                        shard_command=f"lmc search-standin --stage {2 if candidate.pairs > 1 else 1} "
+                                      f"--candidate {candidate.id}")
+        written.append(results.save(ds, shard_path(candidate, results_dir)))
         if progress:
             print(f"{candidate.id}: {(time.time() - start) / 60:.1f} min, wrote {written[-1]}", flush=True)
     return written
