@@ -408,7 +408,7 @@ def test_the_finding_the_chapters_cite_says_supported_only_on_the_whole_pattern(
     assert word == "supported" and text.startswith(f"The whole pattern holds for {search.candidate_of(shards[0]).id} (with low)")
 
 
-def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path):
+def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path, monkeypatch):
     text = search.status_text(tmp_path)
     assert "stage 1: 0 of 9 shards" in text and "stage 2: stage 2 picks the best stage-1 shards" in text
     first = search.stage_1()[0]
@@ -419,6 +419,15 @@ def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path):
     assert "stage 1: 0 of 9 shards" in text  # a shard that is not one of stage 1's settings
     n = 3 * len(STEPS) + 2 * 3  # standard: 3 initializations × its k; low and warmup: 3 at k = 0
     assert f"stage 2: 0 of {n} shards" in text and text.count("--stage 2 --candidate") == n
+
+    def evaluate(candidate, device="auto", progress=True):
+        ds = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
+        ds.attrs.update(results.provenance({"candidate": candidate.as_dict()}, "cpu"))
+        return ds
+
+    monkeypatch.setattr(search, "evaluate", evaluate)
+    search.run(search.stage_1()[:1], tmp_path, progress=False)
+    assert "stage 1: 1 of 9 shards (1 timed: 0.0 CPU-hours)" in search.status_text(tmp_path)
 
 
 def test_the_finding_is_contradicted_once_the_standard_recipe_fails_on_enough_draws(tmp_path):

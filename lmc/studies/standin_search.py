@@ -838,7 +838,10 @@ def status_text(results_dir="results") -> str:
             lines.append(f"  stage 2: {error}")
             continue
         todo = missing(candidates, results_dir)
+        timed = [results.load(shard_path(c, results_dir)).attrs.get("cpu_seconds") for c in candidates if c not in todo]
+        timed = [t for t in timed if t is not None]
         lines.append(f"  stage {number}: {len(candidates) - len(todo)} of {len(candidates)} shards"
+                     + (f" ({len(timed)} timed: {sum(timed) / 3600:.1f} CPU-hours)" if timed else "")
                      + (f"; the missing ones about {sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours "
                         f"(estimates run high: about 0.65 of them measured)" if todo else ""))
         lines += [f"    missing  {c.id}  lmc search-standin --stage {number} --candidate {c.id}" for c in todo]
