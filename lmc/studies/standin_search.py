@@ -32,8 +32,8 @@ at k = 0). Estimated 6.7 CPU-hours in all from an empty run cache (``estimated_s
 2.0 CPU-hours a setting; ``grid_table`` lists them).
 
 **Stage 2** (``stage_2``): the stage-1 settings in ``STAGE_2_PICKS`` (the one that passed the
-screen), or else the ``best`` 3, or the ``--pick`` ids, at 3 initializations × 2 pairs with all four subnetworks, at the stage-1 pick and the levels
-either side of it: the standard recipe over its k grid, ``low`` and ``warmup`` at k = 0 (what
+screen), or else the ``best`` 3, or the ``--pick`` ids, at 3 initializations × 2 pairs with all
+four subnetworks, at the stage-1 pick and the levels either side of it: the standard recipe over its k grid, ``low`` and ``warmup`` at k = 0 (what
 Table 2 tests). One shard per initialization (``Candidate.first_seed``) and, for the standard
 recipe, per rewind step (``Candidate.shard_step``), each complete on its own; ``load`` joins a
 setting's shards once an initialization has every k. For width 4 at T = 1,800 (levels 6, 8, 10;
