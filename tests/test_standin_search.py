@@ -226,6 +226,8 @@ def test_a_saved_shard_is_not_recomputed(tmp_path, monkeypatch):
     grid = standard[0].rewind_steps
     assert len(grid) == 4 and [(c.first_seed, c.shard_step) for c in standard] == [(i, k) for i in (0, 1, 2) for k in grid]
     assert all(c.rewind_steps == (0,) and c.shard_step is None for c in picked if c.variant != "standard")
+    todo = [c.variant for c in search.missing(picked, tmp_path)]  # the standard recipe's shards first
+    assert todo == ["standard"] * 24 + ["low"] * 6 + ["warmup"] * 6
     assert search.estimated_seconds(standard[0]) < search.estimated_seconds(
         dataclasses.replace(standard[0], shard_step=None)) / 3  # a shard trains one k of four
     assert picked[0].levels == (2, 4, 6)  # the synthetic pick, level 4, and its neighbours in the grid

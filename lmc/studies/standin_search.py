@@ -344,8 +344,11 @@ def shard_path(candidate: Candidate, results_dir="results") -> Path:
 
 
 def missing(candidates, results_dir="results") -> list[Candidate]:
-    """The candidates without a shard, cheapest first."""
-    return sorted((c for c in candidates if not shard_path(c, results_dir).exists()), key=estimated_seconds)
+    """The candidates without a shard: the standard recipe's first, then ``low``'s, then
+    ``warmup``'s (one of the two is enough for the pattern), each cheapest first."""
+    order = list(VARIANTS)
+    return sorted((c for c in candidates if not shard_path(c, results_dir).exists()),
+                  key=lambda c: (order.index(c.variant), estimated_seconds(c)))
 
 
 def run(candidates, results_dir="results", device: str = "auto", progress: bool = True) -> list[Path]:
