@@ -28,8 +28,8 @@ network and IMP only (the random baselines are checked in stage 2, at the densit
 finds), IMP levels 4, 6, 8 (41% to 17% of the weights), k at 0 and 5% of T; width 4 and 8,
 learning rate 0.1, 0.2 and 0.4 at T = 600, width 4 at 0.4 for T = 1,800, and two follow-ups of
 that longer run (``follow_ups``: its k grid extended to 10% and 20% of T, and its ``low`` recipe
-at k = 0). Estimated 6.7 CPU-hours in all from an empty run cache (``estimated_seconds``: 0.4 to
-2.0 CPU-hours a setting; ``grid_table`` lists them).
+at k = 0). Estimated 4.0 CPU-hours in all from an empty run cache (``estimated_seconds``: 0.24
+to 1.2 CPU-hours a setting; ``grid_table`` lists them).
 
 **Stage 2** (``stage_2``): the stage-1 settings in ``STAGE_2_PICKS`` (the one that passed the
 screen), or else the ``best`` 3, or the ``--pick`` ids, at 3 initializations × 2 pairs with all
@@ -37,9 +37,8 @@ four subnetworks, at the stage-1 pick and the levels either side of it: the stan
 Table 2 tests). One shard per initialization (``Candidate.first_seed``) and, for the standard
 recipe, per rewind step (``Candidate.shard_step``), each complete on its own; ``load`` joins a
 setting's shards once an initialization has every k. For width 4 at T = 1,800 (levels 6, 8, 10;
-k = 0, 90, 180, 360) the estimates are 1.5 to 1.8 CPU-hours a shard (31 for the setting, 20 of
-them without ``warmup``); stage 1's runs of that recipe took about 0.65 of their estimate on this
-2-core AMD EPYC (41 min of 65, and 23 of 34), so a shard is about 1.1 hours on one core.
+k = 0, 90, 180, 360) the estimates are 0.9 to 1.1 CPU-hours a shard (19 for the setting, 15.5
+of them without ``warmup``); the first, ``low`` at initialization 0, took 59 min on one core.
 
 Costs assume one process per core (``OMP_NUM_THREADS=1``): about 40 s per 600 iterations of the
 current stand-in on one core, scaled by step times measured for each network
@@ -78,11 +77,14 @@ FOLDER = paths.STANDIN_SEARCH  # shards: <results_dir>/standin_search/<candidate
 SEARCH = presets.Preset("search", None, None, None, n_init=1, n_pairs=1, n_alpha=11, models=(),
                         eval_train_size=5_000)
 
-# Seconds per training iteration: the stand-in's 600 iterations take about 40 s on one core (25 s on two, lmc.paper),
-# times each network's step time relative to it (batch 128, one thread, measured 2026-12-02 with
-# both cores busy: ResNet-20 width 4 at 14 px 151 ms a step, width 8 234, width 16 632; at 28 px
-# width 4 431, width 8 670; ResNet-14 and -32 width 8 at 14 px 181 and 356).
-SECONDS_PER_ITERATION = 40 / 600
+# Seconds per training iteration: the stand-in's 600 iterations took about 40 s on one core in a
+# first measurement (2026-12-02, both cores busy), times each network's step time relative to it
+# (batch 128, one thread, the same day: ResNet-20 width 4 at 14 px 151 ms a step, width 8 234,
+# width 16 632; at 28 px width 4 431, width 8 670; ResNet-14 and -32 width 8 at 14 px 181 and 356).
+# The search's own shards then took 0.55 to 0.65 of what that predicted on this 2-core AMD EPYC
+# (stage 1's T = 1,800 runs 41 of 65 min and 23 of 34; stage 2's low shard 59 of 107 min;
+# 2026-12-04), so the rate is scaled by 0.6.
+SECONDS_PER_ITERATION = 0.6 * 40 / 600
 RELATIVE_STEP_COST = {
     ("fmnist_resnet_20_4", 14): 1.0, ("fmnist_resnet_20_8", 14): 1.55, ("fmnist_resnet_20_16", 14): 4.2,
     ("fmnist_resnet_20_4", 28): 2.85, ("fmnist_resnet_20_8", 28): 4.4,
@@ -846,7 +848,7 @@ def status_text(results_dir="results") -> str:
         lines.append(f"  stage {number}: {len(candidates) - len(todo)} of {len(candidates)} shards"
                      + (f" ({len(timed)} timed: {sum(timed) / 3600:.1f} CPU-hours)" if timed else "")
                      + (f"; the missing ones about {sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours "
-                        f"(estimates run high: about 0.65 of them measured)" if todo else ""))
+                        f"(estimated)" if todo else ""))
         lines += [f"    missing  {c.id}  lmc search-standin --stage {number} --candidate {c.id}" for c in todo]
     return "\n".join(lines)
 
