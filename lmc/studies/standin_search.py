@@ -589,7 +589,7 @@ def summary(shards: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-TABLE_2_VARIANTS = ("standard", "low", "warmup")
+TABLE_2_VARIANTS = tuple(VARIANTS)  # Table 2's rows: standard, low, warmup
 
 
 def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
