@@ -558,6 +558,11 @@ def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
 
 # --- what has been found -----------------------------------------------------------------------
 
+def _recipe(c: Candidate) -> tuple:
+    """A setting and its draws: the same for its standard, ``low`` and ``warmup`` shards."""
+    return c.name, c.n_init, c.pairs
+
+
 def summary(shards: dict) -> pd.DataFrame:
     """One row per shard (negative results included): the setting, its draws and density, the
     criteria and their numbers. ``low`` and ``warmup`` shards are judged at their standard
@@ -566,11 +571,11 @@ def summary(shards: dict) -> pd.DataFrame:
     for ds in shards.values():
         c = candidate_of(ds)
         if c.variant == "standard":
-            standard[c.name, c.n_init, c.pairs] = ds
+            standard[_recipe(c)] = ds
     rows = []
     for ds in shards.values():
         c = candidate_of(ds)
-        sibling = standard.get((c.name, c.n_init, c.pairs))
+        sibling = standard.get(_recipe(c))
         level = None
         if c.variant != "standard" and sibling is not None:
             level = verdict(sibling)["level"]
@@ -806,8 +811,7 @@ def closest(shards: dict) -> str:
                  else f"still at least 2 pp at k = {k_max}, the largest k measured"))]
     for ds_other in shards.values():
         other = candidate_of(ds_other)
-        if other.variant != "standard" and (other.name, other.n_init, other.pairs) == (candidate.name, candidate.n_init,
-                                                                                       candidate.pairs):
+        if other.variant != "standard" and _recipe(other) == _recipe(candidate):
             w = verdict(ds_other, v["level"] if v["level"] in other.levels else None)
             parts.append(f"with the {other.variant} recipe IMP at k = 0 is {w['imp_at_0']}% against "
                          f"{w['full_at_0']}% with test instability {_pp(w['imp_instability_at_0'])} "
