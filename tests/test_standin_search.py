@@ -507,3 +507,9 @@ def test_figure_8s_sentence_counts_densities_where_imp_is_matching_when_it_becom
                               dim="alpha").assign_coords(alpha=[0.0, 1.0]).expand_dims(split=["test"])
     assert search.figure_8(grid)[1].startswith("partly supported: IMP becomes matching at the rewind step at which "
                                                "it becomes stable at 1 of 2 densities")
+
+
+def test_what_the_chapters_quote_with_nothing_computed(tmp_path):
+    assert search.quoted(tmp_path) == {
+        "search_word": "not testable yet", "search_finding": search.finding(tmp_path)[1],
+        "search_figure_8": "not testable yet: no setting of the stand-in search is computed"}

@@ -784,6 +784,15 @@ def finding(results_dir="results") -> tuple[str, str]:
     return "not testable yet", text
 
 
+def quoted(results_dir="results") -> dict[str, str]:
+    """What chapters 04-06 quote from the search, as glue key -> text: ``search_word`` and
+    ``search_finding`` (``finding``), and ``search_figure_8`` (``figure_8`` on the nearest
+    setting's grid)."""
+    word, text = finding(results_dir)
+    return {"search_word": word, "search_finding": text,
+            "search_figure_8": figure_8(sparsity_grid(load(results_dir))[0])[1]}
+
+
 def _pp(text: str) -> str:
     """"0.35 (one pair)" -> "0.35 pp (one pair)"; "1.2 ± 0.3" -> "1.2 ± 0.3 pp"."""
     value, one, rest = text.partition(" (")
