@@ -762,13 +762,13 @@ def conclusion(shards: dict, candidates, results_dir="results", number: int = 1)
             f"the dense network unstable at k = 0 and stable later)." + closest(shards) + left)
 
 
-def finding(results_dir="results") -> tuple[str, str]:
+def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str]:
     """What the search shows so far, for the chapters that cite it: ("supported", sentence) where a
     setting shows the whole pattern (the four criteria on ≥ 3 × 2 draws, with its ``low`` or
     ``warmup`` recipe matching and stable at k = 0), ("contradicted", ...) where stage 2 is
     computed and none does, else ("not testable yet", ...); the sentence is ``conclusion``'s, for
-    stage 2 once stage 1 has a shard."""
-    shards = load(results_dir)
+    stage 2 once stage 1 has a shard. ``shards``: ``load(results_dir)`` where the caller has it."""
+    shards = load(results_dir) if shards is None else shards
     number = 2 if shards else 1
     candidates = stage(number, results_dir)
     text = conclusion(shards, candidates, results_dir, number)
@@ -776,8 +776,8 @@ def finding(results_dir="results") -> tuple[str, str]:
         return "supported", text
     # a setting's standard recipe on ≥ 3 × 2 draws without the pattern decides it, whatever its
     # low and warmup shards still to compute would show
-    failed = {candidate_of(ds).name for ds in shards.values() if candidate_of(ds).variant == "standard"
-              and verdict(ds)["enough_draws"] and not verdict(ds)["shows_pattern"]}
+    judged = [(candidate_of(ds), verdict(ds)) for ds in shards.values()]
+    failed = {c.name for c, v in judged if c.variant == "standard" and v["enough_draws"] and not v["shows_pattern"]}
     if number == 2 and candidates and (not missing(candidates, results_dir)
                                        or {c.name for c in candidates} <= failed):
         return "contradicted", text
@@ -788,9 +788,9 @@ def quoted(results_dir="results") -> dict[str, str]:
     """What chapters 04-06 quote from the search, as glue key -> text: ``search_word`` and
     ``search_finding`` (``finding``), and ``search_figure_8`` (``figure_8`` on the nearest
     setting's grid)."""
-    word, text = finding(results_dir)
-    return {"search_word": word, "search_finding": text,
-            "search_figure_8": figure_8(sparsity_grid(load(results_dir))[0])[1]}
+    shards = load(results_dir)
+    word, text = finding(results_dir, shards)
+    return {"search_word": word, "search_finding": text, "search_figure_8": figure_8(sparsity_grid(shards)[0])[1]}
 
 
 def _pp(text: str) -> str:
