@@ -161,6 +161,22 @@ def test_matching_compares_with_the_full_network_at_the_same_rewind_step():
     assert table.loc[(1, "imp"), "matching from k"] is pd.NA
 
 
+def test_full_spread_pools_every_draw_at_each_rewind_step_and_matching_at_selects_k():
+    """The full network's mean ± std at k pools initializations × pairs × copies (ddof = 1), and a
+    subnetwork is judged against the spread at its own k: 86.0 is within one std of k = 0's
+    86.5 ± 0.58 but not of k = 90's 88.0 ± 0.0."""
+    dense = xr.DataArray([[[86.0, 87.0], [86.0, 87.0]], [[88.0, 88.0], [88.0, 88.0]]],
+                         dims=("rewind_step", "pair", "copy"), coords={"rewind_step": [0, 90]})
+    mean, std = tables.full_spread(dense)
+    assert float(mean.sel(rewind_step=0)) == 86.5 and float(mean.sel(rewind_step=90)) == 88.0
+    np.testing.assert_allclose(float(std.sel(rewind_step=0)), np.std([86, 87, 86, 87], ddof=1), rtol=1e-12)
+    assert float(std.sel(rewind_step=90)) == 0.0
+    sub = xr.DataArray([[86.0, 86.0], [86.0, 86.0]], dims=("pair", "copy"))
+    assert tables.matching_at(sub, mean, std, k=0) and not tables.matching_at(sub, mean, std, k=90)
+    single = tables.full_spread(dense.isel(rewind_step=0, pair=0, copy=[0]))
+    assert single == (86.0, 0.0)  # one copy: no spread, floats when there is no rewind_step
+
+
 def _trained_trunk_pairs(rule: str, subnetworks=("dense", "imp", "random_prune", "random_reinit")):
     config = instability.instability_config(preset="smoke", rewind_step="20", optimizer_at_k=rule)
     pairs, _ = sparse.sparse_pairs(config, levels=1, subnetworks=subnetworks, device="cpu", progress=False)

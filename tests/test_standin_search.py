@@ -125,6 +125,21 @@ def test_the_verdict_finds_the_whole_pattern():
     assert search.verdict(synthetic(*pattern()), level=2)["imp_works_at_0"]  # judged at another level
 
 
+def test_the_verdict_says_when_appendix_bs_level_is_the_sparsest_of_the_grid():
+    """Level 4 is the sparsest level in ``pattern``: IMP might match further on, so the rule's
+    density is a bound. With a level 6 at which IMP never matches, the rule is decided inside the grid."""
+    assert search.verdict(synthetic(*pattern()))["appendix_b_at_sparsest"]
+    accuracy, instability = pattern()
+    accuracy.update({(6, "dense"): accuracy[2, "dense"], (6, "imp"): [80] * 5, (6, "random_prune"): [70] * 5,
+                     (6, "random_reinit"): [70] * 5})
+    instability.update({(6, name): instability[4, name] for name in ALL})
+    v = search.verdict(synthetic(accuracy, instability))
+    assert v["appendix_b_level"] == 4 and not v["appendix_b_at_sparsest"]
+    # the sentence reads the setting's shard with the most draws (stage 2's), not stage 1's single draw
+    text = search.closest({"one": synthetic(*pattern(), n_init=1, pairs=1), "all": synthetic(*pattern())})
+    assert "Appendix B's density may be sparser" in text and "(3 × 2 draws)" in text
+
+
 def _changed(level_name, values, which=0):
     accuracy, instability = copy.deepcopy(pattern())
     (accuracy, instability)[which][level_name] = values
@@ -167,12 +182,13 @@ def test_short_of_the_pattern_the_conclusion_names_the_nearest_setting_with_its_
     text = search.conclusion({"s": standard, "l": low}, [], tmp_path)
     assert text.startswith("No setting shows the whole pattern yet: of the 2 computed, 1 pass")
     nearest = text.split("Nearest: ")[1]
-    assert nearest.startswith(search.candidate_of(standard).id + " at 41.0% density (1 × 1 draws)")
+    assert nearest.startswith(search.candidate_of(standard).id + " at 41.0% density (the sparsest level measured")
+    assert "may be sparser still) (1 × 1 draws)" in nearest
     assert "85.00 ± 0.71% against the full network's 90.00 ± 0.71% (not matching) with test instability 8.00 pp" \
         in nearest  # the synthetic copies sit at mean ± 0.5: sample std 0.71
     assert "rewinding to k = 12 (2% of T) makes it matching and stable" in nearest
     assert "dense network's test instability is 10.00 pp (one pair) at k = 0 and below 2 pp from k = 30" in nearest
-    assert "with the low recipe IMP at k = 0 is 90.00 ± 0.71% against 90.00 ± 0.71%" in nearest
+    assert "with the low recipe (1 × 1 draws) IMP at k = 0 is 90.00 ± 0.71% against 90.00 ± 0.71%" in nearest
     assert "(matching and stable)" in nearest
     assert search.closest({}) == ""
 
@@ -206,12 +222,13 @@ def test_a_saved_shard_is_not_recomputed(tmp_path, monkeypatch):
     monkeypatch.setattr(search, "evaluate", evaluate)
     candidates = [search.Candidate(steps=t) for t in (600, 1200)]
     assert search.missing(candidates, tmp_path) == candidates  # cheapest first
-    written = search.run(candidates, tmp_path, progress=False)
+    written = search.run(candidates, tmp_path, progress=False, number=1)
     assert [p.name for p in written] == [f"{c.id}.nc" for c in candidates]
     attrs = results.load(written[0]).attrs  # what it took, and how to compute it again
     assert attrs["wall_seconds"] >= 0 and attrs["cpu_seconds"] >= 0
     assert attrs["shard_command"] == f"lmc search-standin --stage 1 --candidate {candidates[0].id}"
-    assert search.run(candidates, tmp_path, progress=False) == [] and len(calls) == 2
+    assert search.shard_command(2, "x", ["a", "b"]) == "lmc search-standin --stage 2 --pick a b --candidate x"
+    assert search.run(candidates, tmp_path, progress=False, number=1) == [] and len(calls) == 2
     assert search.missing(candidates + [search.Candidate(steps=2400)], tmp_path) == [search.Candidate(steps=2400)]
     shards = search.load(tmp_path)
     assert sorted(shards) == sorted(c.id for c in candidates)
@@ -342,7 +359,7 @@ def test_a_tiny_evaluation_runs_end_to_end_and_is_judged(fashion_mnist, tmp_path
     assert hparams.total_steps(c.hparams()) == 30
     v = search.verdict(ds)
     assert v["level"] == 1 and v["draws"] == "1 × 1" and isinstance(v["baselines_never_match"], bool)
-    path = search.run([c], tmp_path, device="cpu", progress=False)[0]  # the same runs: found in the cache
+    path = search.run([c], tmp_path, device="cpu", progress=False, number=1)[0]  # the same runs: found in the cache
     assert search.verdict(search.load(tmp_path)[c.id]) == v and path == search.shard_path(c, tmp_path)
 
 
@@ -428,7 +445,7 @@ def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path, m
         return ds
 
     monkeypatch.setattr(search, "evaluate", evaluate)
-    search.run(search.stage_1()[:1], tmp_path, progress=False)
+    search.run(search.stage_1()[:1], tmp_path, progress=False, number=1)
     assert "stage 1: 1 of 9 shards (1 timed: 0.0 CPU-hours)" in search.status_text(tmp_path)
 
 

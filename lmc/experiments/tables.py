@@ -28,12 +28,32 @@ def full_accuracy(ds: xr.Dataset):
     dense = test_accuracy(ds).sel(subnetwork="dense")
     if "level" in dense.dims:  # the same dense copies repeat at every level of a grid: count them once
         dense = dense.isel(level=0)
+    return full_spread(dense)
+
+
+def full_spread(dense: xr.DataArray):
+    """Mean and standard deviation (ddof = 1; 0 for a single copy) of the full network's test
+    accuracy over every dimension of ``dense`` but ``rewind_step`` (initializations, pairs,
+    copies): floats where ``dense`` has no ``rewind_step``, DataArrays over it otherwise. The one
+    place the full network's "mean ± std at k" is computed, which every matching verdict uses."""
     over = [d for d in dense.dims if d != "rewind_step"]
     mean = dense.mean(over)
     std = dense.std(over, ddof=1) if dense.stack(n=over).sizes["n"] > 1 else xr.zeros_like(mean)
     if "rewind_step" not in dense.dims:
         return float(mean), float(std)
     return mean, std
+
+
+def matching_at(accuracy: xr.DataArray, full_mean, full_std, k: int | None = None, margin: float | None = None) -> bool:
+    """``imp.matching`` for a subnetwork's trained copies (``accuracy``, %, any draw dimensions)
+    against the full network's ``full_spread`` at the same rewind step ``k`` (``full_mean`` and
+    ``full_std`` may be floats, or DataArrays over ``rewind_step`` that ``k`` selects from)."""
+    if k is not None:
+        if "rewind_step" in accuracy.dims:
+            accuracy = accuracy.sel(rewind_step=k)
+        if isinstance(full_mean, xr.DataArray):
+            full_mean, full_std = full_mean.sel(rewind_step=k), full_std.sel(rewind_step=k)
+    return imp.matching(float(accuracy.mean()), float(full_mean), float(full_std), margin=margin)
 
 
 def first_step(flags: xr.DataArray):
@@ -68,8 +88,7 @@ def stability_and_matching(ds: xr.Dataset, margin: float | None = None) -> pd.Da
                 acc = test_accuracy(one).mean(("copy", "pair"))
                 stable.append(first_step(inst < interpolate.STABLE_BELOW))
                 matching.append(first_step(xr.DataArray(
-                    [imp.matching(float(acc.sel(rewind_step=k)), float(full_mean.sel(rewind_step=k)),
-                                  float(full_std.sel(rewind_step=k)), margin) for k in acc.rewind_step.values],
+                    [matching_at(acc, full_mean, full_std, k, margin) for k in acc.rewind_step.values],
                     coords={"rewind_step": acc.rewind_step.values}, dims="rewind_step")))
             rows.append({"level": int(level), "density (%)": 100 * float(part.density.sel(subnetwork=name).mean()),
                          "subnetwork": str(name), "stable from k": _median_step(stable),
@@ -141,8 +160,7 @@ def table2_verdict(ds: xr.Dataset) -> str:
     accuracy, inst = test_accuracy(ds), ds.instability.sel(split="test")
     full, full_std = full_accuracy(ds)
     parts, held = [], []
-    imp_acc = float(accuracy.sel(subnetwork="imp").mean())
-    imp_match = imp.matching(imp_acc, full, full_std)
+    imp_match = matching_at(accuracy.sel(subnetwork="imp"), full, full_std)
     imp_stable = float(inst.sel(subnetwork="imp").mean()) < interpolate.STABLE_BELOW
     parts.append(f"IMP {results.mean_std(accuracy.sel(subnetwork='imp'), unit='copy')}% against the full network's "
                  f"{results.mean_std(accuracy.sel(subnetwork='dense'), unit='copy')}% "
@@ -152,7 +170,7 @@ def table2_verdict(ds: xr.Dataset) -> str:
     for name in ("random_prune", "random_prune_global", "random_reinit"):
         if name in ds.subnetwork.values:
             acc = accuracy.sel(subnetwork=name)
-            match = imp.matching(float(acc.mean()), full, full_std)
+            match = matching_at(acc, full, full_std)
             parts.append(f"{name.replace('_', ' ')} {results.mean_std(acc, unit='copy')}% "
                          f"({'matching' if match else 'not matching'})")
             held.append(not match)
@@ -262,5 +280,5 @@ def rewind_table(ds: xr.Dataset) -> pd.DataFrame:
             rows.append({"k": int(k), "subnetwork": str(name), "test instability (pp)": results.mean_std(inst),
                          "stable": bool(float(inst.mean()) < interpolate.STABLE_BELOW),
                          "test accuracy (%)": results.mean_std(acc),
-                         "matching": imp.matching(float(acc.mean()), mean_k, std_k)})
+                         "matching": matching_at(acc, mean_k, std_k)})
     return pd.DataFrame(rows)

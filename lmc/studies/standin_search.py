@@ -265,10 +265,6 @@ def evaluate(candidate: Candidate, init_seeds=None, pairs: int | None = None, de
 
 # --- the verdict: the issue's four criteria, from a shard ------------------------------------------
 
-def _draws(values: xr.DataArray) -> xr.DataArray:
-    return values.stack(draw=[d for d in values.dims if d in ("init_seed", "pair", "copy")])
-
-
 def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
     """Whether one candidate shows the paper's pattern: the four criteria (module docstring) and
     ``imp_works_at_0``, at Appendix B's density (the most extreme level at which IMP at some k
@@ -284,16 +280,14 @@ def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
     acc, inst = ds.test_accuracy, ds.test_instability
     steps = [int(k) for k in ds.rewind_step.values]
     share = dict(zip(steps, (float(f) for f in ds.rewind_fraction.values)))
-    dense = _draws(acc.sel(subnetwork="dense").isel(level=0))
-    full = dense.mean("draw")
-    full_std = dense.std("draw", ddof=1) if dense.sizes["draw"] > 1 else xr.zeros_like(full)
+    dense = acc.sel(subnetwork="dense").isel(level=0)
+    full, full_std = tables.full_spread(dense)
 
     def accuracy(name, n, k):
         return acc.sel(subnetwork=name, level=n, rewind_step=k)
 
     def matching(name, n, k) -> bool:
-        return imp.matching(float(accuracy(name, n, k).mean()), float(full.sel(rewind_step=k)),
-                            float(full_std.sel(rewind_step=k)))
+        return tables.matching_at(accuracy(name, n, k), full, full_std, k)
 
     def instability(name, n, k) -> xr.DataArray:
         return inst.sel(subnetwork=name, level=n, rewind_step=k)
@@ -318,6 +312,8 @@ def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
     n_init, n_pairs = ds.sizes["init_seed"], ds.sizes["pair"]
     out = {
         "level": at, "appendix_b_level": pick, "density": 100 * density,
+        # Appendix B's rule stopped by the grid, not by IMP: a sparser level may match as well
+        "appendix_b_at_sparsest": pick is not None and pick == max(levels),
         "draws": f"{n_init} × {n_pairs}", "enough_draws": n_init >= 3 and n_pairs >= 2,
         "imp_fails_at_0": not matching("imp", at, 0) and not stable("imp", at, 0),
         "imp_rescued": bool(rescues), "rescued_from": rescues[0] if rescues else None,
@@ -353,18 +349,26 @@ def missing(candidates, results_dir="results") -> list[Candidate]:
                   key=lambda c: (order.index(c.variant), estimated_seconds(c)))
 
 
-def run(candidates, results_dir="results", device: str = "auto", progress: bool = True) -> list[Path]:
+def shard_command(number: int, candidate_id: str, picks=None) -> str:
+    """The command that computes one shard of stage ``number`` (with the stage-2 ``picks`` it was
+    listed under, if not the default ones)."""
+    pick = f" --pick {' '.join(picks)}" if picks else ""
+    return f"lmc search-standin --stage {number}{pick} --candidate {candidate_id}"
+
+
+def run(candidates, results_dir="results", device: str = "auto", progress: bool = True, *, number: int,
+        picks=None) -> list[Path]:
     """Compute every missing shard of ``candidates`` (cheapest first), saving each as soon as it is
     done (``results.save``) with the seconds it took (``wall_seconds``, ``cpu_seconds``) and the
-    command that recomputes it; returns the paths written. A shard already there is not recomputed."""
+    command that recomputes it (``shard_command``: ``candidates`` are stage ``number``'s, listed
+    under ``picks``); returns the paths written. A shard already there is not recomputed."""
     written = []
     for candidate in missing(candidates, results_dir):
         start, cpu = time.time(), time.process_time()
         ds = evaluate(candidate, device=device, progress=progress)
         # what it took, as the paper archive's shards record it (lmc.experiments.archive.compute)
         ds.attrs.update(wall_seconds=round(time.time() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3),
-                        shard_command=f"lmc search-standin --stage {2 if candidate.pairs > 1 else 1} "
-                                      f"--candidate {candidate.id}")
+                        shard_command=shard_command(number, candidate.id, picks))
         written.append(results.save(ds, shard_path(candidate, results_dir)))
         if progress:
             print(f"{candidate.id}: {(time.time() - start) / 60:.1f} min, wrote {written[-1]}", flush=True)
@@ -617,8 +621,8 @@ def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
         ds = chosen[variant]
         acc = ds.test_accuracy.sel(rewind_step=0)
         at = level if level in ds.level.values else int(ds.level.values[0])
-        dense = _draws(acc.sel(subnetwork="dense").isel(level=0))
-        full, full_std = float(dense.mean()), float(dense.std(ddof=1)) if dense.size > 1 else 0.0
+        dense = acc.sel(subnetwork="dense").isel(level=0)
+        full, full_std = tables.full_spread(dense)
         row = {"setting": name, "variant": variant, "density (%)": round(100 * imp.density_after(at), 1),
                "draws": f"{ds.sizes['init_seed']} × {ds.sizes['pair']}",
                "full (%)": results.mean_std(dense, unit="copy")}
@@ -628,7 +632,7 @@ def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
                 continue
             values = acc.sel(subnetwork=sub, level=at)
             row[f"{label} (%)"] = results.mean_std(values, unit="copy")
-            row[f"{label} matching"] = "Y" if imp.matching(float(values.mean()), full, full_std) else "N"
+            row[f"{label} matching"] = "Y" if tables.matching_at(values, full, full_std) else "N"
         row["IMP instability (pp)"] = results.mean_std(
             ds.test_instability.sel(rewind_step=0, subnetwork="imp", level=at))
         rows.append(row)
@@ -784,11 +788,12 @@ def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str
     return "not testable yet", text
 
 
-def quoted(results_dir="results") -> dict[str, str]:
+def quoted(results_dir="results", shards: dict | None = None) -> dict[str, str]:
     """What chapters 04-06 quote from the search, as glue key -> text: ``search_word`` and
     ``search_finding`` (``finding``), and ``search_figure_8`` (``figure_8`` on the nearest
-    setting's grid)."""
-    shards = load(results_dir)
+    setting's grid). ``shards``: the search's results as ``load`` gives them, when the caller has
+    them already (read from ``results_dir`` otherwise)."""
+    shards = load(results_dir) if shards is None else shards
     word, text = finding(results_dir, shards)
     return {"search_word": word, "search_finding": text, "search_figure_8": figure_8(sparsity_grid(shards)[0])[1]}
 
@@ -800,14 +805,14 @@ def _pp(text: str) -> str:
 
 
 def closest(shards: dict) -> str:
-    """A sentence on the standard-recipe setting nearest the pattern (``best``), with its numbers
-    against each screening criterion, and on its ``low`` and ``warmup`` recipes where computed
-    (judged at its level); "" when no standard setting is computed."""
-    picked = best(shards, n=1)
-    if not picked:
+    """A sentence on the standard-recipe setting nearest the pattern (``best``), from its shard with
+    the most draws (``_nearest``), with its numbers against each screening criterion, and on its
+    ``low`` and ``warmup`` recipes where computed (each its shard with the most draws, judged at the
+    standard recipe's level); "" when no standard setting is computed."""
+    ds = _nearest(shards)
+    if ds is None:
         return ""
-    candidate, _ = picked[0]
-    ds = next(d for d in shards.values() if candidate_of(d).id == candidate.id)
+    candidate = candidate_of(ds)
     v = verdict(ds)
     k_max = max(int(k) for k in ds.rewind_step.values)
     parts = [f"IMP at k = 0 is {v['imp_at_0']}% against the full network's {v['full_at_0']}% "
@@ -818,28 +823,34 @@ def closest(shards: dict) -> str:
              (f"the dense network's test instability is {_pp(v['dense_instability_at_0'])} at k = 0 and "
               + (f"below 2 pp from k = {v['dense_stable_from']}" if v["dense_stable_from"] is not None
                  else f"still at least 2 pp at k = {k_max}, the largest k measured"))]
-    for ds_other in shards.values():
-        other = candidate_of(ds_other)
-        if other.variant != "standard" and _recipe(other) == _recipe(candidate):
+    for variant in TABLE_2_VARIANTS[1:]:
+        ds_other = _nearest(shards, variant, candidate.name)
+        if ds_other is not None:
+            other = candidate_of(ds_other)
             w = verdict(ds_other, v["level"] if v["level"] in other.levels else None)
-            parts.append(f"with the {other.variant} recipe IMP at k = 0 is {w['imp_at_0']}% against "
+            parts.append(f"with the {other.variant} recipe ({w['draws']} draws) IMP at k = 0 is {w['imp_at_0']}% against "
                          f"{w['full_at_0']}% with test instability {_pp(w['imp_instability_at_0'])} "
                          f"({'matching and stable' if w['imp_works_at_0'] else 'not both matching and stable'})")
-    return (f" Nearest: {candidate.id} at {v['density']:.1f}% density ({v['draws']} draws): "
+    censored = (" (the sparsest level measured, at which IMP still matches: Appendix B's density may be "
+                "sparser still)" if v["appendix_b_at_sparsest"] and v["level"] == v["appendix_b_level"] else "")
+    return (f" Nearest: {candidate.id} at {v['density']:.1f}% density{censored} ({v['draws']} draws): "
             + "; ".join(parts) + ".")
 
 
 # --- running in the background: one process per core ---------------------------------------------
 
-def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str = "cpu"):
-    """Compute the missing shards of ``candidates``, ``jobs`` at a time, each in a child process with
-    cores / ``jobs`` torch threads (one per core on a 2-core machine with ``jobs`` 2); yields
-    (candidate, seconds, error or None) as each finishes. A child's output goes to
-    ``<cache>/standin_search/<id>.log``."""
+def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str = "cpu", *, number: int,
+                 picks=None):
+    """Compute the missing shards of ``candidates`` (stage ``number``'s, listed under ``picks``),
+    ``jobs`` at a time, each in a child process with cores / ``jobs`` torch threads (one per core on
+    a 2-core machine with ``jobs`` 2); yields (candidate, seconds, error or None) as each finishes.
+    A child's output goes to ``<cache>/standin_search/<id>.log``."""
     code = ("import json, sys; from lmc.studies import standin_search as s; "
-            "s.run([s.Candidate.from_dict(json.loads(sys.argv[1]))], sys.argv[2], sys.argv[3], progress=False)")
+            "s.run([s.Candidate.from_dict(json.loads(sys.argv[1]))], sys.argv[2], sys.argv[3], progress=False, "
+            "number=int(sys.argv[4]), picks=json.loads(sys.argv[5]))")
     logs = store.cache_dir() / FOLDER
-    tasks = [(c, ["-c", code, json.dumps(c.as_dict()), str(results_dir), device], logs / f"{c.id}.log")
+    tasks = [(c, ["-c", code, json.dumps(c.as_dict()), str(results_dir), device, str(number),
+                  json.dumps(list(picks) if picks else None)], logs / f"{c.id}.log")
              for c in missing(candidates, results_dir)]
     for c, seconds, returncode, log in processes.run(tasks, jobs, poll=1.0):
         yield c, seconds, None if returncode == 0 else f"exit {returncode}; see {log}"
@@ -883,13 +894,12 @@ def main(number: int, jobs: int = 2, results_dir="results", device: str = "cpu",
     ``jobs`` at a time; returns the number of failures."""
     candidates = stage(number, results_dir, picks)
     todo = missing(candidates, results_dir)
-    pick = f" --pick {' '.join(picks)}" if picks else ""
     if list_only:
         with pd.option_context("display.width", 250, "display.max_columns", None):
             print(grid_table(candidates, results_dir).to_string(index=False))
     for c in todo:
         print(f"missing: {c.id} (about {estimated_seconds(c) / 3600:.1f} CPU-hours): "
-              f"lmc search-standin --stage {number}{pick} --candidate {c.id}")
+              f"{shard_command(number, c.id, picks)}")
     print(f"stage {number}: {len(todo)} of {len(candidates)} shards missing, about "
           f"{sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours; one process per core: "
           f"{command(number, 2, picks)}", flush=True)
@@ -900,10 +910,10 @@ def main(number: int, jobs: int = 2, results_dir="results", device: str = "cpu",
         if not chosen:
             raise ConfigError(f"no candidate {candidate!r} in stage {number}; `lmc search-standin --stage "
                               f"{number} --list` lists them")
-        run(chosen, results_dir, device, progress)
+        run(chosen, results_dir, device, progress, number=number, picks=picks)
         return 0
     failures = 0
-    for c, seconds, error in run_parallel(todo, jobs, results_dir, device):
+    for c, seconds, error in run_parallel(todo, jobs, results_dir, device, number=number, picks=picks):
         failures += error is not None
         print(f"{c.id}: {'failed, ' + error if error else 'done'} ({seconds / 60:.0f} min)", flush=True)
     return failures
