@@ -140,6 +140,22 @@ def test_the_verdict_says_when_appendix_bs_level_is_the_sparsest_of_the_grid():
     assert "Appendix B's density may be sparser" in text and "(3 × 2 draws)" in text
 
 
+def test_figure_9_and_appendix_bs_sentence_for_the_nearest_setting():
+    table, (full, full_std), title, sentence = search.figure_9({"one": synthetic(*pattern(), n_init=1, pairs=1),
+                                                               "all": synthetic(*pattern())})
+    assert list(table.level) == [2, 4] and table["best IMP matching"].all() and title.endswith("(3 × 2 draws)")
+    assert list(table["IMP best k"]) == [0, 12]  # level 4: k = 0 is 85%, every k ≥ 12 is 90%
+    assert full == pytest.approx(90) and full_std == pytest.approx(np.std([89.5, 90.5] * 6, ddof=1))
+    assert sentence.startswith("Appendix B's rule picks 41.0% of the weights (level 4, of 64.0%, 41.0%; 3 × 2 draws)")
+    assert "41.0% or sparser" in sentence
+    accuracy, instability = pattern()
+    accuracy.update({(6, "dense"): accuracy[2, "dense"], (6, "imp"): [80] * 5, (6, "random_prune"): [70] * 5,
+                     (6, "random_reinit"): [70] * 5})
+    instability.update({(6, name): instability[4, name] for name in ALL})
+    assert search.appendix_b(synthetic(accuracy, instability)).endswith("IMP matches at no k at the sparser densities measured")
+    assert search.figure_9({})[3].startswith("not testable yet")
+
+
 def _changed(level_name, values, which=0):
     accuracy, instability = copy.deepcopy(pattern())
     (accuracy, instability)[which][level_name] = values
@@ -529,4 +545,5 @@ def test_figure_8s_sentence_counts_densities_where_imp_is_matching_when_it_becom
 def test_what_the_chapters_quote_with_nothing_computed(tmp_path):
     assert search.quoted(tmp_path) == {
         "search_word": "not testable yet", "search_finding": search.finding(tmp_path)[1],
-        "search_figure_8": "not testable yet: no setting of the stand-in search is computed"}
+        "search_figure_8": "not testable yet: no setting of the stand-in search is computed",
+        "search_appendix_b": "not testable yet: no setting of the stand-in search is computed"}

@@ -691,6 +691,43 @@ def sparsity_grid(shards: dict, name: str | None = None) -> tuple[xr.Dataset | N
     return ds, f"{candidate_of(ds).name} ({ds.sizes['init_seed']} × {ds.sizes['pair']} draws)"
 
 
+def figure_9(shards: dict, name: str | None = None) -> tuple[pd.DataFrame, tuple[float, float], str, str]:
+    """Appendix B's Figure 9 for the setting nearest the pattern (or ``name``), from its standard
+    recipe's shard with the most draws: ``appendices.figure9_table``'s table (per level IMP at its
+    best k and at k = 0, and the random baselines at k = 0, where trained), the full network's
+    mean and std at k = 0, a title with the draws, and the sentence ``appendix_b`` gives; (empty
+    table, (nan, nan), "", "not testable yet: ...") when no standard setting is computed."""
+    from ..experiments import appendices
+
+    ds = _nearest(shards, "standard", name)
+    if ds is None:
+        return pd.DataFrame(), (float("nan"), float("nan")), "", "not testable yet: no setting of the stand-in search is computed"
+    if "density" in ds:  # measured per initialization; the nominal 0.8^level otherwise
+        density = ds.density.sel(subnetwork="imp").mean([d for d in ds.density.dims if d not in ("level", "subnetwork")])
+        density = density.drop_vars("subnetwork", errors="ignore")
+    else:
+        density = xr.DataArray([imp.density_after(int(n)) for n in ds.level.values], coords={"level": ds.level.values})
+    layout = xr.Dataset({"accuracy": ds.test_accuracy, "density": density})
+    title = f"{candidate_of(ds).name} ({ds.sizes['init_seed']} × {ds.sizes['pair']} draws)"
+    return appendices.figure9_table(layout), appendices.full_network(layout), title, appendix_b(ds)
+
+
+def appendix_b(ds: xr.Dataset) -> str:
+    """Appendix B's choice for one search result, as a sentence: the sparsest level at which IMP
+    at some rewind step matches the full network at the same k (``verdict``), its density and
+    draws, and whether the grid stopped the rule (its sparsest level still matching)."""
+    v = verdict(ds)
+    levels = ", ".join(f"{100 * imp.density_after(int(n)):.1f}%" for n in ds.level.values)
+    if v["appendix_b_level"] is None:
+        return (f"IMP matches the full network at no rewind step at any density measured ({levels}; "
+                f"{v['draws']} draws): Appendix B's rule picks none")
+    tail = (f"the sparsest density measured, so the rule's answer is {v['density']:.1f}% or sparser: "
+            f"a sparser level was not trained" if v["appendix_b_at_sparsest"] else
+            f"IMP matches at no k at the sparser densities measured")
+    return (f"Appendix B's rule picks {v['density']:.1f}% of the weights (level {v['appendix_b_level']}, of "
+            f"{levels}; {v['draws']} draws): {tail}")
+
+
 def figure_8(grid: xr.Dataset | None) -> tuple[pd.DataFrame, str]:
     """Figure 8 for a search result (``sparsity_grid``'s): per density and subnetwork the first k
     from which it is stable and matching (``tables.stability_and_matching`` with Figure 8's
@@ -790,12 +827,13 @@ def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str
 
 def quoted(results_dir="results", shards: dict | None = None) -> dict[str, str]:
     """What chapters 04-06 quote from the search, as glue key -> text: ``search_word`` and
-    ``search_finding`` (``finding``), and ``search_figure_8`` (``figure_8`` on the nearest
-    setting's grid). ``shards``: the search's results as ``load`` gives them, when the caller has
+    ``search_finding`` (``finding``), ``search_figure_8`` (``figure_8`` on the nearest
+    setting's grid) and ``search_appendix_b`` (``appendix_b`` on it, for Appendix B). ``shards``: the search's results as ``load`` gives them, when the caller has
     them already (read from ``results_dir`` otherwise)."""
     shards = load(results_dir) if shards is None else shards
     word, text = finding(results_dir, shards)
-    return {"search_word": word, "search_finding": text, "search_figure_8": figure_8(sparsity_grid(shards)[0])[1]}
+    return {"search_word": word, "search_finding": text, "search_figure_8": figure_8(sparsity_grid(shards)[0])[1],
+            "search_appendix_b": figure_9(shards)[3]}
 
 
 def _pp(text: str) -> str:
