@@ -156,6 +156,22 @@ def test_figure_9_and_appendix_bs_sentence_for_the_nearest_setting():
     assert search.figure_9({})[3].startswith("not testable yet")
 
 
+def test_per_initialization_judges_each_initialization_at_the_whole_results_density():
+    accuracy, instability = pattern()
+    whole = synthetic(accuracy, instability)
+    # initialization 2 alone: IMP matches at k = 0 (a draw against the pattern)
+    whole["test_accuracy"].loc[dict(level=4, subnetwork="imp", rewind_step=0, init_seed=2)] = 90.0
+    low = synthetic({**accuracy, (4, "imp"): [90] * 5}, {**instability, (4, "imp"): [1] * 5}, variant="low")
+    table = search.per_initialization({"s": whole, "l": low})
+    assert list(zip(table.variant, table.init_seed)) == [("standard", s) for s in range(3)] + [("low", s) for s in range(3)]
+    assert (table["density (%)"] == round(100 * 0.8 ** 4, 1)).all() and (table.pairs == 2).all()
+    standard = table[table.variant == "standard"].set_index("init_seed")
+    assert list(standard["IMP fails at k=0"]) == [True, True, False]
+    assert list(standard["rescued from k"]) == [12, 12, 12] and (standard["dense stable from k"] == 30).all()
+    assert table[table.variant == "low"]["IMP works at k=0"].all()
+    assert search.per_initialization({}).empty
+
+
 def _changed(level_name, values, which=0):
     accuracy, instability = copy.deepcopy(pattern())
     (accuracy, instability)[which][level_name] = values

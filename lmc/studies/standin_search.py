@@ -601,6 +601,35 @@ def summary(shards: dict) -> pd.DataFrame:
 TABLE_2_VARIANTS = tuple(VARIANTS)  # Table 2's rows: standard, low, warmup
 
 
+def per_initialization(shards: dict, name: str | None = None) -> pd.DataFrame:
+    """Whether the pattern rests on every initialization or on a lucky one: for the setting nearest
+    the pattern (or ``name``), each recipe's result with the most draws judged one initialization
+    at a time (its pairs only), at the density the whole standard result is judged at. One row per
+    (variant, initialization): IMP and the full network at k = 0, IMP's test instability there,
+    the first k ≤ 10% of T that rescues IMP, whether the baselines never match, the dense network's
+    instability at k = 0 and the k it is stable from; empty when no standard setting is computed."""
+    standard = _nearest(shards, "standard", name)
+    if standard is None:
+        return pd.DataFrame()
+    name, level = candidate_of(standard).name, verdict(standard)["level"]
+    rows = []
+    for variant in TABLE_2_VARIANTS:
+        ds = _nearest(shards, variant, name)
+        if ds is None or level not in ds.level.values:
+            continue
+        for seed in ds.init_seed.values:
+            v = verdict(ds.sel(init_seed=[seed]), level)
+            rows.append({"variant": variant, "init_seed": int(seed), "pairs": ds.sizes["pair"],
+                         "density (%)": round(v["density"], 1), "full k=0 (%)": v["full_at_0"],
+                         "IMP k=0 (%)": v["imp_at_0"], "IMP k=0 instability (pp)": v["imp_instability_at_0"],
+                         "IMP fails at k=0": v["imp_fails_at_0"], "IMP works at k=0": v["imp_works_at_0"],
+                         "rescued from k": v["rescued_from"] if len(ds.rewind_step) > 1 else None,
+                         "baselines never match": v["baselines_never_match"],
+                         "dense k=0 instability (pp)": v["dense_instability_at_0"],
+                         "dense stable from k": v["dense_stable_from"] if len(ds.rewind_step) > 1 else None})
+    return pd.DataFrame(rows).astype({"rescued from k": "Int64", "dense stable from k": "Int64"}) if rows else pd.DataFrame()
+
+
 def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
     """Table 2's layout for one setting (``name``, a ``Candidate.name``; default: the standard
     setting ``best`` ranks first): one row per variant, each from its shard with the most draws, at
@@ -654,13 +683,18 @@ def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
 
 
 def _nearest(shards: dict, variant: str = "standard", name: str | None = None) -> xr.Dataset | None:
-    """The ``variant`` shard of setting ``name`` (default: the standard setting ``best`` ranks first)
-    with the most draws, or None."""
+    """The ``variant`` shard of setting ``name`` (default: the standard setting ``best`` ranks first
+    among stage 1's, or without any, the standard setting with the most draws) with the most draws,
+    or None."""
     if name is None:
         picked = best(shards, n=1)
-        if not picked:
-            return None
-        name = picked[0][0].name
+        if picked:
+            name = picked[0][0].name
+        else:
+            standard = [ds for ds in shards.values() if candidate_of(ds).variant == "standard"]
+            if not standard:
+                return None
+            name = candidate_of(max(standard, key=lambda ds: ds.sizes["init_seed"] * ds.sizes["pair"])).name
     found = [ds for ds in shards.values() if (candidate_of(ds).name, candidate_of(ds).variant) == (name, variant)]
     return max(found, key=lambda ds: ds.sizes["init_seed"] * ds.sizes["pair"], default=None)
 
