@@ -265,8 +265,9 @@ def parser() -> argparse.ArgumentParser:
 
     ss = sub.add_parser("search-standin", help="the search for the CPU stand-in (appendix \"Choosing the "
                         "CPU stand-in\"): list or compute its shards")
-    ss.add_argument("--stage", type=int, default=1, choices=[1, 2],
-                    help="1: screening (1 init × 1 pair); 2: the best of stage 1 at 3 × 2 with low and warmup")
+    ss.add_argument("--stage", type=int, default=1, choices=[1, 2, 3],
+                    help="1: screening (1 init × 1 pair); 2: the best of stage 1 at 3 × 2 with low and warmup; "
+                         "3: Appendix B's rule beyond stage 2's sparsest level (1 × 1, dense and IMP)")
     ss.add_argument("--list", action="store_true", help="list the stage's candidates and the missing shards")
     ss.add_argument("--jobs", type=int, default=2,
                     help="candidates computed at once, each a process with cores / jobs threads (default 2)")

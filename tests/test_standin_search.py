@@ -94,7 +94,7 @@ def pattern() -> tuple[dict, dict]:
 
 
 def synthetic(accuracy: dict, instability: dict, n_init: int = 3, pairs: int = 2, subnetworks=ALL,
-              variant: str = "standard") -> xr.Dataset:
+              variant: str = "standard", **fields) -> xr.Dataset:
     """A shard with these means: copies at mean ± 0.5 (so the full network's std is about 0.5)."""
     levels = sorted({n for n, _ in accuracy})
     shape = (len(levels), len(STEPS), len(subnetworks), n_init, pairs, 2)
@@ -106,7 +106,7 @@ def synthetic(accuracy: dict, instability: dict, n_init: int = 3, pairs: int = 2
             inst[a, :, b] = np.asarray(instability[n, name], float)[:, None, None]
     dims = ("level", "rewind_step", "subnetwork", "init_seed", "pair", "copy")
     candidate = search.Candidate(levels=tuple(levels), rewind_steps=STEPS, subnetworks=subnetworks,
-                                 n_init=n_init, pairs=pairs, variant=variant)
+                                 n_init=n_init, pairs=pairs, variant=variant, **fields)
     return xr.Dataset(
         {"test_accuracy": (dims, acc), "test_instability": (dims[:-1], inst)},
         coords={"level": levels, "rewind_step": list(STEPS), "subnetwork": list(subnetworks),
@@ -170,6 +170,40 @@ def test_per_initialization_judges_each_initialization_at_the_whole_results_dens
     assert list(standard["rescued from k"]) == [12, 12, 12] and (standard["dense stable from k"] == 30).all()
     assert table[table.variant == "low"]["IMP works at k=0"].all()
     assert search.per_initialization({}).empty
+
+
+def _probe(imp_at_6: list, imp_at_8: list) -> xr.Dataset:
+    """Stage 3's probe of ``pattern`` (stage 2 stops at level 4): levels 6 and 8, dense and IMP, 1 × 1."""
+    accuracy, instability = pattern()
+    accuracy = {(n, name): accuracy[2, "dense"] if name == "dense" else values
+                for n, values in ((6, imp_at_6), (8, imp_at_8)) for name in ("dense", "imp")}
+    instability = {(n, name): instability[4, name] for n in (6, 8) for name in ("dense", "imp")}
+    return synthetic(accuracy, instability, n_init=1, pairs=1, subnetworks=("dense", "imp"), purpose="appendix_b")
+
+
+def test_stage_3_probes_beyond_stage_2s_sparsest_level_and_appendix_b_reads_it():
+    base = search.Candidate(steps=1800, lr=0.4, levels=(6, 8, 10), rewind_steps=(0, 90, 180, 360), n_init=1,
+                            pairs=2, subnetworks=ALL)
+    shards_2 = [dataclasses.replace(base, first_seed=i, shard_step=k) for i in range(3) for k in base.rewind_steps]
+    shards_2 += [dataclasses.replace(base, variant="low", rewind_steps=(0,))]
+    probes = search.stage_3(shards_2)
+    assert len(probes) == 1 and probes[0].levels == (12, 14, 16) and probes[0].rewind_steps == base.rewind_steps
+    assert (probes[0].n_init, probes[0].pairs, probes[0].subnetworks, probes[0].shard_step) == (1, 1, search.SCREEN, None)
+    assert "-appb-" in probes[0].id and "purpose" not in base.as_dict()  # a search shard's id is unchanged
+    with pytest.raises(ConfigError, match="purpose"):
+        search.Candidate(purpose="other")
+    whole = synthetic(*pattern())
+    text = search.appendix_b(whole, _probe([90] * 5, [80] * 5))  # IMP matches at 6 (26.2%), at no k at 8
+    assert "the sparsest density measured. Stage 3's probe beyond it (26.2%, 16.8%; 1 × 1 draws" in text
+    assert text.endswith("IMP matches at some k down to 26.2% (level 6)")
+    assert search.appendix_b(whole, _probe([80] * 5, [80] * 5)).endswith("IMP matches at none of them at any k")
+    assert "the probe's sparsest level too" in search.appendix_b(whole, _probe([90] * 5, [90] * 5))
+    # the probe is neither a setting to rank nor the nearest result: figure 9 reads the search's, with the probe
+    shards = {"one": synthetic(*pattern(), n_init=1, pairs=1), "all": whole, "probe": _probe([90] * 5, [80] * 5)}
+    assert search.best(shards) == [(search.candidate_of(shards["one"]), 4)]
+    assert search.figure_9(shards)[3].endswith("IMP matches at some k down to 26.2% (level 6)")
+    assert search.summary(shards).set_index("candidate").loc[search.candidate_of(shards["probe"]).id, "purpose"] \
+        == "appendix_b"
 
 
 def _changed(level_name, values, which=0):

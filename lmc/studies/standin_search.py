@@ -40,6 +40,12 @@ setting's shards once an initialization has every k. For width 4 at T = 1,800 (l
 k = 0, 90, 180, 360) the estimates are 0.9 to 1.1 CPU-hours a shard (19 for the setting, 15.5
 of them without ``warmup``); the first, ``low`` at initialization 0, took 59 min on one core.
 
+**Stage 3** (``stage_3``): Appendix B's rule beyond stage 2's grid. Stage 2's levels were set
+around stage 1's pick; where IMP still matches at the sparsest of them, the rule's density lies
+beyond the grid. One probe per stage-2 setting (``Candidate.purpose`` "appendix_b"): the next three
+levels (12, 14, 16 for the width-4 setting), every k, 1 × 1, the dense network and IMP only;
+``appendix_b`` reads it. It is never ranked by ``best`` nor judged as a setting of the search.
+
 Costs assume one process per core (``OMP_NUM_THREADS=1``): about 40 s per 600 iterations of the
 current stand-in on one core, scaled by step times measured for each network
 (``RELATIVE_STEP_COST``), plus the evaluation of every path.
@@ -70,6 +76,7 @@ REWIND_SHARES = (0.0, 0.02, 0.05, 0.1)  # the default k grid, as shares of T
 RESCUE_BY = 0.1        # criterion 2: rewinding to some k ≤ 10% of T rescues IMP
 NATIVE_SIDE = 28       # MNIST and Fashion-MNIST images (image_size 28 = unpooled)
 SCREEN = ("dense", "imp")  # stage 1's subnetworks; stage 2 adds Table 2's random baselines
+PURPOSES = ("search", "appendix_b")  # a setting of the search, or stage 3's probe of sparser levels
 FOLDER = paths.STANDIN_SEARCH  # shards: <results_dir>/standin_search/<candidate id>.nc (lmc.core.paths)
 
 # The search's sizes: each candidate's recipe as it is (no preset T or subset), test accuracy on
@@ -127,6 +134,7 @@ class Candidate:
     train_subset: int | None = None     # train on the first N examples only (tests)
     first_seed: int = 0                 # the first initialization (stage 2: one shard per initialization)
     shard_step: int | None = None       # stage 2: this shard computes only this k of rewind_steps (None: all)
+    purpose: str = "search"             # "search", or "appendix_b": stage 3's probe of sparser levels (PURPOSES)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -134,6 +142,7 @@ class Candidate:
         set_(self, "rewind_steps", tuple(int(k) for k in self.rewind_steps) or rewind_grid(self.steps))
         set_(self, "subnetworks", tuple(self.subnetworks))
         choose("variant", self.variant, VARIANTS)
+        choose("purpose", self.purpose, PURPOSES)
         choose("dataset", self.dataset, ("fashion_mnist", "mnist"))
         network = models.build(self.model)
         first = dict(network.named_parameters())[f"{models.first_layer_name(network)}.weight"]
@@ -179,17 +188,21 @@ class Candidate:
         """The shard's name: readable name, variant, draws and the hash of every field."""
         seed = f"-init{self.first_seed}" if self.first_seed else ""
         step = f"-k{self.shard_step}" if self.shard_step is not None else ""
-        return (f"{self.name}-{self.variant}-{self.n_init}x{self.pairs}{seed}{step}-"
+        probe = "-appb" if self.purpose == "appendix_b" else ""
+        return (f"{self.name}-{self.variant}-{self.n_init}x{self.pairs}{seed}{step}{probe}-"
                 f"{store.config_hash(self.as_dict())[:8]}")
 
     def as_dict(self) -> dict:
-        """The fields, lists for tuples; ``first_seed`` only where it is not 0 and ``shard_step``
-        only where it is set, so that the shards computed before they existed keep their ids."""
+        """The fields, lists for tuples; ``first_seed`` only where it is not 0, ``shard_step`` only
+        where it is set and ``purpose`` only where it is not "search", so that the shards computed
+        before they existed keep their ids."""
         d = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
         if not d["first_seed"]:
             del d["first_seed"]
         if d["shard_step"] is None:
             del d["shard_step"]
+        if d["purpose"] == "search":
+            del d["purpose"]
         return d
 
     @classmethod
@@ -516,13 +529,36 @@ def stage_2(picks) -> list[Candidate]:
     return out
 
 
+PROBE_LEVELS = 3  # stage 3: this many IMP levels beyond stage 2's sparsest, one grid step apart
+
+
+def stage_3(stage_2_candidates) -> list[Candidate]:
+    """Appendix B's rule beyond stage 2's grid: stage 2's levels stop where ``_neighbours`` put them,
+    and if IMP still matches at the sparsest of them, the rule's density is sparser than the grid
+    can say. For each setting of stage 2, one probe (``purpose`` "appendix_b"): its standard
+    recipe at the next ``PROBE_LEVELS`` levels (one grid step apart), every k of its grid, 1
+    initialization × 1 pair, the dense network and IMP only (the rule needs accuracies, not
+    baselines). On the machine that computed stage 2 its IMP runs up to stage 2's sparsest level
+    come from the run cache."""
+    out = []
+    for c in stage_2_candidates:
+        if c.variant != "standard" or c.shard_step not in (None, c.rewind_steps[0]) or c.first_seed != 0:
+            continue
+        step = c.levels[1] - c.levels[0] if len(c.levels) > 1 else 1
+        levels = tuple(c.levels[-1] + step * i for i in range(1, PROBE_LEVELS + 1))
+        out.append(dataclasses.replace(c, levels=levels, subnetworks=SCREEN, n_init=1, pairs=1, shard_step=None,
+                                       purpose="appendix_b"))
+    return out
+
+
 def best(shards: dict, n: int = 3) -> list[tuple[Candidate, int | None]]:
     """The ``n`` standard-recipe shards closest to the pattern: most of the screen's three criteria
     met, then the largest IMP test instability at k = 0; as (candidate, Appendix B level)."""
     scored = []
     for ds in shards.values():
         candidate = candidate_of(ds)
-        if candidate.variant != "standard" or (candidate.n_init, candidate.pairs) != (1, 1):
+        if (candidate.variant != "standard" or (candidate.n_init, candidate.pairs) != (1, 1)
+                or candidate.purpose != "search"):
             continue
         v = verdict(ds)
         met = v["imp_fails_at_0"] + v["imp_rescued"] + v["dense_unstable_at_0_stable_later"]
@@ -540,11 +576,14 @@ STAGE_2_PICKS = ("r20w4-fmnist14-T1800-lr0p4-standard-1x1-f3fe5d06",)
 
 def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
     """Stage ``number``'s candidates; stage 2 from ``picks`` (stage-1 candidate ids, or None:
-    ``STAGE_2_PICKS`` where their shards are under ``results_dir``, else the ``best`` stage-1 shards)."""
+    ``STAGE_2_PICKS`` where their shards are under ``results_dir``, else the ``best`` stage-1 shards);
+    stage 3 probes stage 2's settings beyond their sparsest level (``stage_3``)."""
     if number == 1:
         return stage_1()
+    if number == 3:
+        return stage_3(stage(2, results_dir, picks))
     if number != 2:
-        raise ConfigError(f"stage must be 1 or 2, got {number!r}")
+        raise ConfigError(f"stage must be 1, 2 or 3, got {number!r}")
     shards = load(results_dir)
     if not picks and all(p in shards for p in STAGE_2_PICKS):
         picks = STAGE_2_PICKS
@@ -574,7 +613,7 @@ def summary(shards: dict) -> pd.DataFrame:
     standard = {}
     for ds in shards.values():
         c = candidate_of(ds)
-        if c.variant == "standard":
+        if c.variant == "standard" and c.purpose == "search":
             standard[_recipe(c)] = ds
     rows = []
     for ds in shards.values():
@@ -587,7 +626,7 @@ def summary(shards: dict) -> pd.DataFrame:
         v = verdict(ds, level)
         rows.append({
             "candidate": c.id, "network": _short(c.model), "data": f"{c.dataset} {c.image_size}px",
-            "T": c.steps, "variant": c.variant, "lr": c.hparams().lr, "draws": v["draws"],
+            "T": c.steps, "variant": c.variant, "purpose": c.purpose, "lr": c.hparams().lr, "draws": v["draws"],
             "density (%)": round(v["density"], 1), "full k=0 (%)": v["full_at_0"], "IMP k=0 (%)": v["imp_at_0"],
             "IMP k=0 instability (pp)": v["imp_instability_at_0"], "IMP fails at k=0": v["imp_fails_at_0"],
             "IMP rescued": v["imp_rescued"], "rescued from k": v["rescued_from"],
@@ -691,11 +730,13 @@ def _nearest(shards: dict, variant: str = "standard", name: str | None = None) -
         if picked:
             name = picked[0][0].name
         else:
-            standard = [ds for ds in shards.values() if candidate_of(ds).variant == "standard"]
+            standard = [ds for ds in shards.values()
+                        if (candidate_of(ds).variant, candidate_of(ds).purpose) == ("standard", "search")]
             if not standard:
                 return None
             name = candidate_of(max(standard, key=lambda ds: ds.sizes["init_seed"] * ds.sizes["pair"])).name
-    found = [ds for ds in shards.values() if (candidate_of(ds).name, candidate_of(ds).variant) == (name, variant)]
+    found = [ds for ds in shards.values()
+             if (candidate_of(ds).name, candidate_of(ds).variant, candidate_of(ds).purpose) == (name, variant, "search")]
     return max(found, key=lambda ds: ds.sizes["init_seed"] * ds.sizes["pair"], default=None)
 
 
@@ -743,23 +784,42 @@ def figure_9(shards: dict, name: str | None = None) -> tuple[pd.DataFrame, tuple
         density = xr.DataArray([imp.density_after(int(n)) for n in ds.level.values], coords={"level": ds.level.values})
     layout = xr.Dataset({"accuracy": ds.test_accuracy, "density": density})
     title = f"{candidate_of(ds).name} ({ds.sizes['init_seed']} × {ds.sizes['pair']} draws)"
-    return appendices.figure9_table(layout), appendices.full_network(layout), title, appendix_b(ds)
+    return appendices.figure9_table(layout), appendices.full_network(layout), title, appendix_b(ds, probe(shards, ds))
 
 
-def appendix_b(ds: xr.Dataset) -> str:
+def probe(shards: dict, ds: xr.Dataset) -> xr.Dataset | None:
+    """Stage 3's probe (``stage_3``) of the setting of search result ``ds``, or None."""
+    name = candidate_of(ds).name
+    found = [p for p in shards.values() if (candidate_of(p).name, candidate_of(p).purpose) == (name, "appendix_b")]
+    return found[0] if found else None
+
+
+def _densities(ds: xr.Dataset) -> str:
+    return ", ".join(f"{100 * imp.density_after(int(n)):.1f}%" for n in ds.level.values)
+
+
+def appendix_b(ds: xr.Dataset, beyond: xr.Dataset | None = None) -> str:
     """Appendix B's choice for one search result, as a sentence: the sparsest level at which IMP
     at some rewind step matches the full network at the same k (``verdict``), its density and
-    draws, and whether the grid stopped the rule (its sparsest level still matching)."""
+    draws, and whether the grid stopped the rule (its sparsest level still matching); with
+    ``beyond`` (stage 3's probe of the sparser levels), what the rule finds there too."""
     v = verdict(ds)
-    levels = ", ".join(f"{100 * imp.density_after(int(n)):.1f}%" for n in ds.level.values)
     if v["appendix_b_level"] is None:
-        return (f"IMP matches the full network at no rewind step at any density measured ({levels}; "
+        return (f"IMP matches the full network at no rewind step at any density measured ({_densities(ds)}; "
                 f"{v['draws']} draws): Appendix B's rule picks none")
-    tail = (f"the sparsest density measured, so the rule's answer is {v['density']:.1f}% or sparser: "
-            f"a sparser level was not trained" if v["appendix_b_at_sparsest"] else
-            f"IMP matches at no k at the sparser densities measured")
-    return (f"Appendix B's rule picks {v['density']:.1f}% of the weights (level {v['appendix_b_level']}, of "
-            f"{levels}; {v['draws']} draws): {tail}")
+    text = f"Appendix B's rule picks {v['density']:.1f}% of the weights (level {v['appendix_b_level']}, of " \
+           f"{_densities(ds)}; {v['draws']} draws)"
+    if not v["appendix_b_at_sparsest"]:
+        return text + ": IMP matches at no k at the sparser densities measured"
+    if beyond is None:
+        return (text + f": the sparsest density measured, so the rule's answer is {v['density']:.1f}% or "
+                f"sparser; stage 3 (`lmc search-standin --stage 3`) probes the sparser levels")
+    w = verdict(beyond)
+    where = (f"IMP matches at some k down to {w['density']:.1f}% (level {w['appendix_b_level']})"
+             + (", the probe's sparsest level too" if w["appendix_b_at_sparsest"] else "")
+             if w["appendix_b_level"] is not None else "IMP matches at none of them at any k")
+    return (text + f": the sparsest density measured. Stage 3's probe beyond it ({_densities(beyond)}; "
+            f"{w['draws']} draws, the dense network and IMP only): {where}")
 
 
 def figure_8(grid: xr.Dataset | None) -> tuple[pd.DataFrame, str]:
@@ -932,11 +992,11 @@ def status_text(results_dir="results") -> str:
     """For ``lmc status``: per stage, how many of its shards exist under ``results_dir`` and the
     command for each missing one (stage 2 once stage 1 has a shard)."""
     lines = [f"stand-in search in {paths.standin_folder(results_dir)} (appendix: choosing the CPU stand-in)"]
-    for number in (1, 2):
+    for number in (1, 2, 3):
         try:
             candidates = stage(number, results_dir)
-        except ConfigError as error:  # stage 2 before any stage-1 shard
-            lines.append(f"  stage 2: {error}")
+        except ConfigError as error:  # stage 2 or 3 before any stage-1 shard
+            lines.append(f"  stage {number}: {error}")
             continue
         todo = missing(candidates, results_dir)
         timed = [results.load(shard_path(c, results_dir)).attrs.get("cpu_seconds") for c in candidates if c not in todo]
@@ -945,7 +1005,7 @@ def status_text(results_dir="results") -> str:
                      + (f" ({len(timed)} timed: {sum(timed) / 3600:.1f} CPU-hours)" if timed else "")
                      + (f"; the missing ones about {sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours "
                         f"(estimated)" if todo else ""))
-        lines += [f"    missing  {c.id}  lmc search-standin --stage {number} --candidate {c.id}" for c in todo]
+        lines += [f"    missing  {c.id}  {shard_command(number, c.id)}" for c in todo]
     return "\n".join(lines)
 
 
