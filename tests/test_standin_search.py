@@ -202,6 +202,8 @@ def test_stage_3_probes_beyond_stage_2s_sparsest_level_and_appendix_b_reads_it()
     shards = {"one": synthetic(*pattern(), n_init=1, pairs=1), "all": whole, "probe": _probe([90] * 5, [80] * 5)}
     assert search.best(shards) == [(search.candidate_of(shards["one"]), 4)]
     assert search.figure_9(shards)[3].endswith("IMP matches at some k down to 26.2% (level 6)")
+    assert "sparser still; stage 3's probe, 1 × 1 draws: IMP matches at some k down to 26.2% (level 6))" \
+        in search.closest(shards)
     assert search.summary(shards).set_index("candidate").loc[search.candidate_of(shards["probe"]).id, "purpose"] \
         == "appendix_b"
 

@@ -814,12 +814,17 @@ def appendix_b(ds: xr.Dataset, beyond: xr.Dataset | None = None) -> str:
     if beyond is None:
         return (text + f": the sparsest density measured, so the rule's answer is {v['density']:.1f}% or "
                 f"sparser; stage 3 (`lmc search-standin --stage 3`) probes the sparser levels")
-    w = verdict(beyond)
-    where = (f"IMP matches at some k down to {w['density']:.1f}% (level {w['appendix_b_level']})"
-             + (", the probe's sparsest level too" if w["appendix_b_at_sparsest"] else "")
-             if w["appendix_b_level"] is not None else "IMP matches at none of them at any k")
     return (text + f": the sparsest density measured. Stage 3's probe beyond it ({_densities(beyond)}; "
-            f"{w['draws']} draws, the dense network and IMP only): {where}")
+            f"{verdict(beyond)['draws']} draws, the dense network and IMP only): {_beyond(beyond)}")
+
+
+def _beyond(probe_ds: xr.Dataset) -> str:
+    """What stage 3's probe finds: how far IMP at some k still matches, or that it nowhere does."""
+    w = verdict(probe_ds)
+    if w["appendix_b_level"] is None:
+        return "IMP matches at none of them at any k"
+    return (f"IMP matches at some k down to {w['density']:.1f}% (level {w['appendix_b_level']})"
+            + (", the probe's sparsest level too" if w["appendix_b_at_sparsest"] else ""))
 
 
 def figure_8(grid: xr.Dataset | None) -> tuple[pd.DataFrame, str]:
@@ -963,8 +968,11 @@ def closest(shards: dict) -> str:
             parts.append(f"with the {other.variant} recipe ({w['draws']} draws) IMP at k = 0 is {w['imp_at_0']}% against "
                          f"{w['full_at_0']}% with test instability {_pp(w['imp_instability_at_0'])} "
                          f"({'matching and stable' if w['imp_works_at_0'] else 'not both matching and stable'})")
+    beyond = probe(shards, ds)
     censored = (" (the sparsest level measured, at which IMP still matches: Appendix B's density may be "
-                "sparser still)" if v["appendix_b_at_sparsest"] and v["level"] == v["appendix_b_level"] else "")
+                "sparser still" + (f"; stage 3's probe, {verdict(beyond)['draws']} draws: {_beyond(beyond)}"
+                                   if beyond is not None else "") + ")"
+                if v["appendix_b_at_sparsest"] and v["level"] == v["appendix_b_level"] else "")
     return (f" Nearest: {candidate.id} at {v['density']:.1f}% density{censored} ({v['draws']} draws): "
             + "; ".join(parts) + ".")
 
