@@ -491,6 +491,14 @@ def test_the_finding_the_chapters_cite_says_supported_only_on_the_whole_pattern(
         results.save(ds, tmp_path / "standin_search" / f"{search.candidate_of(ds).id}.nc")
     assert search.finding(tmp_path)[0] == "not testable yet"  # no low or warmup recipe yet
     results.save(shards[1], tmp_path / "standin_search" / f"{search.candidate_of(shards[1]).id}.nc")
+    # the pattern at level 4, the sparsest level of the grid: Appendix B's density is not settled
+    word, text = search.finding(tmp_path)
+    assert word == "not testable yet" and text.startswith("The whole pattern holds for")
+    assert text.endswith("stage 3's probe of the sparser levels is not computed (`lmc search-standin --stage 3`).")
+    loaded = search.load(tmp_path)
+    word, text = search.finding(tmp_path, {**loaded, "probe": _probe([90] * 5, [80] * 5)})  # IMP matches beyond
+    assert word == "not testable yet" and "finds that IMP matches at some k down to 26.2% (level 6)" in text
+    results.save(_probe([80] * 5, [80] * 5), tmp_path / "standin_search" / "probe.nc")  # IMP matches nowhere beyond
     word, text = search.finding(tmp_path)
     assert word == "supported" and text.startswith(f"The whole pattern holds for {search.candidate_of(shards[0]).id} (with low)")
 
@@ -529,6 +537,8 @@ def test_the_finding_is_contradicted_once_the_standard_recipe_fails_on_enough_dr
             candidate, part = _one_k(whole, seed, k)
             results.save(part, tmp_path / "standin_search" / f"{candidate.id}.nc")
     assert search.stage(2, tmp_path)[0].name == search.candidate_of(screen).name
+    assert search.finding(tmp_path)[0] == "not testable yet"  # level 4 is the grid's sparsest: no probe yet
+    results.save(_probe([80] * 5, [80] * 5), tmp_path / "standin_search" / "probe.nc")  # IMP matches nowhere beyond
     word, text = search.finding(tmp_path)  # its low and warmup shards are still missing
     assert word == "contradicted" and "No setting shows the whole pattern yet" in text
 

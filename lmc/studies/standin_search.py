@@ -912,6 +912,10 @@ def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str
     number = 2 if shards else 1
     candidates = stage(number, results_dir)
     text = conclusion(shards, candidates, results_dir, number)
+    unsettled = density_unsettled(shards)
+    if unsettled and (text.startswith("The whole pattern holds") or number == 2):
+        # judged at a density that is not Appendix B's: neither verdict stands
+        return "not testable yet", f"{text} {unsettled}"
     if text.startswith("The whole pattern holds"):
         return "supported", text
     # a setting's standard recipe on ≥ 3 × 2 draws without the pattern decides it, whatever its
@@ -922,6 +926,28 @@ def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str
                                        or {c.name for c in candidates} <= failed):
         return "contradicted", text
     return "not testable yet", text
+
+
+def density_unsettled(shards: dict, name: str | None = None) -> str:
+    """Why the nearest setting's (or ``name``'s) result with the most draws is not judged at
+    Appendix B's density, or "" when it is: its rule picks the sparsest level of the grid and
+    either no stage-3 probe is computed or the probe finds IMP matching beyond the grid."""
+    ds = _nearest(shards, "standard", name)
+    if ds is None:
+        return ""
+    v = verdict(ds)
+    if v["appendix_b_level"] is None or not v["appendix_b_at_sparsest"]:
+        return ""
+    beyond = probe(shards, ds)
+    if beyond is None:
+        return (f"Appendix B's density is not settled: IMP still matches at {v['density']:.1f}%, the sparsest "
+                f"level measured, and stage 3's probe of the sparser levels is not computed "
+                f"(`lmc search-standin --stage 3`).")
+    if verdict(beyond)["appendix_b_level"] is None:
+        return ""
+    return (f"Appendix B's density lies beyond the grid the criteria are judged on: stage 3's probe "
+            f"({verdict(beyond)['draws']} draws) finds that {_beyond(beyond)}, so the search's levels must reach "
+            f"that density before the pattern can be judged there.")
 
 
 def quoted(results_dir="results", shards: dict | None = None) -> dict[str, str]:
