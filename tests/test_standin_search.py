@@ -431,6 +431,30 @@ def test_a_tiny_evaluation_runs_end_to_end_and_is_judged(fashion_mnist, tmp_path
     assert search.verdict(search.load(tmp_path)[c.id]) == v and path == search.shard_path(c, tmp_path)
 
 
+def test_the_searched_setting_at_smoke_size_runs_every_subnetwork_and_both_pairs(fashion_mnist, tmp_path, monkeypatch):
+    """The stand-in the search found (stage 2's standard shard at k = 0, read from the committed
+    results, so the test follows the pick): its network, image size, recipe and learning rate,
+    all four subnetworks and 2 pairs, shrunk to 30 iterations on 640 examples and one IMP level,
+    through ``run``, ``join``, Table 2's layout and the per-initialization table."""
+    from pathlib import Path
+
+    monkeypatch.setitem(presets.PRESETS, "search",
+                        dataclasses.replace(search.SEARCH, test_subset=500, eval_train_size=640, n_alpha=5))
+    archived = Path(__file__).resolve().parents[1] / "results"
+    picked = next(c for c in search.stage(2, archived) if c.variant == "standard" and c.shard_step == 0)
+    c = dataclasses.replace(picked, steps=30, train_subset=640, levels=(1,), rewind_steps=(0,), shard_step=0)
+    assert (c.model, c.image_size, c.lr, c.pairs, c.subnetworks) == (
+        picked.model, picked.image_size, picked.lr, 2, tuple(sparse.SUBNETWORKS))
+    search.run([c], tmp_path, device="cpu", progress=False, number=2)
+    joined = search.load(tmp_path)  # the one k of its grid: the shard joins into a 1 × 2 result
+    assert len(joined) == 1 and next(iter(joined.values())).sizes["pair"] == 2
+    table = search.table_2(joined)
+    ours = table[table.setting == c.name].set_index("variant")
+    assert ours.loc["standard", "draws"] == "1 × 2" and ours.loc["standard", "IMP matching"] in ("Y", "N")
+    assert all(ours.loc["standard", f"{n} matching"] in ("Y", "N") for n in ("random pruning", "random reinit"))
+    assert list(search.per_initialization(joined).init_seed) == [0]
+
+
 @pytest.mark.slow
 def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
     from lmc.report import book
