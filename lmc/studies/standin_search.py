@@ -64,7 +64,7 @@ import xarray as xr
 
 from ..core import data, hparams, interpolate, models, paths, processes, results, store
 from ..core.errors import ConfigError, choose
-from ..experiments import imp, instability, sparse, tables
+from ..experiments import appendices, imp, instability, sparse, tables
 from ..paper import presets, reported
 
 # Table 1's CIFAR-10 recipe in proportion: drops at 32K and 48K of 63K iterations; ``low`` divides
@@ -737,7 +737,8 @@ def _nearest(shards: dict, variant: str = "standard", name: str | None = None) -
             name = candidate_of(max(standard, key=lambda ds: ds.sizes["init_seed"] * ds.sizes["pair"])).name
     found = [ds for ds in shards.values()
              if (candidate_of(ds).name, candidate_of(ds).variant, candidate_of(ds).purpose) == (name, variant, "search")]
-    return max(found, key=lambda ds: ds.sizes["init_seed"] * ds.sizes["pair"], default=None)
+    # the most draws; between equals, the longest k grid (stage 1's follow-up over its screen)
+    return max(found, key=lambda ds: (ds.sizes["init_seed"] * ds.sizes["pair"], ds.sizes["rewind_step"]), default=None)
 
 
 def rewind_curve(shards: dict, name: str | None = None) -> tuple[xr.Dataset | None, str]:
@@ -772,8 +773,6 @@ def figure_9(shards: dict, name: str | None = None) -> tuple[pd.DataFrame, tuple
     best k and at k = 0, and the random baselines at k = 0, where trained), the full network's
     mean and std at k = 0, a title with the draws, and the sentence ``appendix_b`` gives; (empty
     table, (nan, nan), "", "not testable yet: ...") when no standard setting is computed."""
-    from ..experiments import appendices
-
     ds = _nearest(shards, "standard", name)
     if ds is None:
         return pd.DataFrame(), (float("nan"), float("nan")), "", "not testable yet: no setting of the stand-in search is computed"
