@@ -576,6 +576,9 @@ def test_the_rewind_curve_is_the_nearest_settings_standard_shard_at_its_level():
     assert "level" not in curve.dims and curve.sizes["init_seed"] == 3  # the shard with the most draws
     assert title.endswith(f"({100 * 0.8 ** 4:.1f}% of weights, 3 × 2 draws)")  # Appendix B's level 4
     xr.testing.assert_equal(curve.test_instability, three.test_instability.sel(level=4))
+    short = one.isel(rewind_step=[0, 1])  # as many draws, fewer k (stage 1's screen beside its follow-up)
+    curve, _ = search.rewind_curve({"short": short, "long": one})
+    assert curve.sizes["rewind_step"] == len(STEPS)
 
 
 def test_chapter_05s_figures_draw_from_the_archived_search(tmp_path):
