@@ -208,6 +208,27 @@ def test_stage_3_probes_beyond_stage_2s_sparsest_level_and_appendix_b_reads_it()
         == "appendix_b"
 
 
+def test_each_recipe_is_judged_at_its_own_appendix_b_density_and_shown_at_the_standards():
+    """Table 1 gives each variant its own density (ResNet-20: 16.8% standard, 8.6% low): a low
+    recipe whose IMP matches at k = 0 at level 2 but not at 4 is judged at level 2, and Table 2's
+    layout shows it at the standard recipe's level 4 too."""
+    accuracy, instability = pattern()
+    low = synthetic({**accuracy, (4, "imp"): [85] * 5}, {**instability, (4, "imp"): [1] * 5}, variant="low")
+    shards = {"standard": synthetic(*pattern()), "low": low}
+    rows = search.summary(shards).set_index("variant")
+    assert rows.loc["low", "density (%)"] == round(100 * 0.8 ** 2, 1) and rows.loc["low", "IMP works at k=0"]
+    assert rows.loc["standard", "density (%)"] == round(100 * 0.8 ** 4, 1)
+    table = search.table_2(shards)
+    table = table[~table.setting.str.startswith("paper")].set_index("variant")
+    assert table.loc["low", "density (%)"] == 64.0 and table.loc["low", "IMP matching"] == "Y"
+    at_standard = table.loc["low at the standard recipe's density"]
+    assert at_standard["density (%)"] == 41.0 and at_standard["IMP matching"] == "N"
+    text = search.closest(shards)
+    assert "at its own Appendix B density 64.0%" in text and "and at the standard recipe's 41.0% it is 85.00" in text
+    per_init = search.per_initialization(shards)
+    assert set(per_init[per_init.variant == "low"]["density (%)"]) == {64.0}
+
+
 def _changed(level_name, values, which=0):
     accuracy, instability = copy.deepcopy(pattern())
     (accuracy, instability)[which][level_name] = values
@@ -256,7 +277,8 @@ def test_short_of_the_pattern_the_conclusion_names_the_nearest_setting_with_its_
         in nearest  # the synthetic copies sit at mean ± 0.5: sample std 0.71
     assert "rewinding to k = 12 (2% of T) makes it matching and stable" in nearest
     assert "dense network's test instability is 10.00 pp (one pair) at k = 0 and below 2 pp from k = 30" in nearest
-    assert "with the low recipe (1 × 1 draws) IMP at k = 0 is 90.00 ± 0.71% against 90.00 ± 0.71%" in nearest
+    assert ("with the low recipe (1 × 1 draws), at its own Appendix B density 41.0%, IMP at k = 0 is 90.00 ± 0.71% "
+            "against 90.00 ± 0.71%") in nearest
     assert "(matching and stable)" in nearest
     assert search.closest({}) == ""
 
@@ -602,7 +624,7 @@ def test_chapter_05s_figures_draw_from_the_archived_search(tmp_path):
     # chapter 06's Figure 8 from the same setting, at every level of its shard
     grid, title = search.sparsity_grid(search.load(tmp_path))
     table, sentence = search.figure_8(grid)
-    assert sorted(table.level) == sorted(int(n) for n in grid.level.values) and set(table.subnetwork) >= {"imp"}
+    assert sorted(set(table.level)) == sorted(int(n) for n in grid.level.values) and set(table.subnetwork) >= {"imp"}
     assert sentence.count("stable from") == len(table[table.subnetwork == "imp"])
     plots.stability_matching_by_density(table, grid.rewind_step.values, title=title)
 

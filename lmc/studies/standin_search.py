@@ -17,8 +17,10 @@ initializations × 2 data-order pairs with the spread shown:
 4. ``dense_unstable_at_0_stable_later``: the dense network is unstable at k = 0 and stable from an
    early k on;
 
-and where the ``low`` or ``warmup`` variant's IMP at k = 0 is matching and stable at that density
-(``imp_works_at_0``). Every setting tried is one result file (a *shard*),
+and where the ``low`` or ``warmup`` variant's IMP at k = 0 is matching and stable at its own
+Appendix B density (``imp_works_at_0``): Appendix B selects the density "for each network and
+hyperparameter configuration", and Table 1 gives ResNet-20 16.8% for ``standard`` and 8.6% for
+``low`` and ``warmup``. ``table_2`` shows those recipes at the standard recipe's density too. Every setting tried is one result file (a *shard*),
 ``results/standin_search/<candidate id>.nc``, written as soon as it is computed, so the search
 continues where it stopped, on any machine that has the files; the appendix chapter
 "Choosing the CPU stand-in" shows every shard, negative results included.
@@ -282,7 +284,7 @@ def verdict(ds: xr.Dataset, level: int | None = None) -> dict:
     """Whether one candidate shows the paper's pattern: the four criteria (module docstring) and
     ``imp_works_at_0``, at Appendix B's density (the most extreme level at which IMP at some k
     matches the full network at the same k), or at ``level`` (a ``low`` or ``warmup`` shard is
-    judged at its standard recipe's level). Means over initializations × pairs (× copies for
+    judged at the standard recipe's level by ``table_2``'s second row). Means over initializations × pairs (× copies for
     accuracy), spreads as "mean ± std" text. A criterion whose subnetworks were not trained
     (stage 1's random baselines) is None.
 
@@ -601,29 +603,16 @@ def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
 
 # --- what has been found -----------------------------------------------------------------------
 
-def _recipe(c: Candidate) -> tuple:
-    """A setting and its draws: the same for its standard, ``low`` and ``warmup`` shards."""
-    return c.name, c.n_init, c.pairs
-
-
 def summary(shards: dict) -> pd.DataFrame:
     """One row per shard (negative results included): the setting, its draws and density, the
-    criteria and their numbers. ``low`` and ``warmup`` shards are judged at their standard
-    recipe's level where a standard shard of the same recipe and draws exists."""
-    standard = {}
-    for ds in shards.values():
-        c = candidate_of(ds)
-        if c.variant == "standard" and c.purpose == "search":
-            standard[_recipe(c)] = ds
+    criteria and their numbers. Every recipe is judged at its own Appendix B density, as Table 1
+    gives each variant its own (ResNet-20: 16.8% standard, 8.6% low and warmup; Appendix B
+    selects "for each network and hyperparameter configuration"); ``table_2`` also shows the
+    ``low`` and ``warmup`` recipes at the standard recipe's density."""
     rows = []
     for ds in shards.values():
         c = candidate_of(ds)
-        sibling = standard.get(_recipe(c))
-        level = None
-        if c.variant != "standard" and sibling is not None:
-            level = verdict(sibling)["level"]
-            level = level if level in c.levels else None
-        v = verdict(ds, level)
+        v = verdict(ds)
         rows.append({
             "candidate": c.id, "network": _short(c.model), "data": f"{c.dataset} {c.image_size}px",
             "T": c.steps, "variant": c.variant, "purpose": c.purpose, "lr": c.hparams().lr, "draws": v["draws"],
@@ -643,19 +632,21 @@ TABLE_2_VARIANTS = tuple(VARIANTS)  # Table 2's rows: standard, low, warmup
 def per_initialization(shards: dict, name: str | None = None) -> pd.DataFrame:
     """Whether the pattern rests on every initialization or on a lucky one: for the setting nearest
     the pattern (or ``name``), each recipe's result with the most draws judged one initialization
-    at a time (its pairs only), at the density the whole standard result is judged at. One row per
+    at a time (its pairs only), at the density its whole result is judged at (each recipe's own
+    Appendix B density, as ``summary``). One row per
     (variant, initialization): IMP and the full network at k = 0, IMP's test instability there,
     the first k ≤ 10% of T that rescues IMP, whether the baselines never match, the dense network's
     instability at k = 0 and the k it is stable from; empty when no standard setting is computed."""
     standard = _nearest(shards, "standard", name)
     if standard is None:
         return pd.DataFrame()
-    name, level = candidate_of(standard).name, verdict(standard)["level"]
+    name = candidate_of(standard).name
     rows = []
     for variant in TABLE_2_VARIANTS:
         ds = _nearest(shards, variant, name)
-        if ds is None or level not in ds.level.values:
+        if ds is None:
             continue
+        level = verdict(ds)["level"]
         for seed in ds.init_seed.values:
             v = verdict(ds.sel(init_seed=[seed]), level)
             rows.append({"variant": variant, "init_seed": int(seed), "pairs": ds.sizes["pair"],
@@ -672,7 +663,9 @@ def per_initialization(shards: dict, name: str | None = None) -> pd.DataFrame:
 def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
     """Table 2's layout for one setting (``name``, a ``Candidate.name``; default: the standard
     setting ``best`` ranks first): one row per variant, each from its shard with the most draws, at
-    k = 0 and the standard recipe's density (its verdict's level): the test accuracy of the full
+    k = 0 and the variant's own Appendix B density (its verdict's level, as Table 1 gives each
+    variant its own), and for ``low`` and ``warmup`` a second row at the standard recipe's density
+    where that differs (the comparison at one density, our addition): the test accuracy of the full
     network, IMP, random pruning and random reinitialization (mean ± std over initializations ×
     pairs × copies), whether each subnetwork is matching (Y/N, within one std of the full
     network), IMP's test instability at k = 0, and the draws; then the paper's ResNet-20 rows
@@ -684,14 +677,18 @@ def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
     chosen = {v: _nearest(shards, v, name) for v in TABLE_2_VARIANTS}
     chosen = {v: ds for v, ds in chosen.items() if ds is not None and 0 in ds.rewind_step.values}
     level = verdict(chosen["standard"])["level"]
-    rows = []
+    judged = []  # (row label, result, level)
     for variant in (v for v in TABLE_2_VARIANTS if v in chosen):
-        ds = chosen[variant]
+        own = verdict(chosen[variant])["level"]
+        judged.append((variant, chosen[variant], own))
+        if variant != "standard" and own != level and level in chosen[variant].level.values:
+            judged.append((f"{variant} at the standard recipe's density", chosen[variant], level))
+    rows = []
+    for label_, ds, at in judged:
         acc = ds.test_accuracy.sel(rewind_step=0)
-        at = level if level in ds.level.values else int(ds.level.values[0])
         dense = acc.sel(subnetwork="dense").isel(level=0)
         full, full_std = tables.full_spread(dense)
-        row = {"setting": name, "variant": variant, "density (%)": round(100 * imp.density_after(at), 1),
+        row = {"setting": name, "variant": label_, "density (%)": round(100 * imp.density_after(at), 1),
                "draws": f"{ds.sizes['init_seed']} × {ds.sizes['pair']}",
                "full (%)": results.mean_std(dense, unit="copy")}
         for sub, label in (("imp", "IMP"), ("random_prune", "random pruning"), ("random_reinit", "random reinit")):
@@ -969,8 +966,9 @@ def _pp(text: str) -> str:
 def closest(shards: dict) -> str:
     """A sentence on the standard-recipe setting nearest the pattern (``best``), from its shard with
     the most draws (``_nearest``), with its numbers against each screening criterion, and on its
-    ``low`` and ``warmup`` recipes where computed (each its shard with the most draws, judged at the
-    standard recipe's level); "" when no standard setting is computed."""
+    ``low`` and ``warmup`` recipes where computed (each its shard with the most draws, judged at
+    its own Appendix B density and, where that differs, at the standard recipe's); "" when no
+    standard setting is computed."""
     ds = _nearest(shards)
     if ds is None:
         return ""
@@ -989,10 +987,17 @@ def closest(shards: dict) -> str:
         ds_other = _nearest(shards, variant, candidate.name)
         if ds_other is not None:
             other = candidate_of(ds_other)
-            w = verdict(ds_other, v["level"] if v["level"] in other.levels else None)
-            parts.append(f"with the {other.variant} recipe ({w['draws']} draws) IMP at k = 0 is {w['imp_at_0']}% against "
-                         f"{w['full_at_0']}% with test instability {_pp(w['imp_instability_at_0'])} "
-                         f"({'matching and stable' if w['imp_works_at_0'] else 'not both matching and stable'})")
+            w = verdict(ds_other)
+            text = (f"with the {other.variant} recipe ({w['draws']} draws), at its own Appendix B density "
+                    f"{w['density']:.1f}%, IMP at k = 0 is {w['imp_at_0']}% against {w['full_at_0']}% with test "
+                    f"instability {_pp(w['imp_instability_at_0'])} "
+                    f"({'matching and stable' if w['imp_works_at_0'] else 'not both matching and stable'})")
+            if w["level"] != v["level"] and v["level"] in other.levels:
+                u = verdict(ds_other, v["level"])
+                text += (f", and at the standard recipe's {v['density']:.1f}% it is {u['imp_at_0']}% with "
+                         f"{_pp(u['imp_instability_at_0'])} "
+                         f"({'matching and stable' if u['imp_works_at_0'] else 'not both matching and stable'})")
+            parts.append(text)
     beyond = probe(shards, ds)
     censored = (" (the sparsest level measured, at which IMP still matches: Appendix B's density may be "
                 "sparser still" + (f"; stage 3's probe, {verdict(beyond)['draws']} draws: {_beyond(beyond)}"
