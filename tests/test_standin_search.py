@@ -365,6 +365,36 @@ def test_one_shard_per_initialization_joins_into_one_result_over_them(tmp_path):
         search.join({"a": again, "b": again.copy()})
 
 
+def test_an_extension_to_a_sparser_level_joins_along_level_once_every_initialization_has_it(tmp_path):
+    accuracy, instability = pattern()
+    base = synthetic(accuracy, instability, n_init=1, pairs=2)
+    sparser = synthetic({(6, name): accuracy[4, name] for name in ALL}, {(6, name): instability[4, name] for name in ALL},
+                        n_init=1, pairs=2)
+    for seed in (0, 1):
+        for k in STEPS:
+            for ds in (base, sparser) if seed == 0 else (base,):
+                candidate, part = _one_k(ds, seed, k)
+                results.save(part, tmp_path / "standin_search" / f"{candidate.id}.nc")
+    (ds,) = search.load(tmp_path).values()  # initialization 1 lacks level 6: it is left out of the join
+    assert ds.level.values.tolist() == [2, 4] and ds.init_seed.values.tolist() == [0, 1]
+    for k in STEPS:
+        candidate, part = _one_k(sparser, 1, k)
+        results.save(part, tmp_path / "standin_search" / f"{candidate.id}.nc")
+    (ds,) = search.load(tmp_path).values()
+    assert ds.level.values.tolist() == [2, 4, 6] and ds.init_seed.values.tolist() == [0, 1]
+    assert search.candidate_of(ds).levels == (2, 4, 6) and search.verdict(ds)["appendix_b_level"] == 6
+    xr.testing.assert_equal(ds.test_accuracy.sel(level=6, init_seed=1, drop=True),
+                            sparser.test_accuracy.sel(level=6, drop=True).isel(init_seed=0, drop=True))
+    # stage 2's extension: the probe finds IMP matching at level 6, beyond the grid's level 4
+    shards_2 = [dataclasses.replace(search.candidate_of(base), first_seed=i, shard_step=k) for i in (0, 1) for k in STEPS]
+    probe_ds = _probe([90] * 5, [80] * 5)
+    extra = search.extension(shards_2, {"probe": probe_ds})
+    assert [c.levels for c in extra] == [(6,)] * len(shards_2)
+    assert [(c.first_seed, c.shard_step) for c in extra] == [(c.first_seed, c.shard_step) for c in shards_2]
+    assert search.extension(shards_2, {"probe": _probe([80] * 5, [80] * 5)}) == []  # nothing matches beyond
+    assert search.density_unsettled({"all": ds, "probe": probe_ds}) == ""  # the grid now reaches the probe's level
+
+
 def _one_k(ds, seed, k):
     """The part of ``ds`` (one initialization) a stage-2 shard of seed ``seed`` and rewind step ``k`` holds."""
     candidate = dataclasses.replace(search.candidate_of(ds), first_seed=seed, shard_step=k)

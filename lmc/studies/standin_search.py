@@ -361,7 +361,7 @@ def missing(candidates, results_dir="results") -> list[Candidate]:
     ``warmup``'s (one of the two is enough for the pattern), each cheapest first."""
     order = list(VARIANTS)
     return sorted((c for c in candidates if not shard_path(c, results_dir).exists()),
-                  key=lambda c: (order.index(c.variant), estimated_seconds(c)))
+                  key=lambda c: (order.index(c.variant), c.levels[0], estimated_seconds(c)))
 
 
 def shard_command(number: int, candidate_id: str, picks=None) -> str:
@@ -399,43 +399,64 @@ def load(results_dir="results") -> dict[str, xr.Dataset]:
 
 
 def join(shards: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
-    """The shards of one setting that differ only in their initialization (``first_seed``) and the
-    rewind step they compute (``shard_step``), joined into one result whose candidate counts them
-    all (its id names the seeds it covers): each initialization's shards along ``rewind_step``, then
-    the initializations that have every k of the grid along ``init_seed``. An initialization still
-    missing a k is left out until it has them all (``missing`` lists its shards); other shards stay
-    as they are."""
+    """The shards of one setting that differ only in their initialization (``first_seed``), the
+    rewind step they compute (``shard_step``) and their IMP levels (stage 2's extension to a
+    sparser level, ``extension``), joined into one result whose candidate counts them all (its id
+    names the seeds it covers): per initialization, each level set's shards along ``rewind_step``
+    and the level sets along ``level``; then the initializations along ``init_seed``. Draws are
+    never mixed: an initialization joins once its first level set has every k of the grid, and a
+    further level set joins only when every joined initialization has all of its k. Other shards
+    stay as they are."""
     groups: dict[str, list[xr.Dataset]] = {}
     for ds in shards.values():
         c = candidate_of(ds)
-        groups.setdefault(dataclasses.replace(c, n_init=1, first_seed=0, shard_step=None).id, []).append(ds)
+        key = {k: v for k, v in c.as_dict().items() if k not in ("n_init", "first_seed", "shard_step", "levels")}
+        groups.setdefault(json.dumps(key, sort_keys=True), []).append(ds)
     out = {}
     for parts in groups.values():
         if len(parts) == 1 and candidate_of(parts[0]).shard_step is None:
             out[candidate_of(parts[0]).id] = parts[0]
             continue
-        by_seeds: dict[tuple, list[xr.Dataset]] = {}
+        cells: dict[tuple, dict[tuple, list[xr.Dataset]]] = {}  # seeds -> levels -> shards
         for ds in parts:
-            by_seeds.setdefault(tuple(candidate_of(ds).init_seeds), []).append(ds)
-        seeds = [s for key in by_seeds for s in key]
-        steps = {key: [k for ds in group for k in candidate_of(ds).computed_steps] for key, group in by_seeds.items()}
-        if len(set(seeds)) != len(seeds) or any(len(set(ks)) != len(ks) for ks in steps.values()):
-            raise ConfigError(f"shards {[candidate_of(ds).id for ds in parts]} repeat an initialization "
-                              f"(and rewind step)")
+            c = candidate_of(ds)
+            cells.setdefault(tuple(c.init_seeds), {}).setdefault(c.levels, []).append(ds)
+        seeds = [s for key in cells for s in key]
+        for by_levels in cells.values():
+            for group in by_levels.values():
+                steps = [k for ds in group for k in candidate_of(ds).computed_steps]
+                if len(set(steps)) != len(steps):
+                    raise ConfigError(f"shards {[candidate_of(ds).id for ds in group]} repeat an initialization "
+                                      f"and rewind step")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"shards {[candidate_of(ds).id for ds in parts]} repeat an initialization")
         grid = candidate_of(parts[0]).rewind_steps
-        whole = [(key, sorted(group, key=lambda ds: candidate_of(ds).computed_steps))
-                 for key, group in sorted(by_seeds.items()) if sorted(steps[key]) == list(grid)]
+
+        def complete(group) -> bool:
+            return sorted(k for ds in group for k in candidate_of(ds).computed_steps) == list(grid)
+
+        level_sets = sorted({levels for by_levels in cells.values() for levels in by_levels})
+        whole = [key for key in sorted(cells) if complete(cells[key].get(level_sets[0], []))]
         if not whole:
             continue
-        per_seed = [group[0] if len(group) == 1 else
-                    xr.concat(group, dim="rewind_step", join="outer", combine_attrs="drop_conflicts")
-                    for _, group in whole]
-        seeds = [s for key, _ in whole for s in key]
-        c = dataclasses.replace(candidate_of(whole[0][1][0]), n_init=len(seeds), first_seed=seeds[0], shard_step=None)
+        joined_sets = [ls for ls in level_sets if all(complete(cells[key].get(ls, [])) for key in whole)]
+        per_seed = []
+        for key in whole:
+            by_set = []
+            for ls in joined_sets:
+                group = sorted(cells[key][ls], key=lambda ds: candidate_of(ds).computed_steps)
+                by_set.append(group[0] if len(group) == 1 else
+                              xr.concat(group, dim="rewind_step", join="outer", combine_attrs="drop_conflicts"))
+            per_seed.append(by_set[0] if len(by_set) == 1 else
+                            xr.concat(by_set, dim="level", join="outer", combine_attrs="drop_conflicts"))
+        seeds = [s for key in whole for s in key]
+        levels = tuple(n for ls in joined_sets for n in ls)
+        first = candidate_of(cells[whole[0]][joined_sets[0]][0])
+        c = dataclasses.replace(first, n_init=len(seeds), first_seed=seeds[0], shard_step=None, levels=levels)
         ds = (per_seed[0] if len(per_seed) == 1 else
               xr.concat(per_seed, dim="init_seed", join="outer", combine_attrs="drop_conflicts"))
         config = {**results.config_of(parts[0]), "candidate": c.as_dict(), "candidate_id": c.id, "init_seeds": seeds,
-                  "shards": [candidate_of(p).id for _, group in whole for p in group]}
+                  "shards": [candidate_of(p).id for key in whole for ls in joined_sets for p in cells[key][ls]]}
         ds.attrs.update(config=json.dumps(config, sort_keys=True), config_hash=store.config_hash(config))
         out[c.id] = ds
     return out
@@ -580,12 +601,38 @@ def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
     """Stage ``number``'s candidates; stage 2 from ``picks`` (stage-1 candidate ids, or None:
     ``STAGE_2_PICKS`` where their shards are under ``results_dir``, else the ``best`` stage-1 shards);
     stage 3 probes stage 2's settings beyond their sparsest level (``stage_3``)."""
+    if number not in (1, 2, 3):
+        raise ConfigError(f"stage must be 1, 2 or 3, got {number!r}")
     if number == 1:
         return stage_1()
+    base = _stage_2_base(results_dir, picks)
     if number == 3:
-        return stage_3(stage(2, results_dir, picks))
-    if number != 2:
-        raise ConfigError(f"stage must be 1, 2 or 3, got {number!r}")
+        return stage_3(base)
+    return base + extension(base, load(results_dir))
+
+
+def extension(base, shards: dict) -> list[Candidate]:
+    """Stage 2 carried to Appendix B's density where stage 3's probe found it beyond stage 2's
+    levels: for each setting whose probe (``probe``) finds IMP matching at some k at level L
+    sparser than its sparsest level, every stage-2 shard of the setting again (each
+    initialization, k and recipe) at the probe's levels up to L. ``join`` adds them to the
+    setting's result along ``level`` once every initialization has them."""
+    out = []
+    for name in dict.fromkeys(c.name for c in base):
+        found = [ds for ds in shards.values() if (candidate_of(ds).name, candidate_of(ds).purpose) == (name, "appendix_b")]
+        if not found:
+            continue
+        pick = verdict(found[0])["appendix_b_level"]
+        mine = [c for c in base if c.name == name]
+        if pick is None or pick <= max(mine[0].levels):
+            continue
+        levels = tuple(n for n in candidate_of(found[0]).levels if n <= pick)
+        out += [dataclasses.replace(c, levels=levels) for c in mine]
+    return out
+
+
+def _stage_2_base(results_dir="results", picks=None) -> list[Candidate]:
+    """Stage 2 from its picks (``stage``), before any ``extension``."""
     shards = load(results_dir)
     if not picks and all(p in shards for p in STAGE_2_PICKS):
         picks = STAGE_2_PICKS
@@ -939,7 +986,7 @@ def density_unsettled(shards: dict, name: str | None = None) -> str:
         return (f"Appendix B's density is not settled: IMP still matches at {v['density']:.1f}%, the sparsest "
                 f"level measured, and stage 3's probe of the sparser levels is not computed "
                 f"(`lmc search-standin --stage 3`).")
-    if verdict(beyond)["appendix_b_level"] is None:
+    if verdict(beyond)["appendix_b_level"] is None or verdict(beyond)["appendix_b_level"] <= max(ds.level.values):
         return ""
     return (f"Appendix B's density lies beyond the grid the criteria are judged on: stage 3's probe "
             f"({verdict(beyond)['draws']} draws) finds that {_beyond(beyond)}, so the search's levels must reach "
