@@ -196,7 +196,11 @@ def test_stage_3_probes_beyond_stage_2s_sparsest_level_and_appendix_b_reads_it()
     text = search.appendix_b(whole, _probe([90] * 5, [80] * 5))  # IMP matches at 6 (26.2%), at no k at 8
     assert "the sparsest density measured. Stage 3's probe beyond it (26.2%, 16.8%; 1 × 1 draws" in text
     assert text.endswith("IMP matches at some k down to 26.2% (level 6)")
-    assert search.appendix_b(whole, _probe([80] * 5, [80] * 5)).endswith("IMP matches at none of them at any k")
+    assert search.appendix_b(whole, _probe([80] * 5, [80] * 5)).endswith(
+        "IMP matches at none of them at any k; none sparser than 41.0%, so that is the rule's answer")
+    settled = {"one": synthetic(*pattern(), n_init=1, pairs=1), "all": whole, "probe": _probe([80] * 5, [80] * 5)}
+    assert "(the sparsest level measured; stage 3's probe, 1 × 1 draws, finds IMP matching at no sparser level)" \
+        in search.closest(settled)
     assert "the probe's sparsest level too" in search.appendix_b(whole, _probe([90] * 5, [90] * 5))
     # the probe is neither a setting to rank nor the nearest result: figure 9 reads the search's, with the probe
     shards = {"one": synthetic(*pattern(), n_init=1, pairs=1), "all": whole, "probe": _probe([90] * 5, [80] * 5)}

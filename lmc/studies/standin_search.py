@@ -857,8 +857,11 @@ def appendix_b(ds: xr.Dataset, beyond: xr.Dataset | None = None) -> str:
     if beyond is None:
         return (text + f": the sparsest density measured, so the rule's answer is {v['density']:.1f}% or "
                 f"sparser; stage 3 (`lmc search-standin --stage 3`) probes the sparser levels")
+    w = verdict(beyond)
+    settled = ("" if w["appendix_b_level"] is not None and w["appendix_b_level"] > v["level"] else
+               f"; none sparser than {v['density']:.1f}%, so that is the rule's answer")
     return (text + f": the sparsest density measured. Stage 3's probe beyond it ({_densities(beyond)}; "
-            f"{verdict(beyond)['draws']} draws, the dense network and IMP only): {_beyond(beyond)}")
+            f"{w['draws']} draws, the dense network and IMP only): {_beyond(beyond)}{settled}")
 
 
 def _beyond(probe_ds: xr.Dataset) -> str:
@@ -1046,10 +1049,15 @@ def closest(shards: dict) -> str:
                          f"({'matching and stable' if u['imp_works_at_0'] else 'not both matching and stable'})")
             parts.append(text)
     beyond = probe(shards, ds)
-    censored = (" (the sparsest level measured, at which IMP still matches: Appendix B's density may be "
-                "sparser still" + (f"; stage 3's probe, {verdict(beyond)['draws']} draws: {_beyond(beyond)}"
-                                   if beyond is not None else "") + ")"
-                if v["appendix_b_at_sparsest"] and v["level"] == v["appendix_b_level"] else "")
+    censored = ""
+    if v["appendix_b_at_sparsest"] and v["level"] == v["appendix_b_level"]:
+        if beyond is not None and (verdict(beyond)["appendix_b_level"] or 0) <= v["level"]:
+            censored = (f" (the sparsest level measured; stage 3's probe, {verdict(beyond)['draws']} draws, finds "
+                        f"IMP matching at no sparser level)")
+        else:
+            censored = (" (the sparsest level measured, at which IMP still matches: Appendix B's density may be "
+                        "sparser still" + (f"; stage 3's probe, {verdict(beyond)['draws']} draws: {_beyond(beyond)}"
+                                           if beyond is not None else "") + ")")
     return (f" Nearest: {candidate.id} at {v['density']:.1f}% density{censored} ({v['draws']} draws): "
             + "; ".join(parts) + ".")
 
