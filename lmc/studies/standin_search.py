@@ -605,10 +605,11 @@ def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
         raise ConfigError(f"stage must be 1, 2 or 3, got {number!r}")
     if number == 1:
         return stage_1()
-    base = _stage_2_base(results_dir, picks)
+    shards = load(results_dir)
+    base = _stage_2_base(shards, results_dir, picks)
     if number == 3:
         return stage_3(base)
-    return base + extension(base, load(results_dir))
+    return base + extension(base, shards)
 
 
 def extension(base, shards: dict) -> list[Candidate]:
@@ -619,21 +620,21 @@ def extension(base, shards: dict) -> list[Candidate]:
     setting's result along ``level`` once every initialization has them."""
     out = []
     for name in dict.fromkeys(c.name for c in base):
-        found = [ds for ds in shards.values() if (candidate_of(ds).name, candidate_of(ds).purpose) == (name, "appendix_b")]
-        if not found:
+        found = _probe_named(shards, name)
+        if found is None:
             continue
-        pick = verdict(found[0])["appendix_b_level"]
+        pick = verdict(found)["appendix_b_level"]
         mine = [c for c in base if c.name == name]
         if pick is None or pick <= max(mine[0].levels):
             continue
-        levels = tuple(n for n in candidate_of(found[0]).levels if n <= pick)
+        levels = tuple(n for n in candidate_of(found).levels if n <= pick)
         out += [dataclasses.replace(c, levels=levels) for c in mine]
     return out
 
 
-def _stage_2_base(results_dir="results", picks=None) -> list[Candidate]:
-    """Stage 2 from its picks (``stage``), before any ``extension``."""
-    shards = load(results_dir)
+def _stage_2_base(shards: dict, results_dir="results", picks=None) -> list[Candidate]:
+    """Stage 2 from its picks (``stage``; ``shards`` as ``load(results_dir)`` gives them), before
+    any ``extension``."""
     if not picks and all(p in shards for p in STAGE_2_PICKS):
         picks = STAGE_2_PICKS
     if picks:
@@ -832,7 +833,10 @@ def figure_9(shards: dict, name: str | None = None) -> tuple[pd.DataFrame, tuple
 
 def probe(shards: dict, ds: xr.Dataset) -> xr.Dataset | None:
     """Stage 3's probe (``stage_3``) of the setting of search result ``ds``, or None."""
-    name = candidate_of(ds).name
+    return _probe_named(shards, candidate_of(ds).name)
+
+
+def _probe_named(shards: dict, name: str) -> xr.Dataset | None:
     found = [p for p in shards.values() if (candidate_of(p).name, candidate_of(p).purpose) == (name, "appendix_b")]
     return found[0] if found else None
 
@@ -989,10 +993,11 @@ def density_unsettled(shards: dict, name: str | None = None) -> str:
         return (f"Appendix B's density is not settled: IMP still matches at {v['density']:.1f}%, the sparsest "
                 f"level measured, and stage 3's probe of the sparser levels is not computed "
                 f"(`lmc search-standin --stage 3`).")
-    if verdict(beyond)["appendix_b_level"] is None or verdict(beyond)["appendix_b_level"] <= max(ds.level.values):
+    w = verdict(beyond)
+    if w["appendix_b_level"] is None or w["appendix_b_level"] <= max(ds.level.values):
         return ""
     return (f"Appendix B's density lies beyond the grid the criteria are judged on: stage 3's probe "
-            f"({verdict(beyond)['draws']} draws) finds that {_beyond(beyond)}, so the search's levels must reach "
+            f"({w['draws']} draws) finds that {_beyond(beyond)}, so the search's levels must reach "
             f"that density before the pattern can be judged there.")
 
 
@@ -1051,13 +1056,14 @@ def closest(shards: dict) -> str:
     beyond = probe(shards, ds)
     censored = ""
     if v["appendix_b_at_sparsest"] and v["level"] == v["appendix_b_level"]:
-        if beyond is not None and (verdict(beyond)["appendix_b_level"] or 0) <= v["level"]:
-            censored = (f" (the sparsest level measured; stage 3's probe, {verdict(beyond)['draws']} draws, finds "
+        w = verdict(beyond) if beyond is not None else None
+        if w is not None and (w["appendix_b_level"] or 0) <= v["level"]:
+            censored = (f" (the sparsest level measured; stage 3's probe, {w['draws']} draws, finds "
                         f"IMP matching at no sparser level)")
         else:
             censored = (" (the sparsest level measured, at which IMP still matches: Appendix B's density may be "
-                        "sparser still" + (f"; stage 3's probe, {verdict(beyond)['draws']} draws: {_beyond(beyond)}"
-                                           if beyond is not None else "") + ")")
+                        "sparser still" + (f"; stage 3's probe, {w['draws']} draws: {_beyond(beyond)}"
+                                           if w is not None else "") + ")")
     return (f" Nearest: {candidate.id} at {v['density']:.1f}% density{censored} ({v['draws']} draws): "
             + "; ".join(parts) + ".")
 
