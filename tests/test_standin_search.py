@@ -583,6 +583,18 @@ def test_the_finding_the_chapters_cite_says_supported_only_on_the_whole_pattern(
     assert word == "supported" and text.startswith(f"The whole pattern holds for {search.candidate_of(shards[0]).id} (with low)")
 
 
+def test_the_finding_and_status_read_the_results_folder_once(tmp_path, monkeypatch):
+    for ds in (synthetic(*pattern()), synthetic(*pattern(), variant="low")):
+        results.save(ds, tmp_path / "standin_search" / f"{search.candidate_of(ds).id}.nc")
+    loaded, reads = search.load(tmp_path), []
+    real = search.load
+    monkeypatch.setattr(search, "load", lambda results_dir="results": reads.append(results_dir) or real(results_dir))
+    word, text = search.finding(tmp_path, loaded)  # the caller's shards: stage 2 is built from them, not re-read
+    assert reads == [] and word == "not testable yet" and "stage 3's probe of the sparser levels is not computed" in text
+    search.status_text(tmp_path)
+    assert reads == [tmp_path]  # once for all three stages
+
+
 def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path, monkeypatch):
     text = search.status_text(tmp_path)
     assert "stage 1: 0 of 9 shards" in text and "stage 2: stage 2 picks the best stage-1 shards" in text

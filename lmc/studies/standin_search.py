@@ -597,15 +597,16 @@ def best(shards: dict, n: int = 3) -> list[tuple[Candidate, int | None]]:
 STAGE_2_PICKS = ("r20w4-fmnist14-T1800-lr0p4-standard-1x1-f3fe5d06",)
 
 
-def stage(number: int, results_dir="results", picks=None) -> list[Candidate]:
+def stage(number: int, results_dir="results", picks=None, shards: dict | None = None) -> list[Candidate]:
     """Stage ``number``'s candidates; stage 2 from ``picks`` (stage-1 candidate ids, or None:
     ``STAGE_2_PICKS`` where their shards are under ``results_dir``, else the ``best`` stage-1 shards);
-    stage 3 probes stage 2's settings beyond their sparsest level (``stage_3``)."""
+    stage 3 probes stage 2's settings beyond their sparsest level (``stage_3``). ``shards``:
+    ``load(results_dir)`` where the caller has it already."""
     if number not in (1, 2, 3):
         raise ConfigError(f"stage must be 1, 2 or 3, got {number!r}")
     if number == 1:
         return stage_1()
-    shards = load(results_dir)
+    shards = load(results_dir) if shards is None else shards
     base = _stage_2_base(shards, results_dir, picks)
     if number == 3:
         return stage_3(base)
@@ -960,7 +961,7 @@ def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str
     stage 2 once stage 1 has a shard. ``shards``: ``load(results_dir)`` where the caller has it."""
     shards = load(results_dir) if shards is None else shards
     number = 2 if shards else 1
-    candidates = stage(number, results_dir)
+    candidates = stage(number, results_dir, shards=shards)
     text = conclusion(shards, candidates, results_dir, number)
     unsettled = density_unsettled(shards)
     if unsettled and (text.startswith("The whole pattern holds") or number == 2):
@@ -1091,9 +1092,10 @@ def status_text(results_dir="results") -> str:
     """For ``lmc status``: per stage, how many of its shards exist under ``results_dir`` and the
     command for each missing one (stage 2 once stage 1 has a shard)."""
     lines = [f"stand-in search in {paths.standin_folder(results_dir)} (appendix: choosing the CPU stand-in)"]
+    shards = load(results_dir)
     for number in (1, 2, 3):
         try:
-            candidates = stage(number, results_dir)
+            candidates = stage(number, results_dir, shards=shards)
         except ConfigError as error:  # stage 2 or 3 before any stage-1 shard
             lines.append(f"  stage {number}: {error}")
             continue
