@@ -679,24 +679,25 @@ def test_figure_8s_sentence_counts_densities_where_imp_is_matching_when_it_becom
     accuracy, instability = copy.deepcopy(pattern())
     table, sentence = search.figure_8(None)
     assert table.empty and sentence.startswith("not testable yet")
-    shard = synthetic(accuracy, instability)
-    # stability_and_matching reads the paths' end errors (one copy at each end) and instability by split
-    acc = shard.test_accuracy
-    error = xr.concat([100 - acc.isel(copy=0), 100 - acc.isel(copy=1)], dim="alpha").assign_coords(alpha=[0.0, 1.0])
-    grid = xr.Dataset({"error": error.expand_dims(split=["test"]),
-                       "instability": shard.test_instability.expand_dims(split=["test"]),
-                       "density": 0.8 ** shard.level * xr.ones_like(shard.subnetwork, dtype=float)})
-    table, sentence = search.figure_8(grid)
+
+    def grid():  # stability_and_matching reads the paths' end errors (one copy at each end) and instability by split
+        shard = synthetic(accuracy, instability)
+        acc = shard.test_accuracy
+        error = xr.concat([100 - acc.isel(copy=0), 100 - acc.isel(copy=1)], dim="alpha").assign_coords(alpha=[0.0, 1.0])
+        return xr.Dataset({"error": error.expand_dims(split=["test"]),
+                           "instability": shard.test_instability.expand_dims(split=["test"]),
+                           "density": 0.8 ** shard.level * xr.ones_like(shard.subnetwork, dtype=float)})
+
+    table, sentence = search.figure_8(grid())
     # level 2: stable and matching from k = 0; level 4: stable from k = 12, matching from 12
     assert sentence.startswith("supported: IMP becomes matching at the rewind step at which it becomes stable at "
                                "2 of 2 densities")
     assert "41.0%: stable from k = 12, matching from k = 12" in sentence and "3 × 2 draws" in sentence
     accuracy[4, "imp"] = [85, 85, 90, 90, 90]  # matching only from k = 30: one density of two
-    acc = synthetic(accuracy, instability).test_accuracy
-    grid["error"] = xr.concat([100 - acc.isel(copy=0), 100 - acc.isel(copy=1)],
-                              dim="alpha").assign_coords(alpha=[0.0, 1.0]).expand_dims(split=["test"])
-    assert search.figure_8(grid)[1].startswith("partly supported: IMP becomes matching at the rewind step at which "
-                                               "it becomes stable at 1 of 2 densities")
+    assert search.figure_8(grid())[1].startswith("partly supported: IMP becomes matching at the rewind step at "
+                                                 "which it becomes stable at 1 of 2 densities")
+    accuracy[4, "imp"] = [85, 85, 90, 85, 85]  # matching at k = 30 only: from no k on
+    assert "41.0%: stable from k = 12, matching from no k of the grid;" in search.figure_8(grid())[1]
 
 
 def test_what_the_chapters_quote_with_nothing_computed(tmp_path):

@@ -891,7 +891,7 @@ def figure_8(grid: xr.Dataset | None) -> tuple[pd.DataFrame, str]:
     same = rows[(rows["stable from k"] == rows["matching from k"]).fillna(False)]
 
     def k(value) -> str:
-        return "never" if pd.isna(value) else f"k = {value}"
+        return "no k of the grid" if pd.isna(value) else f"k = {value}"
 
     each = "; ".join(f"{r['density (%)']:.1f}%: stable from {k(r['stable from k'])}, matching from "
                      f"{k(r['matching from k'])}" for _, r in rows.iterrows())
