@@ -767,6 +767,43 @@ def table_2(shards: dict, name: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def densities(shards: dict, name: str | None = None) -> str:
+    """Appendix B's density for each recipe of the setting nearest the pattern (or ``name``), each
+    from its result with the most draws (``verdict``'s level), beside Table 1's for ResNet-20
+    (``reported.setting``), and whether the standard recipe's is the denser one, as in the paper;
+    "not testable yet: ..." when no standard setting is computed. A recipe measured at k = 0 only
+    could reach a sparser density with rewinding, so the sentence says so."""
+    standard = _nearest(shards, "standard", name)
+    if standard is None:
+        return "not testable yet: no setting of the stand-in search is computed"
+    name = candidate_of(standard).name
+    ours = {}
+    for variant in TABLE_2_VARIANTS:
+        ds = _nearest(shards, variant, name)
+        if ds is not None and verdict(ds)["level"] is not None:
+            ours[variant] = (ds, verdict(ds))
+    paper = {v: reported.setting("cifar_resnet_20", v).pruning_density for v in TABLE_2_VARIANTS}
+    text = (f"Appendix B's density per recipe of {name}: "
+            + ", ".join(f"{v} {w['density']:.1f}% ({w['draws']} draws"
+                        + (", k = 0 only" if list(ds.rewind_step.values) == [0] else "") + ")"
+                        for v, (ds, w) in ours.items())
+            + "; Table 1's for ResNet-20: " + ", ".join(f"{v} {d:g}%" for v, d in paper.items()) + ".")
+    others = [v for v in ours if v != "standard"]
+    if not others:
+        return text
+    paper_denser = all(paper["standard"] > paper[v] for v in others)  # ResNet-20: 16.8% against 8.6%
+    level = ours["standard"][1]["level"]  # a larger level is a sparser density
+    signs = {(level > ours[v][1]["level"]) - (level < ours[v][1]["level"]) for v in others}
+    order = ("the order differs by recipe" if len(signs) > 1 else
+             "the standard recipe's density is the same as the others'" if signs == {0} else
+             "the standard recipe's density is the " + ("denser" if signs == {-1} else "sparser") + " one, "
+             + ("as in the paper" if (signs == {-1}) == paper_denser else "the other way round from the paper"))
+    short = [v for v in others if list(ours[v][0].rewind_step.values) == [0]]
+    return (text + f" Here {order}"
+            + (f"; {', '.join(short)} is measured at k = 0 only, and rewinding could carry it sparser" if short else "")
+            + ".")
+
+
 def _nearest(shards: dict, variant: str = "standard", name: str | None = None) -> xr.Dataset | None:
     """The ``variant`` shard of setting ``name`` (default: the standard setting ``best`` ranks first
     among stage 1's, or without any, the standard setting with the most draws) with the most draws,
@@ -1005,12 +1042,13 @@ def density_unsettled(shards: dict, name: str | None = None) -> str:
 def quoted(results_dir="results", shards: dict | None = None) -> dict[str, str]:
     """What chapters 04-06 quote from the search, as glue key -> text: ``search_word`` and
     ``search_finding`` (``finding``), ``search_figure_8`` (``figure_8`` on the nearest
-    setting's grid) and ``search_appendix_b`` (``appendix_b`` on it, for Appendix B). ``shards``: the search's results as ``load`` gives them, when the caller has
+    setting's grid), ``search_appendix_b`` (``appendix_b`` on it, for Appendix B) and
+    ``search_densities`` (``densities``: each recipe's Appendix B density beside Table 1's). ``shards``: the search's results as ``load`` gives them, when the caller has
     them already (read from ``results_dir`` otherwise)."""
     shards = load(results_dir) if shards is None else shards
     word, text = finding(results_dir, shards)
     return {"search_word": word, "search_finding": text, "search_figure_8": figure_8(sparsity_grid(shards)[0])[1],
-            "search_appendix_b": figure_9(shards)[3]}
+            "search_appendix_b": figure_9(shards)[3], "search_densities": densities(shards)}
 
 
 def _pp(text: str) -> str:
