@@ -607,6 +607,19 @@ def test_the_finding_and_status_read_the_results_folder_once(tmp_path, monkeypat
     assert reads == [tmp_path]  # once for all three stages
 
 
+def test_the_a_s_appendix_says_how_the_nearest_setting_outsizes_the_quick_stand_in(tmp_path):
+    assert search.against_quick({}, tmp_path) == "no setting of the stand-in search is computed yet"
+    for seconds, ds in ((600, synthetic(*pattern(), steps=1200)), (1500, synthetic(*pattern(), steps=1200, variant="low")),
+                        (9000, synthetic(*pattern(), steps=900, variant="low"))):  # another setting: not counted
+        ds.attrs["cpu_seconds"] = seconds
+        results.save(ds, tmp_path / "standin_search" / f"{search.candidate_of(ds).id}.nc")
+    text = search.against_quick(search.load(tmp_path), tmp_path)
+    assert text.startswith("the nearest setting (r20w4-fmnist14-T1200-") and "trains T = 1,200 iterations, 2 times the quick stand-in's 600" in text
+    assert "judged at 41.0% of the weights (IMP level 4" in text  # Appendix B's level of pattern()
+    assert text.endswith("its 2 shard files record 10 to 25 CPU-minutes each (one core; a shard reuses the runs "
+                         "earlier shards left in the run cache)")
+
+
 def test_status_lists_each_stages_missing_shards_with_their_commands(tmp_path, monkeypatch):
     text = search.status_text(tmp_path)
     assert "stage 1: 0 of 9 shards" in text and "stage 2: stage 2 picks the best stage-1 shards" in text

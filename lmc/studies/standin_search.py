@@ -804,6 +804,31 @@ def densities(shards: dict, name: str | None = None) -> str:
             + ".")
 
 
+def against_quick(shards: dict, results_dir="results") -> str:
+    """Why the ``quick`` book keeps its cheaper stand-in (``reported.STAND_IN``): the nearest
+    setting's T and Appendix B density beside the quick stand-in's, and the CPU time its shard
+    files under ``results_dir`` record (``run``'s ``cpu_seconds``), as a clause for the a_s
+    appendix; "no setting ..." when no standard setting is computed."""
+    ds = _nearest(shards)
+    if ds is None:
+        return "no setting of the stand-in search is computed yet"
+    candidate, v = candidate_of(ds), verdict(ds)
+    timed = []
+    for path in sorted(paths.standin_folder(results_dir).glob("*.nc")):
+        found = None if results.is_kept(path) else results.load(path)
+        if found is not None and "cpu_seconds" in found.attrs and candidate_of(found).name == candidate.name:
+            timed.append(found.attrs["cpu_seconds"] / 60)
+    quick = reported.setting(reported.STAND_IN)
+    steps = hparams.total_steps(quick.hparams)
+    judged = (f"is judged at {v['density']:.1f}% of the weights (IMP level {v['level']}: as many rounds of "
+              f"training and pruning)" if v["level"] is not None else "matches at no IMP level")
+    return (f"the nearest setting ({candidate.name}) trains T = {candidate.steps:,} iterations, "
+            f"{candidate.steps / steps:.3g} times the quick stand-in's {steps:,}, and {judged}, where the "
+            f"quick stand-in stops at {quick.pruning_density:g}%"
+            + (f"; its {len(timed)} shard files record {min(timed):.0f} to {max(timed):.0f} CPU-minutes each "
+               f"(one core; a shard reuses the runs earlier shards left in the run cache)" if timed else ""))
+
+
 def _nearest(shards: dict, variant: str = "standard", name: str | None = None) -> xr.Dataset | None:
     """The ``variant`` shard of setting ``name`` (default: the standard setting ``best`` ranks first
     among stage 1's, or without any, the standard setting with the most draws) with the most draws,
