@@ -624,10 +624,11 @@ def extension(base, shards: dict) -> list[Candidate]:
         found = _probe_named(shards, name)
         if found is None:
             continue
-        pick = verdict(found)["appendix_b_level"]
+        w = verdict(found)
         mine = [c for c in base if c.name == name]
-        if pick is None or pick <= max(mine[0].levels):
+        if not _matches_beyond(w, max(mine[0].levels)):
             continue
+        pick = w["appendix_b_level"]
         levels = tuple(n for n in candidate_of(found).levels if n <= pick)
         out += [dataclasses.replace(c, levels=levels) for c in mine]
     return out
@@ -777,28 +778,30 @@ def densities(shards: dict, name: str | None = None) -> str:
     if standard is None:
         return "not testable yet: no setting of the stand-in search is computed"
     name = candidate_of(standard).name
-    ours = {}
+    ours, at_0_only = {}, []  # variant -> verdict; the variants measured at k = 0 only
     for variant in TABLE_2_VARIANTS:
         ds = _nearest(shards, variant, name)
-        if ds is not None and verdict(ds)["level"] is not None:
-            ours[variant] = (ds, verdict(ds))
+        w = verdict(ds) if ds is not None else None
+        if w is not None and w["level"] is not None:
+            ours[variant] = w
+            if list(ds.rewind_step.values) == [0]:
+                at_0_only.append(variant)
     paper = {v: reported.setting("cifar_resnet_20", v).pruning_density for v in TABLE_2_VARIANTS}
     text = (f"Appendix B's density per recipe of {name}: "
-            + ", ".join(f"{v} {w['density']:.1f}% ({w['draws']} draws"
-                        + (", k = 0 only" if list(ds.rewind_step.values) == [0] else "") + ")"
-                        for v, (ds, w) in ours.items())
+            + ", ".join(f"{v} {w['density']:.1f}% ({w['draws']} draws" + (", k = 0 only" if v in at_0_only else "") + ")"
+                        for v, w in ours.items())
             + "; Table 1's for ResNet-20: " + ", ".join(f"{v} {d:g}%" for v, d in paper.items()) + ".")
     others = [v for v in ours if v != "standard"]
     if not others:
         return text
     paper_denser = all(paper["standard"] > paper[v] for v in others)  # ResNet-20: 16.8% against 8.6%
-    level = ours["standard"][1]["level"]  # a larger level is a sparser density
-    signs = {(level > ours[v][1]["level"]) - (level < ours[v][1]["level"]) for v in others}
+    level = ours["standard"]["level"]  # a larger level is a sparser density
+    signs = {(level > ours[v]["level"]) - (level < ours[v]["level"]) for v in others}
     order = ("the order differs by recipe" if len(signs) > 1 else
              "the standard recipe's density is the same as the others'" if signs == {0} else
              "the standard recipe's density is the " + ("denser" if signs == {-1} else "sparser") + " one, "
              + ("as in the paper" if (signs == {-1}) == paper_denser else "the other way round from the paper"))
-    short = [v for v in others if list(ours[v][0].rewind_step.values) == [0]]
+    short = [v for v in others if v in at_0_only]
     return (text + f" Here {order}"
             + (f"; {', '.join(short)} is measured at k = 0 only, and rewinding could carry it sparser" if short else "")
             + ".")
@@ -813,11 +816,7 @@ def against_quick(shards: dict, results_dir="results") -> str:
     if ds is None:
         return "no setting of the stand-in search is computed yet"
     candidate, v = candidate_of(ds), verdict(ds)
-    timed = []
-    for path in sorted(paths.standin_folder(results_dir).glob("*.nc")):
-        found = None if results.is_kept(path) else results.load(path)
-        if found is not None and "cpu_seconds" in found.attrs and candidate_of(found).name == candidate.name:
-            timed.append(found.attrs["cpu_seconds"] / 60)
+    timed = [seconds / 60 for c, seconds in cpu_seconds(results_dir).values() if c.name == candidate.name]
     quick = reported.setting(reported.STAND_IN)
     steps = hparams.total_steps(quick.hparams)
     judged = (f"is judged at {v['density']:.1f}% of the weights (IMP level {v['level']}: as many rounds of "
@@ -899,6 +898,11 @@ def probe(shards: dict, ds: xr.Dataset) -> xr.Dataset | None:
     return _probe_named(shards, candidate_of(ds).name)
 
 
+def _matches_beyond(probe_verdict: dict, level: int) -> bool:
+    """Whether stage 3's probe (its ``verdict``) finds IMP matching at some k sparser than ``level``."""
+    return probe_verdict["appendix_b_level"] is not None and probe_verdict["appendix_b_level"] > level
+
+
 def _probe_named(shards: dict, name: str) -> xr.Dataset | None:
     found = [p for p in shards.values() if (candidate_of(p).name, candidate_of(p).purpose) == (name, "appendix_b")]
     return found[0] if found else None
@@ -925,8 +929,7 @@ def appendix_b(ds: xr.Dataset, beyond: xr.Dataset | None = None) -> str:
         return (text + f": the sparsest density measured, so the rule's answer is {v['density']:.1f}% or "
                 f"sparser; stage 3 (`lmc search-standin --stage 3`) probes the sparser levels")
     w = verdict(beyond)
-    settled = ("" if w["appendix_b_level"] is not None and w["appendix_b_level"] > v["level"] else
-               f"; none sparser than {v['density']:.1f}%, so that is the rule's answer")
+    settled = ("" if _matches_beyond(w, v["level"]) else f"; none sparser than {v['density']:.1f}%, so that is the rule's answer")
     return (text + f": the sparsest density measured. Stage 3's probe beyond it ({_densities(beyond)}; "
             f"{w['draws']} draws, the dense network and IMP only): {_beyond(beyond)}{settled}")
 
@@ -1057,7 +1060,7 @@ def density_unsettled(shards: dict, name: str | None = None) -> str:
                 f"level measured, and stage 3's probe of the sparser levels is not computed "
                 f"(`lmc search-standin --stage 3`).")
     w = verdict(beyond)
-    if w["appendix_b_level"] is None or w["appendix_b_level"] <= max(ds.level.values):
+    if not _matches_beyond(w, max(ds.level.values)):
         return ""
     return (f"Appendix B's density lies beyond the grid the criteria are judged on: stage 3's probe "
             f"({w['draws']} draws) finds that {_beyond(beyond)}, so the search's levels must reach "
@@ -1121,7 +1124,7 @@ def closest(shards: dict) -> str:
     censored = ""
     if v["appendix_b_at_sparsest"] and v["level"] == v["appendix_b_level"]:
         w = verdict(beyond) if beyond is not None else None
-        if w is not None and (w["appendix_b_level"] or 0) <= v["level"]:
+        if w is not None and not _matches_beyond(w, v["level"]):
             censored = (f" (the sparsest level measured; stage 3's probe, {w['draws']} draws, finds "
                         f"IMP matching at no sparser level)")
         else:
@@ -1151,11 +1154,23 @@ def run_parallel(candidates, jobs: int = 2, results_dir="results", device: str =
         yield c, seconds, None if returncode == 0 else f"exit {returncode}; see {log}"
 
 
+def cpu_seconds(results_dir="results") -> dict[str, tuple[Candidate, float]]:
+    """Each shard file under ``results_dir`` that records its CPU time (``run``'s ``cpu_seconds``),
+    by candidate id: its candidate and the seconds."""
+    out = {}
+    for path in sorted(paths.standin_folder(results_dir).glob("*.nc")):
+        if not results.is_kept(path):
+            ds = results.load(path)
+            if "cpu_seconds" in ds.attrs:
+                out[path.stem] = (candidate_of(ds), ds.attrs["cpu_seconds"])
+    return out
+
+
 def status_text(results_dir="results") -> str:
     """For ``lmc status``: per stage, how many of its shards exist under ``results_dir`` and the
     command for each missing one (stage 2 once stage 1 has a shard)."""
     lines = [f"stand-in search in {paths.standin_folder(results_dir)} (appendix: choosing the CPU stand-in)"]
-    shards = load(results_dir)
+    shards, timings = load(results_dir), cpu_seconds(results_dir)
     for number in (1, 2, 3):
         try:
             candidates = stage(number, results_dir, shards=shards)
@@ -1163,8 +1178,7 @@ def status_text(results_dir="results") -> str:
             lines.append(f"  stage {number}: {error}")
             continue
         todo = missing(candidates, results_dir)
-        timed = [results.load(shard_path(c, results_dir)).attrs.get("cpu_seconds") for c in candidates if c not in todo]
-        timed = [t for t in timed if t is not None]
+        timed = [timings[c.id][1] for c in candidates if c.id in timings]
         lines.append(f"  stage {number}: {len(candidates) - len(todo)} of {len(candidates)} shards"
                      + (f" ({len(timed)} timed: {sum(timed) / 3600:.1f} CPU-hours)" if timed else "")
                      + (f"; the missing ones about {sum(map(estimated_seconds, todo)) / 3600:.0f} CPU-hours "
