@@ -314,6 +314,26 @@ def test_the_summary_judges_a_low_shard_at_its_standard_recipes_level_and_conclu
     assert len(frame) == 2 * len(STEPS) * 3 * 2 and set(frame.columns) == {"candidate", "k (% of T)", "instability", "gap"}
 
 
+def test_the_standard_recipes_half_on_enough_draws_is_said_while_the_low_recipes_draws_are_short(tmp_path):
+    """The standard recipe meets the four criteria on 3 × 2 draws; the whole pattern also needs
+    the low (or warmup) recipe working at k = 0 on at least 3 × 2, and the sentence says which part
+    is short: no low recipe, one on too few draws, or one that does not work."""
+    accuracy, instability = pattern()
+    standard = synthetic(accuracy, instability)
+    name = search.candidate_of(standard).id
+    half = f"The standard recipe of {name} meets all four criteria on 3 × 2 draws; what is missing is Table 2's other half"
+    alone = search.conclusion({"s": standard}, [], tmp_path)
+    assert alone.startswith("No setting shows the whole pattern yet: of the 1 computed, 1 pass")
+    assert half in alone and "on at least 3 × 2 draws (neither recipe is computed)." in alone
+    works = ({**accuracy, (4, "imp"): [90] * 5}, {**instability, (4, "imp"): [1] * 5})
+    short = search.conclusion({"s": standard, "l": synthetic(*works, n_init=2, variant="low")}, [], tmp_path)
+    assert half in short and "(shown on 2 × 2 so far)." in short
+    fails = search.conclusion({"s": standard, "l": synthetic(*pattern(), variant="low")}, [], tmp_path)
+    assert half in fails and "(not shown on any draws so far)." in fails
+    whole = search.conclusion({"s": standard, "l": synthetic(*works, variant="low")}, [], tmp_path)
+    assert whole.startswith("The whole pattern holds for") and half not in whole
+
+
 # --- shards ---------------------------------------------------------------------------------------
 
 def test_a_saved_shard_is_not_recomputed(tmp_path, monkeypatch):
