@@ -170,6 +170,17 @@ def test_per_initialization_judges_each_initialization_at_the_whole_results_dens
     assert list(standard["rescued from k"]) == [12, 12, 12] and (standard["dense stable from k"] == 30).all()
     assert table[table.variant == "low"]["IMP works at k=0"].all()
     assert search.per_initialization({}).empty
+    text = search.one_at_a_time(table)
+    assert text.startswith("One initialization at a time: with the standard recipe at 41.0%, IMP at k = 0 is "
+                           "neither matching nor stable on 2 of 3 (not on initialization 2); some k ≤ 10% of T "
+                           "makes it matching and stable on 3 of 3;")
+    assert "with the low recipe at 41.0%, IMP at k = 0 is matching and stable on 3 of 3." in text
+    assert text.endswith("Not every initialization shows its part of the pattern on its own pairs (1 of the 5 "
+                         "criteria above).")
+    assert search.one_at_a_time(search.per_initialization({"s": synthetic(*pattern())})).endswith(
+        "the dense network is unstable at k = 0 and stable later on 3 of 3. Every initialization measured shows "
+        "its part of the pattern on its own pairs.")
+    assert search.one_at_a_time(search.per_initialization({})).startswith("not testable yet")
 
 
 def _probe(imp_at_6: list, imp_at_8: list) -> xr.Dataset:
@@ -564,6 +575,7 @@ def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
     text, glued, images = execute("empty")
     assert "No setting is computed yet" in text and not images
     assert glued["conclusion"].startswith("'Nothing is computed yet. 9 of the 9 shards of stage 1 are still to compute")
+    assert glued["one_at_a_time"] == "'not testable yet: no standard setting is computed'"
     shard = synthetic(*pattern(), n_init=1, pairs=1, subnetworks=("dense", "imp"))
     results.save(shard, tmp_path / "one" / "standin_search" / f"{search.candidate_of(shard).id}.nc")
     text, glued, images = execute("one")
@@ -571,6 +583,12 @@ def test_the_chapter_renders_with_no_shard_and_with_one(tmp_path):
     # the glued text is the string's repr: double-quoted once the text holds an apostrophe ("network's")
     assert glued["conclusion"].strip("'\"").startswith("No setting shows the whole pattern yet: of the 1 computed, 1 pass")
     assert "Nearest: " in glued["conclusion"]
+    # one initialization with one pair, and no baselines (stage 1): their criterion is left out
+    assert glued["one_at_a_time"].strip("'\"") == (
+        "One initialization at a time: with the standard recipe at 41.0%, IMP at k = 0 is neither matching nor "
+        "stable on 1 of 1; some k ≤ 10% of T makes it matching and stable on 1 of 1; the dense network is unstable "
+        "at k = 0 and stable later on 1 of 1. Every initialization measured shows its part of the pattern on its "
+        "own pairs.")
 
 
 def test_table_2_has_the_papers_layout_for_the_setting_with_its_variants():
