@@ -1,3 +1,4 @@
+import json
 import platform
 import warnings
 
@@ -22,6 +23,19 @@ def test_provenance_round_trips_through_netcdf(tmp_path):
     assert results.config_of(loaded) == {"preset": "smoke", "seed": 1}
     for key in ("lmc_version", "torch_version", "numpy_version", "device", "created", "config_hash"):
         assert loaded.attrs[key]
+
+
+def test_attributes_read_from_the_header_are_those_load_gives(tmp_path):
+    ds = _result({"preset": "smoke", "seed": 1})
+    ds.attrs.update(cpu_seconds=12.5, shards=3, note="ä text")
+    path = results.save(ds, tmp_path / "r.nc")
+    header, loaded = results.attributes(path), results.load(path).attrs
+    assert set(header) == set(loaded) and {"cpu_seconds", "torch_threads", "config"} <= set(header)
+    for key, value in loaded.items():  # xarray gives one-element numbers as arrays or numpy scalars
+        assert header[key] == (np.asarray(value).item() if np.ndim(value) <= 1 and np.size(value) == 1 else value)
+    assert header["cpu_seconds"] == 12.5 and header["shards"] == 3 and header["note"] == "ä text"
+    assert type(header["cpu_seconds"]) is float and type(header["shards"]) is int  # plain numbers, not arrays
+    assert json.loads(header["config"]) == {"preset": "smoke", "seed": 1}
 
 
 def test_a_different_result_is_kept_not_overwritten(tmp_path):

@@ -1208,9 +1208,9 @@ def cpu_seconds(results_dir="results") -> dict[str, tuple[Candidate, float]]:
     out = {}
     for path in sorted(paths.standin_folder(results_dir).glob("*.nc")):
         if not results.is_kept(path):
-            ds = results.load(path)
-            if "cpu_seconds" in ds.attrs:
-                out[path.stem] = (candidate_of(ds), ds.attrs["cpu_seconds"])
+            attrs = results.attributes(path)
+            if "cpu_seconds" in attrs:
+                out[path.stem] = (Candidate.from_dict(json.loads(attrs["config"])["candidate"]), attrs["cpu_seconds"])
     return out
 
 
