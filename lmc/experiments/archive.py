@@ -302,8 +302,7 @@ def status(results_dir="results", preset: str = PRESET, chapters=None, models=MO
                 row = {"chapter": shard.chapter, "model": model, "variant": variant, "shard": shard.name,
                        "path": shard.path, "present": readable(shard), "command": shard.command}
                 if row["present"]:
-                    with xr.open_dataset(shard.path, engine="h5netcdf") as ds:
-                        a = dict(ds.attrs)
+                    a = results.attributes(shard.path)
                     row.update(created=a.get("created", ""), cpu=a.get("cpu", ""),
                                cpu_capability=a.get("cpu_capability", ""), torch_threads=a.get("torch_threads", ""),
                                wall_seconds=float(a.get("wall_seconds", np.nan)),
@@ -363,8 +362,7 @@ def _commit_or_say(shard: Shard, log) -> None:
 
 
 def _done_message(shard: Shard) -> str:
-    with xr.open_dataset(shard.path, engine="h5netcdf") as ds:
-        a = dict(ds.attrs)
+    a = results.attributes(shard.path)
     return (f"results/{shard.preset}: {shard.chapter} {shard.model}_{shard.variant} {shard.name} "
             f"({_hours(float(a.get('wall_seconds', np.nan)))} on {a.get('cpu', '?')}, "
             f"{a.get('torch_threads', '?')} threads)")
