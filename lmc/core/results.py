@@ -78,9 +78,10 @@ def provenance(config: dict, device: str) -> dict:
     }
 
 
-def config_of(ds: xr.Dataset) -> dict:
-    """The configuration a result was computed from."""
-    return json.loads(ds.attrs["config"])
+def config_of(ds: xr.Dataset | dict) -> dict:
+    """The configuration a result was computed from: of a dataset, or of its attributes as
+    ``attributes`` reads them from the file."""
+    return json.loads((ds if isinstance(ds, dict) else ds.attrs)["config"])
 
 
 def is_kept(path: str | Path) -> bool:

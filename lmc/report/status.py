@@ -122,7 +122,7 @@ def _network_file(files: list[Path], model: str) -> Path | None:
     for f in files:
         if f.parent.name != f.stem.split(".")[0]:  # results/<preset>/<chapter>.nc
             try:
-                if json.loads(results.attributes(f)["config"]).get("model") == model:
+                if results.config_of(results.attributes(f)).get("model") == model:
                     return f
             except (KeyError, OSError, ValueError):
                 continue

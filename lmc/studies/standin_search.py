@@ -462,8 +462,8 @@ def join(shards: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
     return out
 
 
-def candidate_of(ds: xr.Dataset) -> Candidate:
-    """The candidate a shard was computed for."""
+def candidate_of(ds: xr.Dataset | dict) -> Candidate:
+    """The candidate a shard was computed for (from the shard, or its ``results.attributes``)."""
     return Candidate.from_dict(results.config_of(ds)["candidate"])
 
 
@@ -728,13 +728,12 @@ def one_at_a_time(frame: pd.DataFrame) -> str:
     short, parts = [], []
     for variant, rows in frame.groupby("variant", sort=False):
         n, density = len(rows), rows["density (%)"].iloc[0]
-        if variant == "standard":
+        if variant == "standard":  # "rescued from k" holds a k, the others a truth value (None: not judged)
             checks = [(label, rows[column].notna() if column == "rescued from k" else rows[column].fillna(False))
                       for column, label in criteria if column == "rescued from k" or rows[column].notna().any()]
-            checks[0] = (f"with the standard recipe at {density:.1f}%, {checks[0][0]}", checks[0][1])
         else:
-            checks = [(f"with the {variant} recipe at {density:.1f}%, IMP at k = 0 is matching and stable",
-                       rows["IMP works at k=0"])]
+            checks = [("IMP at k = 0 is matching and stable", rows["IMP works at k=0"])]
+        checks[0] = (f"with the {variant} recipe at {density:.1f}%, {checks[0][0]}", checks[0][1])
         for label, held in checks:
             missed = [int(seed) for seed in rows.init_seed[~held.to_numpy(dtype=bool)]]
             parts.append(f"{label} on {n - len(missed)} of {n}"
@@ -1210,7 +1209,7 @@ def cpu_seconds(results_dir="results") -> dict[str, tuple[Candidate, float]]:
         if not results.is_kept(path):
             attrs = results.attributes(path)
             if "cpu_seconds" in attrs:
-                out[path.stem] = (Candidate.from_dict(json.loads(attrs["config"])["candidate"]), attrs["cpu_seconds"])
+                out[path.stem] = (candidate_of(attrs), attrs["cpu_seconds"])
     return out
 
 
