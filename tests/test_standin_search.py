@@ -248,6 +248,10 @@ def test_each_recipe_is_judged_at_its_own_appendix_b_density_and_shown_at_the_st
                                              "the standard recipe's density is the sparser one, the other way round "
                                              "from the paper; low is measured at k = 0 only, and rewinding could "
                                              "carry it sparser.")
+    warmup = low.sel(rewind_step=[0]).assign_attrs(config=low.attrs["config"].replace('"low"', '"warmup"'))
+    assert search.candidate_of(warmup).variant == "warmup"
+    assert search.densities({**shards, "low": low.sel(rewind_step=[0]), "warmup": warmup}).endswith(
+        "; low and warmup are measured at k = 0 only, and rewinding could carry them sparser.")
     shards["low"] = synthetic({**accuracy, **{(n, "imp"): [90] * 5 for n in (2, 4)}},
                               {**instability, **{(n, "imp"): [1] * 5 for n in (2, 4)}}, variant="low")
     assert search.densities(shards).endswith("Here the standard recipe's density is the same as the others'.")
@@ -319,7 +323,12 @@ def test_the_summary_judges_a_low_shard_at_its_standard_recipes_level_and_conclu
     assert table.loc["standard", "shows pattern"] and table.loc["low", "IMP works at k=0"]
     assert table.loc["low", "density (%)"] == round(100 * 0.8 ** 4, 1)
     text = search.conclusion(shards, [], tmp_path)
-    assert text.startswith("The whole pattern holds for") and "(with low)" in text
+    assert text.startswith("The whole pattern holds, on the mean over its draws, for") and "(with low)" in text
+    numbers = text.split(" In numbers: ")[1]  # a verdict the chapters glue carries the numbers it rests on
+    assert numbers.startswith(search.candidate_of(shards["standard"]).id + " at 41.0% density")
+    # 3 × 2 × 2 copies at mean ± 0.5: sample std 0.5 · √(12 / 11) = 0.52
+    assert "85.00 ± 0.52% against the full network's 90.00 ± 0.52% (not matching)" in numbers
+    assert "with the low recipe (3 × 2 draws), at its own Appendix B density 41.0%, IMP at k = 0 is 90.00" in numbers
     assert search.conclusion({}, search.stage_1(), tmp_path).startswith("Nothing is computed yet. 9 of the 9 shards")
     frame = search.curves(shards)
     assert len(frame) == 2 * len(STEPS) * 3 * 2 and set(frame.columns) == {"candidate", "k (% of T)", "instability", "gap"}
@@ -342,7 +351,7 @@ def test_the_standard_recipes_half_on_enough_draws_is_said_while_the_low_recipes
     fails = search.conclusion({"s": standard, "l": synthetic(*pattern(), variant="low")}, [], tmp_path)
     assert half in fails and "(not shown on any draws so far)." in fails
     whole = search.conclusion({"s": standard, "l": synthetic(*works, variant="low")}, [], tmp_path)
-    assert whole.startswith("The whole pattern holds for") and half not in whole
+    assert whole.startswith("The whole pattern holds, on the mean over its draws, for") and half not in whole
 
 
 # --- shards ---------------------------------------------------------------------------------------
@@ -623,14 +632,19 @@ def test_the_finding_the_chapters_cite_says_supported_only_on_the_whole_pattern(
     results.save(shards[1], tmp_path / "standin_search" / f"{search.candidate_of(shards[1]).id}.nc")
     # the pattern at level 4, the sparsest level of the grid: Appendix B's density is not settled
     word, text = search.finding(tmp_path)
-    assert word == "not testable yet" and text.startswith("The whole pattern holds for")
+    assert word == "not testable yet" and text.startswith("The whole pattern holds, on the mean over its draws, for")
     assert text.endswith("stage 3's probe of the sparser levels is not computed (`lmc search-standin --stage 3`).")
     loaded = search.load(tmp_path)
     word, text = search.finding(tmp_path, {**loaded, "probe": _probe([90] * 5, [80] * 5)})  # IMP matches beyond
     assert word == "not testable yet" and "finds that IMP matches at some k down to 26.2% (level 6)" in text
     results.save(_probe([80] * 5, [80] * 5), tmp_path / "standin_search" / "probe.nc")  # IMP matches nowhere beyond
     word, text = search.finding(tmp_path)
-    assert word == "supported" and text.startswith(f"The whole pattern holds for {search.candidate_of(shards[0]).id} (with low)")
+    assert word == "supported" and text.startswith(
+        f"The whole pattern holds, on the mean over its draws, for {search.candidate_of(shards[0]).id} (with low).")
+    # judged on the mean: the sentence says what each initialization shows on its own pairs
+    assert "In numbers: " in text and text.endswith(
+        search.one_at_a_time(search.per_initialization(search.load(tmp_path))))
+    assert "with the low recipe at 41.0%, IMP at k = 0 is matching and stable on 3 of 3" in text
 
 
 def test_the_finding_and_status_read_the_results_folder_once(tmp_path, monkeypatch):

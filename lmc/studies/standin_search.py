@@ -839,7 +839,8 @@ def densities(shards: dict, name: str | None = None) -> str:
              + ("as in the paper" if (signs == {-1}) == paper_denser else "the other way round from the paper"))
     short = [v for v in others if v in at_0_only]
     return (text + f" Here {order}"
-            + (f"; {', '.join(short)} is measured at k = 0 only, and rewinding could carry it sparser" if short else "")
+            + (f"; {' and '.join(short)} {'is' if len(short) == 1 else 'are'} measured at k = 0 only, and rewinding "
+               f"could carry {'it' if len(short) == 1 else 'them'} sparser" if short else "")
             + ".")
 
 
@@ -1048,8 +1049,9 @@ def conclusion(shards: dict, candidates, results_dir="results", number: int = 1)
             found.append(f"{row['candidate']} (with {', '.join(others.variant)})")
         else:
             halves.append((row, variants))
-    if found:
-        return f"The whole pattern holds for {', '.join(found)}." + left
+    if found:  # the numbers it rests on, the mean over the draws: ``closest`` on the same setting
+        return (f"The whole pattern holds, on the mean over its draws, for {', '.join(found)}."
+                + closest(shards, lead="In numbers") + left)
     screened = int(table["screen"].sum())
     text = (f"No setting shows the whole pattern yet: of the {len(table)} computed, {screened} pass the "
             f"screen (IMP at k = 0 neither matching nor stable, rescued by rewinding to k ≤ 10% of T, "
@@ -1068,7 +1070,8 @@ def conclusion(shards: dict, candidates, results_dir="results", number: int = 1)
 def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str]:
     """What the search shows so far, for the chapters that cite it: ("supported", sentence) where a
     setting shows the whole pattern (the four criteria on ≥ 3 × 2 draws, with its ``low`` or
-    ``warmup`` recipe matching and stable at k = 0), ("contradicted", ...) where stage 2 is
+    ``warmup`` recipe matching and stable at k = 0; the sentence adds ``one_at_a_time``, as the
+    verdict is on the mean), ("contradicted", ...) where stage 2 is
     computed and none does, else ("not testable yet", ...); the sentence is ``conclusion``'s, for
     stage 2 once stage 1 has a shard. ``shards``: ``load(results_dir)`` where the caller has it."""
     shards = load(results_dir) if shards is None else shards
@@ -1079,8 +1082,8 @@ def finding(results_dir="results", shards: dict | None = None) -> tuple[str, str
     if unsettled and (text.startswith("The whole pattern holds") or number == 2):
         # judged at a density that is not Appendix B's: neither verdict stands
         return "not testable yet", f"{text} {unsettled}"
-    if text.startswith("The whole pattern holds"):
-        return "supported", text
+    if text.startswith("The whole pattern holds"):  # judged on the mean; say what each initialization shows
+        return "supported", f"{text} {one_at_a_time(per_initialization(shards))}"
     # a setting's standard recipe on ≥ 3 × 2 draws without the pattern decides it, whatever its
     # low and warmup shards still to compute would show
     judged = [(candidate_of(ds), verdict(ds)) for ds in shards.values()]
@@ -1132,12 +1135,13 @@ def _pp(text: str) -> str:
     return f"{value} pp" + (f" ({rest}" if one else "")
 
 
-def closest(shards: dict) -> str:
+def closest(shards: dict, lead: str = "Nearest") -> str:
     """A sentence on the standard-recipe setting nearest the pattern (``best``), from its shard with
     the most draws (``_nearest``), with its numbers against each screening criterion, and on its
     ``low`` and ``warmup`` recipes where computed (each its shard with the most draws, judged at
     its own Appendix B density and, where that differs, at the standard recipe's); "" when no
-    standard setting is computed."""
+    standard setting is computed. ``lead`` opens it ("Nearest" short of the pattern, "In numbers"
+    where the setting shows it)."""
     ds = _nearest(shards)
     if ds is None:
         return ""
@@ -1178,7 +1182,7 @@ def closest(shards: dict) -> str:
             censored = (" (the sparsest level measured, at which IMP still matches: Appendix B's density may be "
                         "sparser still" + (f"; stage 3's probe, {w['draws']} draws: {_beyond(beyond)}"
                                            if w is not None else "") + ")")
-    return (f" Nearest: {candidate.id} at {v['density']:.1f}% density{censored} ({v['draws']} draws): "
+    return (f" {lead}: {candidate.id} at {v['density']:.1f}% density{censored} ({v['draws']} draws): "
             + "; ".join(parts) + ".")
 
 
